@@ -12,31 +12,9 @@ from torch import nn
 
 from .blocks.common import init_weights, make_act, make_norm, pw, upsample
 from .genotype import Genotype, Slot
-from .registry import BLOCKS, BRIDGES, STEMS, BlockOptions
+from .registry import BLOCKS, BRIDGES, STEMS, BlockOptions, Bridge
 
-
-class Bridge(nn.Module):
-    """Refines the encoder's skips before the decoder adds or concatenates them.
-
-    ``prepare`` sees every skip at once (SCAB, ML-SFFM); ``fuse`` is called once per decoder
-    step, deepest first, with the skip of that step, the next deeper (already refined) skip or the
-    bottleneck output, the decoder's feature at that step and its deep-supervision map if any
-    (GAB, gates). Skips are ordered shallow (highest resolution) to deep.
-    """
-
-    def prepare(self, skips: list[torch.Tensor]) -> list[torch.Tensor]:
-        return skips
-
-    def fuse(
-        self,
-        level: int,
-        skip: torch.Tensor,
-        *,
-        deeper: torch.Tensor,
-        decoder: torch.Tensor,
-        mask: torch.Tensor | None,
-    ) -> torch.Tensor:
-        return skip
+__all__ = ["Bridge", "DecoderStage", "EncoderStage", "Network", "build_model"]
 
 
 class EncoderStage(nn.Module):

@@ -6,7 +6,8 @@ Kinds and their factory signatures:
                   (x: (B, in, H, W)) -> (B, out, H, W)
 * ``STEMS``      same signature as blocks; applied once at full resolution before stage 1.
 * ``ATTENTIONS`` ``factory(channels, opts) -> nn.Module`` (x) -> x re-weighted, same shape.
-* ``BRIDGES``    ``factory(skip_channels, deep_channels, opts) -> Bridge`` (see ``bridges.py``).
+* ``BRIDGES``    ``factory(skip_channels, deep_channels, genotype) -> Bridge`` (``Bridge`` below);
+                  its ``check(skip_channels, deep_channels, genotype)``.
 
 Each entry carries metadata used for validation and by the search space: a ``check`` callable
 returning an error message (or ``None``) for a channel configuration, whether the entry consumes
@@ -19,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import torch
 from torch import nn
 
 NORMS = ("gn4", "bn", "none")
@@ -93,6 +95,30 @@ class Registry:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class Bridge(nn.Module):
+    """Refines the encoder's skips before the decoder adds or concatenates them.
+
+    ``prepare`` sees every skip at once (SCAB, ML-SFFM); ``fuse`` is called once per decoder
+    step, deepest first, with the skip of that step, the next deeper (already refined) skip or the
+    bottleneck output, the decoder's feature at that step and its deep-supervision map if any
+    (GAB, gates). Skips are ordered shallow (highest resolution) to deep.
+    """
+
+    def prepare(self, skips: list[torch.Tensor]) -> list[torch.Tensor]:
+        return skips
+
+    def fuse(
+        self,
+        level: int,
+        skip: torch.Tensor,
+        *,
+        deeper: torch.Tensor,
+        decoder: torch.Tensor,
+        mask: torch.Tensor | None,
+    ) -> torch.Tensor:
+        return skip
 
 
 BLOCKS = Registry("block")

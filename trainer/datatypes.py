@@ -50,6 +50,8 @@ class DataBundle:
     splits: dict[str, SplitData]  # keys among "train", "val", "test"
     split_info: dict = field(default_factory=dict)  # how the split was made, ids per split, hash
     synthetic: bool = False
+    # Where the data came from: layout, root, cache file, whether it was read from the cache, ...
+    source_info: dict = field(default_factory=dict)
 
     def split(self, name: str) -> SplitData:
         if name not in self.splits:

@@ -1,0 +1,182 @@
+"""The search space: the factors a search varies, and ``sample_genotype(trial)``.
+
+A candidate is described by a few *choices* (layout, depth, base width, stem pattern, block
+family, ECDF compression N, attention order, skip bridge, up-sampling mode); ``make_genotype``
+turns choices into a valid ``Genotype`` deterministically. ``sample_genotype(trial)`` is the only
+place in lesion-nas that calls ``trial.suggest_*``.
+
+Shallow and deep stages. The papers change the high-resolution stages (the "stem": SCSONet's
+ConvStem, U-Lite's axial depthwise convs) independently of the low-resolution ones (the "block":
+SCF, ECDF, DSCM, MSFFM, ...). The last three encoder stages and the first three decoder steps are
+*deep*; the others are *shallow*. ``with_stem`` and ``with_block`` rewrite one group on any
+genotype (a preset included), which is what one-factor-at-a-time ablations need.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from .genotype import Genotype, GenotypeError
+from .registry import ATTENTION_ORDERS, BLOCKS, COMPRESSIONS
+
+SPACE_VERSION = 1
+DEEP_STAGES = 3
+
+# Shallow-stage patterns: (encoder blocks, shallow-first; decoder blocks, last = highest resolution)
+STEM_PATTERNS: dict[str, str] = {
+    "plain": "3x3 convolutions (MALUNet, EGE-UNet)",
+    "convstem": "conv3 / ODConv / conv3, ODConv in the last decoder step (SCSONet's ConvStem)",
+    "dsc": "depthwise-separable convolutions",
+    "axial": "point-wise + axial depthwise 7x7 convolutions (U-Lite's building block)",
+}
+
+# Deep-stage block families: (encoder block, decoder block).
+BLOCK_FAMILIES: dict[str, tuple[str, str]] = {
+    "scf": ("scf", "scf_dec"),
+    "ecdf": ("ecdf", "ecdf"),
+    "dsc": ("dsc", "dsc"),
+    "dscm": ("dscm", "dscm"),
+    "msffm": ("dscm", "dscm"),  # deepest two encoder stages become MSFFM-3, MSFFM-5 (ULRTS-Net)
+    "ea_dga": ("ea_dga", "dga_ea"),
+    "ghpa": ("ghpa", "ghpa"),
+    "sdc": ("sdc", "sdc"),
+    "double_conv": ("double_conv", "double_conv"),
+    "conv3": ("conv3", "conv3"),
+}
+BRIDGE_CHOICES = {
+    "malunet": ("none", "scab", "mlsffm", "gate", "gab"),
+    "unet": ("none", "scab", "mlsffm", "gate"),
+}
+LAYOUT_DEPTHS = {"malunet": (5, 6), "unet": (3, 4, 5)}
+BASE_WIDTHS = (8, 12, 16, 24, 32)
+# Width multipliers per stage: MALUNet's 8-16-24-32-48-64 is 8 x (1, 2, 3, 4, 6, 8).
+WIDTH_MULTIPLIERS = {"malunet": (1, 2, 3, 4, 6, 8), "unet": (1, 2, 4, 8, 16)}
+UPSAMPLE_CHOICES = ("bilinear", "nearest")
+
+
+def n_shallow(g: Genotype) -> tuple[int, int]:
+    """How many encoder stages and decoder steps are shallow (high resolution).
+
+    At most three encoder stages are deep, and the first stage (which sees the image) is always
+    shallow; the decoder mirrors the encoder (one step fewer in the malunet layout, whose last
+    stage is the bottleneck).
+    """
+    enc = max(len(g.encoder) - DEEP_STAGES, 1)
+    dec = enc - 1 if g.layout == "malunet" else enc
+    return enc, dec
+
+
+def _stem_blocks(pattern: str, n_enc: int, n_dec: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    if pattern == "plain":
+        return ("conv3",) * n_enc, ("conv3",) * n_dec
+    if pattern == "convstem":
+        enc = tuple("odconv3" if i == 1 else "conv3" for i in range(n_enc))
+        dec = tuple("odconv3" if i == n_dec - 1 else "conv3" for i in range(n_dec))
+        return enc, dec
+    if pattern == "dsc":
+        return ("dsc",) * n_enc, ("dsc",) * n_dec
+    if pattern == "axial":
+        return ("axial",) * n_enc, ("axial",) * n_dec
+    raise GenotypeError(f"unknown stem pattern {pattern!r}; known: {', '.join(STEM_PATTERNS)}")
+
+
+def with_stem(g: Genotype, pattern: str) -> Genotype:
+    """``g`` with its shallow stages rebuilt from a stem pattern."""
+    ne, nd = n_shallow(g)
+    enc, dec = _stem_blocks(pattern, ne, nd)
+    return dataclasses.replace(
+        g, encoder=enc + g.encoder[ne:], decoder=g.decoder[: len(g.decoder) - nd] + dec
+    )
+
+
+def with_block(g: Genotype, family: str) -> Genotype:
+    """``g`` with its deep stages rebuilt from a block family (attention dropped if unused)."""
+    if family not in BLOCK_FAMILIES:
+        raise GenotypeError(f"unknown block family {family!r}; known: {', '.join(BLOCK_FAMILIES)}")
+    ne, nd = n_shallow(g)
+    enc_b, dec_b = BLOCK_FAMILIES[family]
+    deep_enc = [enc_b] * (len(g.encoder) - ne)
+    if family == "msffm" and len(deep_enc) >= 2:
+        deep_enc[-2:] = ["msffm3", "msffm5"]
+    deep_dec = (dec_b,) * (len(g.decoder) - nd)
+    encoder = g.encoder[:ne] + tuple(deep_enc)
+    decoder = deep_dec + g.decoder[len(g.decoder) - nd :]
+    names = set(encoder) | set(decoder)
+    takes_att = any(BLOCKS.entry(b).takes_attention for b in names if b in BLOCKS)
+    return dataclasses.replace(
+        g, encoder=encoder, decoder=decoder, attention=g.attention if takes_att else "none"
+    )
+
+
+def family_takes(family: str, what: str) -> bool:
+    """Whether a block family uses the attention order (``"attention"``) or N (``"compression"``)."""
+    enc, dec = BLOCK_FAMILIES[family]
+    names = {enc, dec} | ({"msffm3", "msffm5"} if family == "msffm" else set())
+    return any(getattr(BLOCKS.entry(b), f"takes_{what}") for b in names if b in BLOCKS)
+
+
+def _round_up(value: float, multiple: int) -> int:
+    return max(multiple, int(math.ceil(value / multiple)) * multiple)
+
+
+def make_genotype(choices: dict) -> Genotype:
+    """The genotype for a set of choices (keys as in ``sample_genotype``); always valid."""
+    layout = choices["layout"]
+    depth = int(choices["depth"])
+    base = int(choices["base_width"])
+    block = choices["block"]
+    compression = int(choices.get("compression", 8))
+    mults = WIDTH_MULTIPLIERS[layout][:depth]
+    deep_multiple = 8
+    if block == "ecdf":
+        deep_multiple = math.lcm(8, 2 * compression)
+    widths = []
+    for i, m in enumerate(mults):
+        deep = i >= depth - DEEP_STAGES
+        widths.append(_round_up(base * m, deep_multiple if deep else 4))
+    if layout == "unet" and block == "ecdf":  # decoder ECDFs output the skip widths too
+        widths = [_round_up(w, deep_multiple) for w in widths]
+    bridge = choices.get("bridge", "none")
+    n_dec = depth - 1 if layout == "malunet" else depth
+    g = Genotype(
+        layout=layout,
+        widths=tuple(widths),
+        encoder=("conv3",) * depth,
+        decoder=("conv3",) * n_dec,
+        norm="gn4" if layout == "malunet" else "bn",
+        act="gelu",
+        upsample=choices.get("upsample", "bilinear"),
+        bridge=bridge,
+        deep_supervision=bridge == "gab",
+    )
+    g = with_block(with_stem(g, choices["stem"]), block)
+    attention = choices.get("attention", "none") if family_takes(block, "attention") else "none"
+    return dataclasses.replace(
+        g, attention=attention, compression=compression if block == "ecdf" else 8
+    )
+
+
+def sample_choices(trial) -> dict:
+    """Suggest every factor on an Optuna trial (define-by-run; conditional factors have their
+    own parameter names so every distribution stays fixed, as Optuna's samplers need)."""
+    layout = trial.suggest_categorical("layout", list(LAYOUT_DEPTHS))
+    choices = {
+        "layout": layout,
+        "depth": trial.suggest_categorical(f"depth_{layout}", list(LAYOUT_DEPTHS[layout])),
+        "base_width": trial.suggest_categorical("base_width", list(BASE_WIDTHS)),
+        "stem": trial.suggest_categorical("stem", list(STEM_PATTERNS)),
+        "block": trial.suggest_categorical("block", list(BLOCK_FAMILIES)),
+        "bridge": trial.suggest_categorical(f"bridge_{layout}", list(BRIDGE_CHOICES[layout])),
+        "upsample": trial.suggest_categorical("upsample", list(UPSAMPLE_CHOICES)),
+    }
+    if choices["block"] == "ecdf":
+        choices["compression"] = trial.suggest_categorical("compression", list(COMPRESSIONS))
+    if family_takes(choices["block"], "attention"):
+        choices["attention"] = trial.suggest_categorical("attention", list(ATTENTION_ORDERS))
+    return choices
+
+
+def sample_genotype(trial) -> Genotype:
+    """A genotype drawn from the space through an Optuna trial (any sampler)."""
+    return make_genotype(sample_choices(trial))

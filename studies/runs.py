@@ -1,0 +1,174 @@
+"""Train one genotype into a run folder, and evaluate a trained run on any dataset.
+
+The glue between ``searchspace`` (what to build) and ``trainer`` (how to train it); the trainer
+itself never sees a genotype. A run folder is rebuildable without any study: ``genotype.json``,
+``train_config.json``, ``split.json``, ``history.csv``, ``metrics.json``, ``cost.json``, ``model.pt``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from searchspace import Genotype, build_model
+from searchspace.cost import count_cost
+from trainer import (
+    DataBundle,
+    FitResult,
+    MetricAccumulator,
+    SplitData,
+    TrainConfig,
+    evaluate,
+    fit,
+    load_checkpoint,
+    load_data,
+    write_json,
+)
+from trainer.data import read_mask
+
+
+def check_image_size(genotype: Genotype, image_size: tuple[int, int]) -> None:
+    h, w = image_size
+    if h % genotype.stride or w % genotype.stride:
+        raise ValueError(
+            f"image size {h}x{w} is not a multiple of {genotype.name or 'the genotype'}'s total "
+            f"stride {genotype.stride}; use e.g. --image-size {max(genotype.stride, h // genotype.stride * genotype.stride)}"
+        )
+
+
+def train_genotype(
+    genotype: Genotype,
+    config: TrainConfig,
+    data: DataBundle,
+    *,
+    out_dir: Path | None,
+    device: str = "auto",
+    progress: bool = True,
+    on_epoch: Callable[[int, dict], bool | None] | None = None,
+) -> FitResult:
+    """Build the genotype's network and train it; the run folder gets genotype and costs too."""
+    check_image_size(genotype, config.image_size)
+    torch.manual_seed(config.seed)
+    model = build_model(genotype)
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_json(out_dir / "genotype.json", genotype.to_dict())
+        cost = count_cost(genotype, config.image_size, memory=True)
+        write_json(out_dir / "cost.json", {**cost.to_dict(), "counter_notes": COST_NOTES})
+    return fit(model, config, data, out_dir=out_dir, device=device, on_epoch=on_epoch, progress=progress)
+
+
+COST_NOTES = {
+    "params": "sum of numel over model.parameters()",
+    "macs_thop": "thop.profile MACs at batch 1 (papers print these as FLOPs)",
+    "macs_torch": "torch.utils.flop_counter.FlopCounterMode total / 2, batch 1",
+    "act_bytes": "bytes autograd saves for backward, batch 1, fp32",
+}
+
+
+def load_run(run_dir: Path) -> tuple[Genotype, TrainConfig, torch.nn.Module]:
+    """The genotype, config and trained network of a run folder."""
+    run_dir = Path(run_dir)
+    for name in ("genotype.json", "train_config.json", "model.pt"):
+        if not (run_dir / name).is_file():
+            raise FileNotFoundError(f"{run_dir} is not a finished run: {name} is missing")
+    genotype = Genotype.from_json((run_dir / "genotype.json").read_text())
+    config = TrainConfig.from_json((run_dir / "train_config.json").read_text())
+    model = build_model(genotype)
+    model.load_state_dict(load_checkpoint(run_dir / "model.pt")["state_dict"])
+    return genotype, config, model.eval()
+
+
+def _concat(bundle: DataBundle) -> SplitData:
+    parts = list(bundle.splits.values())
+    return SplitData(
+        images=torch.cat([p.images for p in parts]),
+        masks=torch.cat([p.masks for p in parts]),
+        ids=tuple(i for p in parts for i in p.ids),
+        mask_paths=tuple(m for p in parts for m in p.mask_paths),
+    )
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "data"
+
+
+def evaluate_run(
+    run_dir: Path,
+    source: str,
+    *,
+    split: str | None = None,
+    metric_resolution: str = "original",
+    save_predictions: Path | None = None,
+    out_dir: Path | None = None,
+    device: str = "auto",
+    progress: bool = True,
+) -> dict:
+    """Score a trained run on a dataset split; write ``per_image.csv`` and ``metrics.json``.
+
+    ``split``: a split name of the dataset ("test", "val", "train") or "all"; by default "test"
+    when the dataset has one, else "val". ``metric_resolution="original"`` brings each
+    prediction back to its ground-truth mask's own size (bilinear on the probability, then > 0.5)
+    and scores it there, as the ISIC challenge does; ``"model"`` scores at the model's input size.
+    """
+    import pandas as pd
+
+    if metric_resolution not in ("original", "model"):
+        raise ValueError(f"--metric-resolution must be 'original' or 'model', got {metric_resolution!r}")
+    genotype, config, model = load_run(run_dir)
+    bundle = load_data(source, image_size=config.image_size, progress=progress)
+    if split in (None, ""):
+        split = "test" if "test" in bundle.splits else "val"
+    data = _concat(bundle) if split == "all" else bundle.split(split)
+    _, _, probs = evaluate(
+        model, data, device=device, batch_size=config.eval_batch_size, mean=config.mean,
+        std=config.std, threshold=config.threshold, output="probabilities",
+    )
+    original = metric_resolution == "original" and bool(data.mask_paths)
+    predictions: list[np.ndarray] = []
+    if original:
+        acc = MetricAccumulator(hd95=True)
+        for i, path in enumerate(data.mask_paths):
+            truth = torch.from_numpy(read_mask(path).astype(np.uint8))[None, None]
+            p = F.interpolate(probs[i : i + 1], size=truth.shape[-2:], mode="bilinear", align_corners=False)
+            pred = p > config.threshold
+            acc.update(pred, truth)
+            predictions.append(pred[0, 0].numpy())
+        metrics, per_image = acc.compute(), acc.per_image()
+    else:
+        acc = MetricAccumulator(hd95=True)
+        pred = probs > config.threshold
+        acc.update(pred, data.masks)
+        metrics, per_image = acc.compute(), acc.per_image()
+        predictions = [p[0].numpy() for p in pred]
+    resolution = "original" if original else "model"
+    out_dir = Path(out_dir) if out_dir else Path(run_dir) / "eval" / _safe_name(f"{bundle.name}-{split}-{resolution}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = pd.DataFrame({"id": list(data.ids), **{k: v for k, v in per_image.items()}})
+    table.to_csv(out_dir / "per_image.csv", index=False)
+    record = {
+        "run": str(run_dir),
+        "genotype_id": genotype.id,
+        "data": {"name": bundle.name, "fingerprint": bundle.fingerprint, "synthetic": bundle.synthetic},
+        "split": split,
+        "images": len(data),
+        "metric_resolution": resolution,
+        "metrics": metrics,
+    }
+    write_json(out_dir / "metrics.json", record)
+    if save_predictions:
+        from PIL import Image
+
+        folder = Path(save_predictions)
+        folder.mkdir(parents=True, exist_ok=True)
+        for image_id, pred in zip(data.ids, predictions, strict=True):
+            Image.fromarray(pred.astype(np.uint8) * 255).save(folder / f"{_safe_name(image_id)}.png")
+    record["out_dir"] = str(out_dir)
+    return json.loads(json.dumps(record, default=float))
