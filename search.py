@@ -64,11 +64,17 @@ def cmd_presets(args) -> int:
         {
             "name": df["name"],
             "params": df["params"].map("{:,}".format),
-            "ref params": df["ref_params"].map(lambda v: "-" if v is None or v != v else f"{int(v):,}"),
+            "ref params": df["ref_params"].map(
+                lambda v: "-" if v is None or v != v else f"{int(v):,}"
+            ),
             "MACs thop": df["macs_thop"].map(lambda v: f"{v / 1e6:.1f} M"),
-            "ref thop": df["ref_macs_thop"].map(lambda v: "-" if v is None or v != v else f"{v / 1e6:.1f} M"),
+            "ref thop": df["ref_macs_thop"].map(
+                lambda v: "-" if v is None or v != v else f"{v / 1e6:.1f} M"
+            ),
             "MACs torch": df["macs_torch"].map(lambda v: f"{v / 1e6:.1f} M"),
-            "ref torch": df["ref_macs_torch"].map(lambda v: "-" if v is None or v != v else f"{v / 1e6:.1f} M"),
+            "ref torch": df["ref_macs_torch"].map(
+                lambda v: "-" if v is None or v != v else f"{v / 1e6:.1f} M"
+            ),
             "paper says": df["paper_claim"],
         }
     )
@@ -134,8 +140,12 @@ def cmd_train(args) -> int:
     check_image_size(genotype, config.image_size)
     data = load_data(args.data, image_size=config.image_size, limit=args.limit, seed=config.seed)
     print(describe_data(data))
-    out = Path(args.out) if args.out else Path("runs") / "train" / (
-        f"{genotype.name or genotype.id}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = (
+        Path(args.out)
+        if args.out
+        else Path("runs")
+        / "train"
+        / (f"{genotype.name or genotype.id}-{time.strftime('%Y%m%d-%H%M%S')}")
     )
     result = train_genotype(genotype, config, data, out_dir=out, device=args.device)
     val = result.val or {}
@@ -145,7 +155,9 @@ def cmd_train(args) -> int:
         f"{'SYNTHETIC ' if data.synthetic else ''}validation images, 1 seed ({config.seed})"
     )
     if result.test:
-        print(f"test Dice (per-image mean) {result.test.get('dice_per_image_mean', float('nan')):.4f}")
+        print(
+            f"test Dice (per-image mean) {result.test.get('dice_per_image_mean', float('nan')):.4f}"
+        )
     if result.reason:
         print(f"reason: {result.reason}")
     print(f"run folder: {out}")
@@ -156,16 +168,28 @@ def cmd_evaluate(args) -> int:
     from studies.runs import evaluate_run
 
     record = evaluate_run(
-        Path(args.run), args.data, split=args.split, metric_resolution=args.metric_resolution,
+        Path(args.run),
+        args.data,
+        split=args.split,
+        metric_resolution=args.metric_resolution,
         save_predictions=Path(args.save_predictions) if args.save_predictions else None,
-        out_dir=Path(args.out) if args.out else None, device=args.device,
+        out_dir=Path(args.out) if args.out else None,
+        device=args.device,
     )
     m = record["metrics"]
     print(
         f"{record['images']} images of {record['data']['name']} ({record['split']}), scored at "
         f"{record['metric_resolution']} resolution:"
     )
-    for key in ("dice", "jaccard", "jaccard_thresholded", "accuracy", "sensitivity", "specificity", "hd95"):
+    for key in (
+        "dice",
+        "jaccard",
+        "jaccard_thresholded",
+        "accuracy",
+        "sensitivity",
+        "specificity",
+        "hd95",
+    ):
         pooled = m.get(f"{key}_pooled")
         line = f"  {key:<20} per-image mean {m[f'{key}_per_image_mean']:.4f}"
         print(line + (f"   pooled {pooled:.4f}" if pooled is not None else ""))
@@ -200,14 +224,25 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--preset", help="a preset name (see `presets`)")
     src.add_argument("--genotype", help="a genotype JSON file")
-    p.add_argument("--data", default="synthetic",
-                   help="dataset folder (ISIC 2016/2017/2018, PH2, images/+masks/) or 'synthetic' (default)")
-    p.add_argument("--recipe", help="training recipe (default: the preset's, else 'fast'); "
-                   "scsonet, malunet, egeunet, lmsaunet, ulite, dsnet, fast")
+    p.add_argument(
+        "--data",
+        default="synthetic",
+        help="dataset folder (ISIC 2016/2017/2018, PH2, images/+masks/) or 'synthetic' (default)",
+    )
+    p.add_argument(
+        "--recipe",
+        help="training recipe (default: the preset's, else 'fast'); "
+        "scsonet, malunet, egeunet, lmsaunet, ulite, dsnet, fast",
+    )
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
-    p.add_argument("--image-size", type=int, nargs="+", metavar="H [W]",
-                   help="training size (default: the recipe's, 256)")
+    p.add_argument(
+        "--image-size",
+        type=int,
+        nargs="+",
+        metavar="H [W]",
+        help="training size (default: the recipe's, 256)",
+    )
     p.add_argument("--limit", type=int, help="use only the first N training images (smoke runs)")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
@@ -218,9 +253,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True, help="a run folder written by train or search")
     p.add_argument("--data", required=True, help="dataset folder or 'synthetic'")
     p.add_argument("--split", help="test, val, train or all (default: test if present, else val)")
-    p.add_argument("--metric-resolution", choices=("original", "model"), default="original",
-                   help="score at each ground-truth mask's own size (ISIC, default) or at the "
-                   "model's input size (what the papers report)")
+    p.add_argument(
+        "--metric-resolution",
+        choices=("original", "model"),
+        default="original",
+        help="score at each ground-truth mask's own size (ISIC, default) or at the "
+        "model's input size (what the papers report)",
+    )
     p.add_argument("--save-predictions", metavar="DIR", help="write one 0/255 PNG per image id")
     p.add_argument("--out", help="folder for per_image.csv and metrics.json (default RUN/eval/...)")
     p.add_argument("--device", default="auto")

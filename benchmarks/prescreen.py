@@ -57,10 +57,16 @@ def main() -> None:
     cold = rate(genotypes[: args.candidates])
     warm = rate(genotypes[args.candidates :])
     baseline = rate(genotypes[: args.baseline_candidates], method="whole")
-    print(f"candidates: {args.candidates} cold + {args.candidates} warm; baseline on {args.baseline_candidates}")
+    print(
+        f"candidates: {args.candidates} cold + {args.candidates} warm; baseline on {args.baseline_candidates}"
+    )
     print(f"whole-network meta pass (baseline): {baseline:8.1f} candidates/s")
-    print(f"per-part memo, cold cache:         {cold:8.1f} candidates/s  ({cold / baseline:.1f}x baseline)")
-    print(f"per-part memo, warm cache:         {warm:8.1f} candidates/s  ({warm / baseline:.1f}x baseline)")
+    print(
+        f"per-part memo, cold cache:         {cold:8.1f} candidates/s  ({cold / baseline:.1f}x baseline)"
+    )
+    print(
+        f"per-part memo, warm cache:         {warm:8.1f} candidates/s  ({warm / baseline:.1f}x baseline)"
+    )
     print(f"parts cached: {len(_PART_CACHE)}")
 
 

@@ -63,17 +63,33 @@ class Cost:
             self.params + other.params,
             self.macs_thop + other.macs_thop,
             self.macs_torch + other.macs_torch,
-            None if self.act_bytes is None or other.act_bytes is None
+            None
+            if self.act_bytes is None or other.act_bytes is None
             else self.act_bytes + other.act_bytes,
             self.image_size,
         )
 
 
-def _measure(module: nn.Module, inputs: tuple) -> tuple[int, int, int, int]:
-    """(params, thop MACs, torch MACs, saved-activation bytes) of one module on meta inputs."""
+def _count_macs(module: nn.Module, inputs: tuple) -> tuple[int, int]:
+    """(thop MACs, torch MACs) from ONE forward pass: thop's hooks run inside FlopCounterMode."""
     import thop  # imported lazily: it prints on import in some versions
 
-    params = sum(p.numel() for p in module.parameters())
+    module.eval()
+    # Called outside any torch.device context: thop creates its counters on the default device
+    # (the CPU), and a device context would intercept (and slow down) every op.
+    with (
+        torch.no_grad(),
+        FlopCounterMode(display=False) as counter,
+        contextlib.redirect_stdout(io.StringIO()),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore")
+        macs_thop, _ = thop.profile(module, inputs=inputs, verbose=False)
+    return int(macs_thop), int(counter.get_total_flops() // 2)
+
+
+def _saved_bytes(module: nn.Module, inputs: tuple) -> int:
+    """Bytes of the tensors autograd saves for backward in one training-mode forward pass."""
     module.train()
     param_ids = {id(p) for p in module.parameters()}
     seen: set[int] = set()
@@ -81,24 +97,23 @@ def _measure(module: nn.Module, inputs: tuple) -> tuple[int, int, int, int]:
 
     def pack(t: torch.Tensor) -> torch.Tensor:
         nonlocal saved
-        key = id(t)
-        if key not in param_ids and key not in seen:
-            seen.add(key)
+        if id(t) not in param_ids and id(t) not in seen:
+            seen.add(id(t))
             saved += t.numel() * t.element_size()
         return t
 
-    with FlopCounterMode(display=False) as counter, torch.autograd.graph.saved_tensors_hooks(
-        pack, lambda t: t
-    ):
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         module(*inputs)
-    macs_torch = counter.get_total_flops() // 2
-    module.eval()
-    # thop's counters are created on the default device: keep them on the CPU
-    with torch.device("cpu"), torch.no_grad(), contextlib.redirect_stdout(io.StringIO()), \
-            warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        macs_thop, _ = thop.profile(module, inputs=inputs, verbose=False)
-    return params, int(macs_thop), int(macs_torch), saved
+    return saved
+
+
+def _measure(
+    module: nn.Module, inputs: tuple, *, memory: bool = False
+) -> tuple[int, int, int, int]:
+    """(params, thop MACs, torch MACs, saved-activation bytes or 0) of a module on meta inputs."""
+    params = sum(p.numel() for p in module.parameters())
+    macs_thop, macs_torch = _count_macs(module, inputs)
+    return params, macs_thop, macs_torch, _saved_bytes(module, inputs) if memory else 0
 
 
 def _meta(*shape: int) -> torch.Tensor:
@@ -138,37 +153,43 @@ def _part(key: tuple, genotype: Genotype) -> tuple[int, int, int, int]:
 
 
 def _build_and_measure(key: tuple, genotype: Genotype) -> tuple[int, int, int, int]:
+    with torch.device("meta"):  # build only: the context slows every op run inside it
+        module, inputs = _build_part(key, genotype)
+    return _measure(module, inputs)
+
+
+def _build_part(key: tuple, genotype: Genotype) -> tuple[nn.Module, tuple]:
+    """The module of one part and meta inputs of the shapes it sees."""
     kind = key[0]
-    with torch.device("meta"):
-        if kind == "stem":
-            _, name, cin, cout, h, w = key[:6]
-            return _measure(STEMS.build(name, cin, cout, genotype.options), (_meta(1, cin, h, w),))
-        if kind == "encoder":
-            (block, cin, cout, index), last, h, w = key[1], key[2], key[3], key[4]
-            stage = EncoderStage(genotype, Slot("encoder", index, block, cin, cout), last=last)
-            return _measure(stage, (_meta(1, cin, h, w),))
-        if kind == "bottleneck":
-            _, name, c, h, w = key[:5]
-            return _measure(BLOCKS.build(name, c, c, genotype.options), (_meta(1, c, h, w),))
-        if kind == "decoder":
-            (block, cin, cout, first), h, w = key[1], key[2], key[3]
-            slot = Slot("decoder", 0 if first else 1, block, cin, cout)
-            return _measure(DecoderStage(genotype, slot), (_meta(1, cin, h, w),))
-        if kind == "head":
-            _, cin, cout, h, w = key
-            return _measure(nn.Conv2d(cin, cout, 1), (_meta(1, cin, h, w),))
-        if kind == "bridge":
-            _, skips_shapes, deep_shape, dec_shapes, mask_shapes = key[:5]
-            bridge = BRIDGES.build(
-                genotype.bridge, genotype.skip_channels(), genotype.widths[-1], genotype
-            )
-            inputs = (
-                tuple(_meta(*s) for s in skips_shapes),
-                _meta(*deep_shape),
-                tuple(_meta(*s) for s in dec_shapes),
-                tuple(_meta(*s) if s else None for s in mask_shapes),
-            )
-            return _measure(_BridgeProbe(bridge), inputs)
+    if kind == "stem":
+        _, name, cin, cout, h, w = key[:6]
+        return STEMS.build(name, cin, cout, genotype.options), (_meta(1, cin, h, w),)
+    if kind == "encoder":
+        (block, cin, cout, index), last, h, w = key[1], key[2], key[3], key[4]
+        stage = EncoderStage(genotype, Slot("encoder", index, block, cin, cout), last=last)
+        return stage, (_meta(1, cin, h, w),)
+    if kind == "bottleneck":
+        _, name, c, h, w = key[:5]
+        return BLOCKS.build(name, c, c, genotype.options), (_meta(1, c, h, w),)
+    if kind == "decoder":
+        (block, cin, cout, first), h, w = key[1], key[2], key[3]
+        slot = Slot("decoder", 0 if first else 1, block, cin, cout)
+        return DecoderStage(genotype, slot), (_meta(1, cin, h, w),)
+    if kind == "head":
+        _, cin, cout, h, w = key
+        return nn.Conv2d(cin, cout, 1), (_meta(1, cin, h, w),)
+    if kind == "bridge":
+        _, skips_shapes, deep_shape, dec_shapes, mask_shapes = key[:5]
+        bridge = BRIDGES.build(
+            genotype.bridge, genotype.skip_channels(), genotype.widths[-1], genotype
+        )
+        inputs = (
+            tuple(_meta(*s) for s in skips_shapes),
+            _meta(*deep_shape),
+            tuple(_meta(*s) for s in dec_shapes),
+            tuple(_meta(*s) if s else None for s in mask_shapes),
+        )
+        return _BridgeProbe(bridge), inputs
     raise ValueError(f"unknown part {kind!r}")
 
 
@@ -199,8 +220,14 @@ def iter_parts(g: Genotype, image_size: tuple[int, int]):
         index = i if g.layout == "ulite" else 0
         widen = g.widths[i] if g.layout == "ulite" else 0
         yield (
-            "encoder", (s.block, s.in_channels, s.out_channels, index),
-            last and g.layout == "malunet", ch, cw, g.layout, widen, _opts_key(g, s.block),
+            "encoder",
+            (s.block, s.in_channels, s.out_channels, index),
+            last and g.layout == "malunet",
+            ch,
+            cw,
+            g.layout,
+            widen,
+            _opts_key(g, s.block),
         )
         if not (g.layout == "malunet" and last):
             ch, cw = ch // 2, cw // 2
@@ -219,12 +246,26 @@ def iter_parts(g: Genotype, image_size: tuple[int, int]):
         sh, sw = skip_res[level]
         if g.layout == "malunet":
             dh, dw_ = (sh, sw) if k == 0 else (sh // 2, sw // 2)
-            yield ("decoder", (s.block, s.in_channels, s.out_channels, k == 0), dh, dw_,
-                   g.layout, g.upsample, _opts_key(g, s.block))
+            yield (
+                "decoder",
+                (s.block, s.in_channels, s.out_channels, k == 0),
+                dh,
+                dw_,
+                g.layout,
+                g.upsample,
+                _opts_key(g, s.block),
+            )
             dec_shapes.append((1, s.out_channels, sh, sw))
         else:
-            yield ("decoder", (s.block, s.in_channels, s.out_channels, k == 0), sh, sw,
-                   g.layout, g.upsample, _opts_key(g, s.block))
+            yield (
+                "decoder",
+                (s.block, s.in_channels, s.out_channels, k == 0),
+                sh,
+                sw,
+                g.layout,
+                g.upsample,
+                _opts_key(g, s.block),
+            )
             prev = g.widths[-1] if k == 0 else dec[k - 1].out_channels
             dec_shapes.append((1, prev, sh, sw))
         if g.deep_supervision:
@@ -281,7 +322,7 @@ def count_cost(
     if method == "whole" or memory:
         with torch.device("meta"):
             model = build_model(genotype)
-        whole = _measure(model, (_meta(1, genotype.in_channels, h, w),))
+        whole = _measure(model, (_meta(1, genotype.in_channels, h, w),), memory=True)
         if method == "whole":
             return Cost(*whole, (h, w))
     total = Cost(0, 0, 0, 0, (h, w))

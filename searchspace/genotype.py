@@ -311,7 +311,9 @@ def _first_problem(g: Genotype) -> str | None:  # noqa: C901 - a flat list of ru
         if b not in BLOCKS:
             return f"unknown block {b!r}; known: {', '.join(BLOCKS.names())}"
     if g.bottleneck != "none" and g.bottleneck not in BLOCKS:
-        return f"unknown bottleneck block {g.bottleneck!r}; known: none, {', '.join(BLOCKS.names())}"
+        return (
+            f"unknown bottleneck block {g.bottleneck!r}; known: none, {', '.join(BLOCKS.names())}"
+        )
     if g.stem != "none" and g.stem not in STEMS:
         return f"unknown stem {g.stem!r}; known: none, {', '.join(STEMS.names())}"
     if g.bridge != "none" and g.bridge not in BRIDGES:
@@ -336,7 +338,9 @@ def _first_problem(g: Genotype) -> str | None:  # noqa: C901 - a flat list of ru
         entry = BRIDGES.entry(g.bridge)
         if entry.meta.get("needs_deep_supervision") and not g.deep_supervision:
             return f"bridge {g.bridge!r} needs deep_supervision=true (it is fed the decoder's deep-supervision maps)"
-        msg = entry.check(skips, g.widths[-1], g)  # bridges: check(skip_channels, deep_channels, genotype)
+        msg = entry.check(
+            skips, g.widths[-1], g
+        )  # bridges: check(skip_channels, deep_channels, genotype)
         if msg:
             return f"bridge {g.bridge!r}: {msg}"
     return None

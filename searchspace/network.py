@@ -112,9 +112,7 @@ class Network(nn.Module):
     def check_input(self, x: torch.Tensor) -> None:
         g = self.genotype
         if x.ndim != 4 or x.shape[1] != g.in_channels:
-            raise ValueError(
-                f"expected input (B, {g.in_channels}, H, W), got {tuple(x.shape)}"
-            )
+            raise ValueError(f"expected input (B, {g.in_channels}, H, W), got {tuple(x.shape)}")
         h, w = x.shape[-2:]
         if h % g.stride or w % g.stride:
             raise ValueError(

@@ -128,15 +128,17 @@ def make_genotype(choices: dict) -> Genotype:
     block = choices["block"]
     compression = int(choices.get("compression", 8))
     mults = WIDTH_MULTIPLIERS[layout][:depth]
-    deep_multiple = 8
-    if block == "ecdf":
-        deep_multiple = math.lcm(8, 2 * compression)
-    widths = []
-    for i, m in enumerate(mults):
-        deep = i >= depth - DEEP_STAGES
-        widths.append(_round_up(base * m, deep_multiple if deep else 4))
-    if layout == "unet" and block == "ecdf":  # decoder ECDFs output the skip widths too
-        widths = [_round_up(w, deep_multiple) for w in widths]
+    n_enc_shallow = max(depth - DEEP_STAGES, 1)
+    # Widths that deep blocks produce: the deep encoder stages', and in the malunet layout also
+    # the one the last deep decoder step maps to. ECDF needs them divisible by 2N, EMA/GN by 8.
+    first_deep = n_enc_shallow - 1 if layout == "malunet" else n_enc_shallow
+    deep_multiple = math.lcm(8, 2 * compression) if block == "ecdf" else 8
+    # The width feeding the first deep encoder stage must suit SCF's grouped convs (8).
+    feeds_deep = n_enc_shallow - 1
+    widths = [
+        _round_up(base * m, deep_multiple if i >= first_deep else 8 if i == feeds_deep else 4)
+        for i, m in enumerate(mults)
+    ]
     bridge = choices.get("bridge", "none")
     n_dec = depth - 1 if layout == "malunet" else depth
     g = Genotype(
@@ -149,6 +151,7 @@ def make_genotype(choices: dict) -> Genotype:
         upsample=choices.get("upsample", "bilinear"),
         bridge=bridge,
         deep_supervision=bridge == "gab",
+        compression=compression if block == "ecdf" else 8,
     )
     g = with_block(with_stem(g, choices["stem"]), block)
     attention = choices.get("attention", "none") if family_takes(block, "attention") else "none"

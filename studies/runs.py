@@ -62,7 +62,9 @@ def train_genotype(
         write_json(out_dir / "genotype.json", genotype.to_dict())
         cost = count_cost(genotype, config.image_size, memory=True)
         write_json(out_dir / "cost.json", {**cost.to_dict(), "counter_notes": COST_NOTES})
-    return fit(model, config, data, out_dir=out_dir, device=device, on_epoch=on_epoch, progress=progress)
+    return fit(
+        model, config, data, out_dir=out_dir, device=device, on_epoch=on_epoch, progress=progress
+    )
 
 
 COST_NOTES = {
@@ -121,15 +123,23 @@ def evaluate_run(
     import pandas as pd
 
     if metric_resolution not in ("original", "model"):
-        raise ValueError(f"--metric-resolution must be 'original' or 'model', got {metric_resolution!r}")
+        raise ValueError(
+            f"--metric-resolution must be 'original' or 'model', got {metric_resolution!r}"
+        )
     genotype, config, model = load_run(run_dir)
     bundle = load_data(source, image_size=config.image_size, progress=progress)
     if split in (None, ""):
         split = "test" if "test" in bundle.splits else "val"
     data = _concat(bundle) if split == "all" else bundle.split(split)
     _, _, probs = evaluate(
-        model, data, device=device, batch_size=config.eval_batch_size, mean=config.mean,
-        std=config.std, threshold=config.threshold, output="probabilities",
+        model,
+        data,
+        device=device,
+        batch_size=config.eval_batch_size,
+        mean=config.mean,
+        std=config.std,
+        threshold=config.threshold,
+        output="probabilities",
     )
     original = metric_resolution == "original" and bool(data.mask_paths)
     predictions: list[np.ndarray] = []
@@ -137,7 +147,9 @@ def evaluate_run(
         acc = MetricAccumulator(hd95=True)
         for i, path in enumerate(data.mask_paths):
             truth = torch.from_numpy(read_mask(path).astype(np.uint8))[None, None]
-            p = F.interpolate(probs[i : i + 1], size=truth.shape[-2:], mode="bilinear", align_corners=False)
+            p = F.interpolate(
+                probs[i : i + 1], size=truth.shape[-2:], mode="bilinear", align_corners=False
+            )
             pred = p > config.threshold
             acc.update(pred, truth)
             predictions.append(pred[0, 0].numpy())
@@ -149,14 +161,22 @@ def evaluate_run(
         metrics, per_image = acc.compute(), acc.per_image()
         predictions = [p[0].numpy() for p in pred]
     resolution = "original" if original else "model"
-    out_dir = Path(out_dir) if out_dir else Path(run_dir) / "eval" / _safe_name(f"{bundle.name}-{split}-{resolution}")
+    out_dir = (
+        Path(out_dir)
+        if out_dir
+        else Path(run_dir) / "eval" / _safe_name(f"{bundle.name}-{split}-{resolution}")
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     table = pd.DataFrame({"id": list(data.ids), **{k: v for k, v in per_image.items()}})
     table.to_csv(out_dir / "per_image.csv", index=False)
     record = {
         "run": str(run_dir),
         "genotype_id": genotype.id,
-        "data": {"name": bundle.name, "fingerprint": bundle.fingerprint, "synthetic": bundle.synthetic},
+        "data": {
+            "name": bundle.name,
+            "fingerprint": bundle.fingerprint,
+            "synthetic": bundle.synthetic,
+        },
         "split": split,
         "images": len(data),
         "metric_resolution": resolution,
@@ -169,6 +189,8 @@ def evaluate_run(
         folder = Path(save_predictions)
         folder.mkdir(parents=True, exist_ok=True)
         for image_id, pred in zip(data.ids, predictions, strict=True):
-            Image.fromarray(pred.astype(np.uint8) * 255).save(folder / f"{_safe_name(image_id)}.png")
+            Image.fromarray(pred.astype(np.uint8) * 255).save(
+                folder / f"{_safe_name(image_id)}.png"
+            )
     record["out_dir"] = str(out_dir)
     return json.loads(json.dumps(record, default=float))

@@ -30,7 +30,9 @@ def test_parts_equal_whole_for_presets(name):
     parts = count_cost(g, size)
     whole = count_cost(g, size, method="whole")
     assert (parts.params, parts.macs_thop, parts.macs_torch) == (
-        whole.params, whole.macs_thop, whole.macs_torch
+        whole.params,
+        whole.macs_thop,
+        whole.macs_torch,
     )
 
 
@@ -43,7 +45,9 @@ def test_parts_equal_whole_for_sampled_genotypes():
         parts = count_cost(g, (64, 96))
         whole = count_cost(g, (64, 96), method="whole")
         assert (parts.params, parts.macs_thop, parts.macs_torch) == (
-            whole.params, whole.macs_thop, whole.macs_torch
+            whole.params,
+            whole.macs_thop,
+            whole.macs_torch,
         ), g.summary()
 
 

@@ -41,7 +41,10 @@ def test_unused_compression_does_not_change_id():
     [
         ({"compression": 3}, "compression factor N must be a power of two in 2..32, got 3"),
         ({"compression": 64}, "compression factor N must be a power of two in 2..32, got 64"),
-        ({"widths": (8, 16, 24, 32, 48, 66)}, "norm 'gn4' needs every width divisible by 4, got 66"),
+        (
+            {"widths": (8, 16, 24, 32, 48, 66)},
+            "norm 'gn4' needs every width divisible by 4, got 66",
+        ),
         ({"widths": (8, 16, 24, 32, 48)}, "6 encoder blocks for 5 widths"),
         ({"decoder": ("conv3",) * 6}, "needs 5 decoder blocks, got 6"),
         ({"encoder": ("conv3",) * 5 + ("nope",)}, "unknown block 'nope'"),
@@ -66,18 +69,38 @@ def test_invalid_genotypes_are_rejected_with_one_message(change, message):
 def test_block_group_constraints_are_checked():
     # EMA inside SCF needs channels divisible by its 8 groups: 36 is not.
     with pytest.raises(GenotypeError, match="encoder 6 'scf'"):
-        dataclasses.replace(PLAIN, widths=(8, 16, 24, 32, 48, 36), encoder=("conv3",) * 5 + ("scf",))
+        dataclasses.replace(
+            PLAIN, widths=(8, 16, 24, 32, 48, 36), encoder=("conv3",) * 5 + ("scf",)
+        )
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('{"widths": [8], "encoder": ["conv3"], "decoder": [], "colour": "red", "version": 1}', "unknown genotype key(s): colour"),
-        ('{"widths": [8, 16], "encoder": ["conv3", "conv3"], "decoder": ["conv3"], "version": 7}', "genotype version 7 is not supported"),
-        ('{"widths": [8, 16], "encoder": ["conv3", "conv3"], "decoder": ["conv3"]}', "genotype version None is not supported"),
-        ('{"widths": "8", "encoder": ["conv3"], "decoder": [], "version": 1}', "genotype key 'widths' must be list"),
-        ('{"widths": [8, 16], "encoder": ["conv3", 3], "decoder": ["conv3"], "version": 1}', "'encoder' must be a list of str"),
-        ('{"widths": [8, 16], "encoder": ["conv3", "conv3"], "version": 1}', "missing key(s): decoder"),
+        (
+            '{"widths": [8], "encoder": ["conv3"], "decoder": [], "colour": "red", "version": 1}',
+            "unknown genotype key(s): colour",
+        ),
+        (
+            '{"widths": [8, 16], "encoder": ["conv3", "conv3"], "decoder": ["conv3"], "version": 7}',
+            "genotype version 7 is not supported",
+        ),
+        (
+            '{"widths": [8, 16], "encoder": ["conv3", "conv3"], "decoder": ["conv3"]}',
+            "genotype version None is not supported",
+        ),
+        (
+            '{"widths": "8", "encoder": ["conv3"], "decoder": [], "version": 1}',
+            "genotype key 'widths' must be list",
+        ),
+        (
+            '{"widths": [8, 16], "encoder": ["conv3", 3], "decoder": ["conv3"], "version": 1}',
+            "'encoder' must be a list of str",
+        ),
+        (
+            '{"widths": [8, 16], "encoder": ["conv3", "conv3"], "version": 1}',
+            "missing key(s): decoder",
+        ),
         ("[1, 2]", "must be a JSON object"),
         ("{nope", "not valid JSON"),
     ],
@@ -107,8 +130,14 @@ def test_input_size_must_be_a_multiple_of_the_stride():
 
 @pytest.mark.parametrize(
     ("text", "params", "macs"),
-    [("400k", 400_000, 400_000), ("0.4M", 400_000, 400_000), ("400000", 400_000, 400_000 * 10**9),
-     ("0.1", None, 100_000_000), ("100M", 100_000_000, 100_000_000), ("1.5e5", 150_000, 150_000 * 10**9)],
+    [
+        ("400k", 400_000, 400_000),
+        ("0.4M", 400_000, 400_000),
+        ("400000", 400_000, 400_000 * 10**9),
+        ("0.1", None, 100_000_000),
+        ("100M", 100_000_000, 100_000_000),
+        ("1.5e5", 150_000, 150_000 * 10**9),
+    ],
 )
 def test_budgets_in_human_form(text, params, macs):
     if params is None:

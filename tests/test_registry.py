@@ -81,8 +81,13 @@ def test_bridge_in_unet_layout_or_clear_refusal(name):
     g = _bridge_genotype(name)
     try:
         g = dataclasses.replace(
-            g, layout="unet", widths=(16, 32, 64, 128), encoder=("conv3",) * 4,
-            decoder=("conv3",) * 4, norm="bn", deep_supervision=g.deep_supervision,
+            g,
+            layout="unet",
+            widths=(16, 32, 64, 128),
+            encoder=("conv3",) * 4,
+            decoder=("conv3",) * 4,
+            norm="bn",
+            deep_supervision=g.deep_supervision,
         )
     except ValueError as e:  # a bridge may be refused in a layout, with a message naming it
         assert name in str(e)
@@ -102,9 +107,30 @@ def test_registry_refuses_duplicates_and_names_unknowns():
 
 def test_the_registries_hold_what_the_space_needs():
     needed_blocks = {
-        "conv3", "odconv3", "scconv", "pconv", "ema", "scf", "scf_dec", "ecdf", "dsc", "dscm",
-        "msffm3", "msffm5", "ea", "dga", "gau", "ea_dga", "dga_ea", "ghpa", "axial_dw",
-        "axial_dec", "axial_bottleneck", "axial", "sdc", "double_conv",
+        "conv3",
+        "odconv3",
+        "scconv",
+        "pconv",
+        "ema",
+        "scf",
+        "scf_dec",
+        "ecdf",
+        "dsc",
+        "dscm",
+        "msffm3",
+        "msffm5",
+        "ea",
+        "dga",
+        "gau",
+        "ea_dga",
+        "dga_ea",
+        "ghpa",
+        "axial_dw",
+        "axial_dec",
+        "axial_bottleneck",
+        "axial",
+        "sdc",
+        "double_conv",
     }
     assert needed_blocks <= set(BLOCKS.names())
     assert {"scab", "gab", "mlsffm", "gate"} <= set(BRIDGES.names())

@@ -51,7 +51,12 @@ def test_samples_cover_every_factor_value():
     assert {"msffm3", "msffm5", "odconv3", "axial"} <= blocks
     assert {g.compression for g in SAMPLES if g.uses_compression()} == {2, 4, 8, 16, 32}
     assert {g.attention for g in SAMPLES if g.uses_attention()} == {
-        "none", "sa", "ca", "sa_ca", "ca_sa", "parallel"
+        "none",
+        "sa",
+        "ca",
+        "sa_ca",
+        "ca_sa",
+        "parallel",
     }
 
 
@@ -84,8 +89,51 @@ def test_with_stem_and_block_rewrite_only_their_stages():
 
 def test_make_genotype_rounds_widths_for_ecdf_groups():
     g = make_genotype(
-        {"layout": "unet", "depth": 4, "base_width": 12, "stem": "plain", "block": "ecdf",
-         "compression": 32, "attention": "parallel", "bridge": "none"}
+        {
+            "layout": "unet",
+            "depth": 4,
+            "base_width": 12,
+            "stem": "plain",
+            "block": "ecdf",
+            "compression": 32,
+            "attention": "parallel",
+            "bridge": "none",
+        }
     )
     assert all(w % 64 == 0 for w in g.widths[1:])
     assert g.compression == 32 and g.attention == "parallel"
+
+
+def test_every_combination_of_choices_is_a_valid_genotype():
+    import itertools
+
+    from searchspace.registry import ATTENTION_ORDERS, COMPRESSIONS
+    from searchspace.space import (
+        BASE_WIDTHS,
+        BRIDGE_CHOICES,
+        LAYOUT_DEPTHS,
+        UPSAMPLE_CHOICES,
+    )
+
+    ids = set()
+    for layout, depths in LAYOUT_DEPTHS.items():
+        for depth, base, stem, block, bridge in itertools.product(
+            depths, BASE_WIDTHS, STEM_PATTERNS, BLOCK_FAMILIES, BRIDGE_CHOICES[layout]
+        ):
+            for n in COMPRESSIONS if block == "ecdf" else (8,):
+                g = make_genotype(
+                    {
+                        "layout": layout,
+                        "depth": depth,
+                        "base_width": base,
+                        "stem": stem,
+                        "block": block,
+                        "bridge": bridge,
+                        "compression": n,
+                        "attention": "parallel",
+                        "upsample": UPSAMPLE_CHOICES[0],
+                    }
+                )  # raises GenotypeError if invalid
+                ids.add(g.id)
+    assert len(ids) > 3000
+    assert len(ATTENTION_ORDERS) == 6

@@ -166,7 +166,16 @@ def test_config_rejects_bad_values(field: str, value, message: str) -> None:
 
 
 def test_recipes_follow_the_papers() -> None:
-    assert set(RECIPES) == {"scsonet", "malunet", "egeunet", "lmsaunet", "ulite", "dsnet", "fast"}
+    assert set(RECIPES) == {
+        "scsonet",
+        "malunet",
+        "egeunet",
+        "lmsaunet",
+        "ulite",
+        "ulrtsnet",
+        "dsnet",
+        "fast",
+    }
     s = RECIPES["scsonet"]
     assert (s.optimizer, s.lr, s.weight_decay, s.schedule, s.eta_min) == (
         "adamw",

@@ -142,10 +142,13 @@ def test_block_params(kind, name: str, opts: BlockOptions, expected: int) -> Non
     assert n_params(entry.factory(*entry.test_channels, opts)) == expected
 
 
+@pytest.mark.parametrize("channels", [None, (3, 8)])
 @pytest.mark.parametrize("name", ["dsc", "dscm", "msffm3", "msffm5", "sdc"])
-def test_block_shape_grad_meta(name: str) -> None:
+def test_block_shape_grad_meta(name: str, channels: tuple[int, int] | None) -> None:
+    """At the test channels, and as a first stage on an RGB image with gn4."""
     entry = BLOCKS.entry(name)
-    cin, cout = entry.test_channels
+    cin, cout = channels or entry.test_channels
+    assert entry.check(cin, cout, BlockOptions()) is None
     opts = BlockOptions(attention="ca_sa")
     block = entry.factory(cin, cout, opts)
     y = block(torch.randn(2, cin, 64, 48))
@@ -202,8 +205,8 @@ def test_bridges_in_every_layout(layout: str, bridge: str) -> None:
 
 
 def test_checks_reject_bad_channels() -> None:
-    with pytest.raises(GenotypeError, match="in_channels divisible by 4"):
-        Genotype(layout="unet", widths=(8, 16), encoder=("dsc", "dsc"), decoder=("dsc", "dsc"))
+    with pytest.raises(GenotypeError, match="out_channels divisible by 4"):
+        Genotype(layout="unet", widths=(8, 18), encoder=("dsc", "sdc"), decoder=("dsc", "dsc"))
     with pytest.raises(GenotypeError, match="divisible by 8"):
         Genotype(layout="unet", widths=(8, 20), encoder=("conv3", "msffm3"), decoder=("dsc", "dsc"))
     with pytest.raises(GenotypeError, match="divisible by 2"):

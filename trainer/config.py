@@ -215,6 +215,9 @@ RECIPES: dict[str, TrainConfig] = {
         rotation="none",
         loss="dice",
     ),
+    # ULRTS-Net: its paper's recipe is not legible in the OCR'd text; we train it like the skeleton
+    # models (an assumption, stated wherever the recipe is shown).
+    "ulrtsnet": _SKELETON,
     # DSNET (reconstructed from the abstract): the skeleton recipe with its boundary-interior loss.
     "dsnet": dataclasses.replace(_SKELETON, loss="boundary_interior"),
     # A short recipe for smoke runs and architecture search: same optimiser, 20 epochs, batch 16.

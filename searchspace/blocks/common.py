@@ -38,11 +38,15 @@ def pw(in_channels: int, out_channels: int, *, bias: bool = True) -> nn.Conv2d:
     return nn.Conv2d(in_channels, out_channels, 1, bias=bias)
 
 
-def dw(channels: int, kernel: int | tuple[int, int] = 3, *, dilation: int = 1, bias: bool = True) -> nn.Conv2d:
+def dw(
+    channels: int, kernel: int | tuple[int, int] = 3, *, dilation: int = 1, bias: bool = True
+) -> nn.Conv2d:
     """Depth-wise convolution with 'same' padding."""
     k = (kernel, kernel) if isinstance(kernel, int) else kernel
     pad = (dilation * (k[0] - 1) // 2, dilation * (k[1] - 1) // 2)
-    return nn.Conv2d(channels, channels, k, padding=pad, dilation=dilation, groups=channels, bias=bias)
+    return nn.Conv2d(
+        channels, channels, k, padding=pad, dilation=dilation, groups=channels, bias=bias
+    )
 
 
 class LayerNorm2d(nn.Module):

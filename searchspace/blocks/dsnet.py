@@ -17,7 +17,7 @@ from torch import nn
 
 from ..registry import BLOCKS, BRIDGES, BlockOptions, Bridge
 from .common import make_act, make_norm, pw
-from .ulrts import norm_check
+from .ulrts import input_norm, norm_check
 
 THETA = 0.7  # CDC's default weight of the central-difference term
 
@@ -45,7 +45,7 @@ class SDC(nn.Module):
         super().__init__()
         bias = opts.norm == "none"
         self.dw = DifferenceDW(in_channels, bias=bias)
-        self.norm1 = make_norm(opts.norm, in_channels)
+        self.norm1 = input_norm(opts.norm, in_channels)
         self.act1 = make_act(opts.act)
         self.pw = pw(in_channels, out_channels, bias=bias)
         self.norm2 = make_norm(opts.norm, out_channels)

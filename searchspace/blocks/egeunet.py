@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..registry import BLOCKS, BRIDGES, BlockOptions, divisible
+from ..registry import BLOCKS, BRIDGES, BlockOptions, Bridge, divisible
 from .common import LayerNorm2d, dw, make_act, pw
 
 if TYPE_CHECKING:
@@ -104,13 +104,8 @@ class GroupAggregation(nn.Module):
         return self.tail(torch.cat(out, dim=1))
 
 
-class GroupAggregationBridge(nn.Module):
-    """The bridge of EGE-UNet: at decoder step k, skip <- GAB_k(deeper, skip, mask).
-
-    A ``Bridge`` by its interface (``prepare`` / ``fuse``), not by inheritance: ``network.py``
-    imports the genotype, which imports this package, so subclassing ``network.Bridge`` here
-    would be a circular import.
-    """
+class GroupAggregationBridge(Bridge):
+    """The bridge of EGE-UNet: at decoder step k, skip <- GAB_k(deeper, skip, mask)."""
 
     def __init__(
         self, skip_channels: tuple[int, ...], deep_channels: int, mask_channels: int

@@ -4,10 +4,6 @@ It refines all skips at once (``prepare``) and leaves ``fuse`` as the identity. 
 number of skips with any channels and resolutions: the spatial part is one module shared by all
 skips, the channel part mixes the pooled descriptors of all skips and gives each skip its own
 ``Linear(sum(c) -> c_i)``.
-
-The class follows the interface of ``searchspace.network.Bridge`` (``prepare``, ``fuse``) without
-subclassing it: importing ``network`` from a block module would be circular (``genotype`` imports
-the blocks before it defines ``Genotype``).
 """
 
 from __future__ import annotations
@@ -15,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..registry import BRIDGES
+from ..registry import BRIDGES, Bridge
 
 
 class SpatialAttentionBridge(nn.Module):
@@ -30,7 +26,7 @@ class SpatialAttentionBridge(nn.Module):
         return torch.sigmoid(self.conv(y))
 
 
-class SCAB(nn.Module):
+class SCAB(Bridge):
     """Spatial-channel attention bridge over skips t_i with channels c_i.
 
     a_i = s(t_i) * t_i with the shared spatial map s; u_i = a_i + t_i. Channel part: v =
@@ -56,17 +52,6 @@ class SCAB(nn.Module):
             g = torch.sigmoid(head(v)).transpose(1, 2).unsqueeze(-1)  # (B, c_i, 1, 1)
             out.append(g * u + a)
         return out
-
-    def fuse(
-        self,
-        level: int,
-        skip: torch.Tensor,
-        *,
-        deeper: torch.Tensor,
-        decoder: torch.Tensor,
-        mask: torch.Tensor | None,
-    ) -> torch.Tensor:
-        return skip
 
     def forward(self, skips: list[torch.Tensor]) -> list[torch.Tensor]:
         return self.prepare(skips)

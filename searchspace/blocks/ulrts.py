@@ -1,6 +1,7 @@
 """ULRTS-Net's parts, reconstructed from the paper (no public code): DSC, DSCM, MSFFM, ML-SFFM.
 
-* ``dsc``    depthwise-separable conv: DW3(in) -> norm -> act -> PW(in->out) -> norm -> act.
+* ``dsc``    depthwise-separable conv: DW3(in) -> norm -> act -> PW(in->out) -> norm -> act
+  (the norm after the DW takes any channel count: see ``input_norm``).
 * ``dscm``   ULRTS-Net's depthwise separable conv module: the paper's double conv with each 3x3
   conv replaced by a DSC, i.e. DSC(in->out) -> DSC(out->out), then the genotype's attention.
 * ``msffm3`` / ``msffm5``  multi-scale feature fusion: PW(in->out) -> norm -> act = x0; three
@@ -14,6 +15,8 @@ have one. Choices the paper leaves open are listed in ``docs/reconstructions.md`
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -23,22 +26,29 @@ from .attention import make_attention
 from .common import dw, make_act, make_norm, pw, upsample
 
 
-def norm_check(*, on_in: bool = True, on_out: bool = True, out_divisor: int = 1):
-    """A check that the channel counts a block normalises suit GroupNorm(4) when norm is gn4."""
+def norm_check(*, out_divisor: int = 1):
+    """A check that out_channels split into ``out_divisor`` parts that suit GroupNorm(4) if gn4."""
 
     def check(in_channels: int, out_channels: int, opts: BlockOptions) -> str | None:
         if out_channels % out_divisor:
             return f"needs out_channels divisible by {out_divisor}, got {out_channels}"
-        if opts.norm != "gn4":
-            return None
-        if on_in and in_channels % 4:
-            return f"with norm 'gn4' needs in_channels divisible by 4, got {in_channels}"
-        if on_out and (out_channels // out_divisor) % 4:
+        if opts.norm == "gn4" and (out_channels // out_divisor) % 4:
             need = 4 * out_divisor
             return f"with norm 'gn4' needs out_channels divisible by {need}, got {out_channels}"
         return None
 
     return check
+
+
+def input_norm(name: str, channels: int) -> nn.Module:
+    """The norm after a depthwise conv on the block's *input* channels (any count, e.g. 3).
+
+    As ``make_norm``, except that gn4 on a channel count not divisible by 4 uses gcd(4, C) groups
+    (GroupNorm(1, 3) on an RGB image), so that a separable block can be the first stage.
+    """
+    if name == "gn4" and channels % 4:
+        return nn.GroupNorm(math.gcd(4, channels), channels)
+    return make_norm(name, channels)
 
 
 class DSC(nn.Module):
@@ -48,7 +58,7 @@ class DSC(nn.Module):
         super().__init__()
         bias = opts.norm == "none"
         self.dw = dw(in_channels, 3, bias=bias)
-        self.norm1 = make_norm(opts.norm, in_channels)
+        self.norm1 = input_norm(opts.norm, in_channels)
         self.act1 = make_act(opts.act)
         self.pw = pw(in_channels, out_channels, bias=bias)
         self.norm2 = make_norm(opts.norm, out_channels)
@@ -123,7 +133,7 @@ def _dscm(in_channels: int, out_channels: int, opts: BlockOptions) -> nn.Module:
 
 @BLOCKS.register(
     "msffm3",
-    check=norm_check(on_in=False, out_divisor=2),
+    check=norm_check(out_divisor=2),
     takes_attention=True,
     decoder="dscm",
     test_channels=(16, 32),
@@ -135,7 +145,7 @@ def _msffm3(in_channels: int, out_channels: int, opts: BlockOptions) -> nn.Modul
 
 @BLOCKS.register(
     "msffm5",
-    check=norm_check(on_in=False, out_divisor=2),
+    check=norm_check(out_divisor=2),
     takes_attention=True,
     decoder="dscm",
     test_channels=(16, 32),

@@ -60,3 +60,9 @@ from . import (  # noqa: E402,F401  (each module registers its presets)
     ulite,
     ulrtsnet,
 )
+
+# Listed in the order of the papers' lineage: the shared skeleton first, then the others.
+ORDER = ("scsonet", "malunet", "egeunet", "ulite", "lmsaunet", "ulrtsnet", "dsnet")
+_ordered = {name: PRESETS[name] for name in (*ORDER, *(n for n in PRESETS if n not in ORDER))}
+PRESETS.clear()
+PRESETS.update(_ordered)

@@ -1,0 +1,118 @@
+"""How a lesion-nas study is stored in Optuna's storage: the one contract between the search
+(which writes it) and the reports, confirm and ablate verbs (which read it).
+
+Study level (``study.user_attrs``):
+
+* ``STUDY_SPEC`` - the ``StudySpec`` as a dict: search-space version, genotype version, budgets,
+  objectives, MAC counter, data fingerprint, train config, image size. Compared on resume.
+* ``STUDY_KIND`` - ``"search"`` or ``"ablation"``.
+
+Trial level (``trial.user_attrs``), written for every trial, trained or not:
+
+* ``GENOTYPE`` (dict, ``Genotype.to_dict()``), ``GENOTYPE_ID`` (str), ``SUMMARY`` (str)
+* ``PARAMS``, ``MACS_THOP``, ``MACS_TORCH`` (int), ``ACT_BYTES`` (int or None), ``IMAGE_SIZE``
+* ``FEASIBLE`` (bool: within every budget); ``OVER_BUDGET`` (str reason, absent when feasible)
+* ``PRESET`` (str name when the trial is a published model enqueued by ``--include-presets``)
+* ``DUPLICATE_OF`` (int trial number whose result was reused; absent otherwise)
+* ``VAL`` (dict of validation metrics at the best epoch), ``TEST`` (dict or None)
+* ``RUN_DIR`` (str), ``EPOCHS_RUN`` (int), ``TRAIN_SECONDS`` (float), ``FAIL_REASON`` (str)
+* ``CONSTRAINTS`` (list of floats, <= 0 means satisfied: Optuna's constraints convention)
+
+A trained, feasible trial is ``COMPLETE`` with the objective values. An over-budget candidate is
+never trained: it is recorded with its costs and ``OVER_BUDGET``, and completed with its costs as
+objective values and a worst-possible accuracy (0 for a metric to maximise), with positive
+``CONSTRAINTS`` so that constrained samplers learn the infeasible region. Reports select fronts
+among ``FEASIBLE`` trials only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+STUDY_SPEC = "lesion_nas_spec"
+STUDY_KIND = "lesion_nas_kind"
+
+GENOTYPE = "genotype"
+GENOTYPE_ID = "genotype_id"
+SUMMARY = "summary"
+PARAMS = "params"
+MACS_THOP = "macs_thop"
+MACS_TORCH = "macs_torch"
+ACT_BYTES = "act_bytes"
+IMAGE_SIZE = "image_size"
+FEASIBLE = "feasible"
+OVER_BUDGET = "over_budget"
+PRESET = "preset"
+DUPLICATE_OF = "duplicate_of"
+VAL = "val"
+TEST = "test"
+RUN_DIR = "run_dir"
+EPOCHS_RUN = "epochs_run"
+TRAIN_SECONDS = "train_seconds"
+FAIL_REASON = "fail_reason"
+CONSTRAINTS = "constraints"
+
+# Objective names -> (direction, how to read the value from a trial record).
+OBJECTIVES = {
+    "dice": "maximize",  # validation Dice, per-image mean (or --metric)
+    "params": "minimize",
+    "macs": "minimize",  # the MAC count of --cost-counter
+}
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial of a study, flattened for reports (read-only view)."""
+
+    number: int
+    state: str  # "COMPLETE", "FAIL", "PRUNED", "RUNNING", "WAITING"
+    genotype: dict | None
+    genotype_id: str | None
+    summary: str
+    params: int | None
+    macs_thop: int | None
+    macs_torch: int | None
+    act_bytes: int | None
+    feasible: bool
+    over_budget: str | None
+    preset: str | None
+    duplicate_of: int | None
+    val: dict = field(default_factory=dict)
+    test: dict | None = None
+    run_dir: str | None = None
+    fail_reason: str | None = None
+    values: tuple[float, ...] | None = None
+    params_suggested: dict = field(default_factory=dict)
+
+    @property
+    def trained(self) -> bool:
+        return self.state == "COMPLETE" and self.feasible and bool(self.val)
+
+
+def record_from_trial(trial: Any) -> TrialRecord:
+    """A ``TrialRecord`` from an ``optuna.trial.FrozenTrial``."""
+    a = trial.user_attrs
+    return TrialRecord(
+        number=trial.number,
+        state=trial.state.name,
+        genotype=a.get(GENOTYPE),
+        genotype_id=a.get(GENOTYPE_ID),
+        summary=a.get(SUMMARY, ""),
+        params=a.get(PARAMS),
+        macs_thop=a.get(MACS_THOP),
+        macs_torch=a.get(MACS_TORCH),
+        act_bytes=a.get(ACT_BYTES),
+        feasible=bool(a.get(FEASIBLE, False)),
+        over_budget=a.get(OVER_BUDGET),
+        preset=a.get(PRESET),
+        duplicate_of=a.get(DUPLICATE_OF),
+        val=dict(a.get(VAL) or {}),
+        test=a.get(TEST),
+        run_dir=a.get(RUN_DIR),
+        fail_reason=a.get(FAIL_REASON),
+        values=tuple(trial.values) if trial.values is not None else None,
+        params_suggested=dict(trial.params),
+    )
