@@ -244,28 +244,22 @@ def iter_parts(g: Genotype, image_size: tuple[int, int]):
     for k, s in enumerate(dec):
         level = len(skips) - 1 - k
         sh, sw = skip_res[level]
+        # malunet decoder steps up-sample inside the stage (but the first); unet ones before it
+        dh, dw_ = (sh // 2, sw // 2) if g.layout == "malunet" and k > 0 else (sh, sw)
+        opts = _opts_key(g, s.block)
+        first = k == 0
+        yield (
+            "decoder",
+            (s.block, s.in_channels, s.out_channels, first),
+            dh,
+            dw_,
+            g.layout,
+            g.upsample,
+            opts,
+        )
         if g.layout == "malunet":
-            dh, dw_ = (sh, sw) if k == 0 else (sh // 2, sw // 2)
-            yield (
-                "decoder",
-                (s.block, s.in_channels, s.out_channels, k == 0),
-                dh,
-                dw_,
-                g.layout,
-                g.upsample,
-                _opts_key(g, s.block),
-            )
             dec_shapes.append((1, s.out_channels, sh, sw))
         else:
-            yield (
-                "decoder",
-                (s.block, s.in_channels, s.out_channels, k == 0),
-                sh,
-                sw,
-                g.layout,
-                g.upsample,
-                _opts_key(g, s.block),
-            )
             prev = g.widths[-1] if k == 0 else dec[k - 1].out_channels
             dec_shapes.append((1, prev, sh, sw))
         if g.deep_supervision:

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry import BLOCKS, BRIDGES, BlockOptions, Bridge
-from .common import make_act, make_norm, pw
-from .ulrts import input_norm, norm_check
+from .common import make_act, pw
+from .ulrts import DSC, norm_check
 
 THETA = 0.7  # CDC's default weight of the central-difference term
 
@@ -38,22 +38,12 @@ class DifferenceDW(nn.Module):
         return vanilla + self.theta * (vanilla - centre)
 
 
-class SDC(nn.Module):
-    """DifferenceDW(in) -> norm -> act -> PW(in->out) -> norm -> act."""
+class SDC(DSC):
+    """A DSC whose depthwise conv is a ``DifferenceDW``: d(x) -> norm -> act -> PW -> norm -> act."""
 
     def __init__(self, in_channels: int, out_channels: int, opts: BlockOptions) -> None:
-        super().__init__()
-        bias = opts.norm == "none"
-        self.dw = DifferenceDW(in_channels, bias=bias)
-        self.norm1 = input_norm(opts.norm, in_channels)
-        self.act1 = make_act(opts.act)
-        self.pw = pw(in_channels, out_channels, bias=bias)
-        self.norm2 = make_norm(opts.norm, out_channels)
-        self.act2 = make_act(opts.act)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.act1(self.norm1(self.dw(x)))
-        return self.act2(self.norm2(self.pw(x)))
+        super().__init__(in_channels, out_channels, opts)
+        self.dw = DifferenceDW(in_channels, bias=opts.norm == "none")
 
 
 @BLOCKS.register("sdc", check=norm_check(), decoder="sdc", test_channels=(16, 32))

@@ -1,0 +1,322 @@
+"""Pure functions: a ``StudyView`` -> the small data objects the plots and tables are drawn from.
+
+Optuna's style: each figure has a NamedTuple of data (tested directly) and a renderer in
+``plots.py`` that only draws it.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import warnings
+from typing import NamedTuple
+
+from studies.schema import TrialRecord
+
+from .hypervolume import hypervolume_history, non_dominated
+from .study import StudyView, metric_label
+
+MIN_IMPORTANCE_TRIALS = 10
+COST_OBJECTIVES = ("params", "macs")
+
+
+# ------------------------------------------------------------------------------ front
+def _loss(view: StudyView, values: tuple[float, ...]) -> tuple[float, ...]:
+    return tuple(-v if d == "maximize" else v for v, d in zip(values, view.directions, strict=True))
+
+
+def front_records(view: StudyView) -> list[TrialRecord]:
+    """The Pareto front among trained, feasible, unique trials, in trial order."""
+    trained = [r for r in view.records if view.is_trained(r)]
+    losses = [_loss(view, view.objective_values(r)) for r in trained]  # type: ignore[arg-type]
+    return [trained[i] for i in non_dominated(losses)]
+
+
+def _fmt_int(v: int | None) -> str:
+    return "-" if v is None else f"{v:,}"
+
+
+def hover_text(view: StudyView, r: TrialRecord) -> str:
+    """Every cost and metric of a trial, for a plot's hover box (plotly's <br> line breaks)."""
+    title = f"<b>{r.preset}</b> (trial {r.number})" if r.preset else f"<b>trial {r.number}</b>"
+    lines = [title, r.summary or "(no genotype summary)"]
+    lines.append(
+        f"params {_fmt_int(r.params)} | MACs thop {_fmt_int(r.macs_thop)} | "
+        f"MACs torch {_fmt_int(r.macs_torch)}"
+    )
+    if r.act_bytes is not None:
+        lines.append(f"train activations {r.act_bytes / 2**20:.2f} MiB / image (fp32)")
+    if r.over_budget:
+        lines.append(f"over budget, not trained: {r.over_budget}")
+    for split, metrics in (("val", r.val), ("test", r.test or {})):
+        for k in sorted(metrics):
+            lines.append(f"{split} {metric_label(k)}: {metrics[k]:.4f}")
+    c = view.confirms.get(r.number)
+    if c is not None and c.val_mean is not None:
+        lines.append(f"confirm: val {c.val_mean:.4f} ± {c.val_std or 0:.4f} over {c.seeds} seeds")
+    return "<br>".join(lines)
+
+
+class _ParetoPoint(NamedTuple):
+    number: int
+    label: str  # preset name, or "#<number>"
+    params: int
+    macs: int  # by the study's MAC counter
+    accuracy: float | None  # None: not trained (over budget)
+    confirm_mean: float | None
+    confirm_std: float | None
+    confirm_seeds: int
+    hover: str
+
+
+class _Reference(NamedTuple):
+    """A published model's costs at the study's image size (not trained in this study)."""
+
+    name: str
+    params: int
+    macs: int
+
+
+class _ParetoData(NamedTuple):
+    metric_label: str
+    counter: str
+    points: list[_ParetoPoint]
+    front: list[int]  # indices into points
+    dominated: list[int]
+    over_budget: list[int]
+    pruned: list[int]
+    presets: list[int]  # points that are published models (in any group above)
+    confirmed: list[int]  # points with a confirm mean +- std
+    references: list[_Reference]
+    budget_params: int | None
+    budget_macs: int | None
+
+
+def _get_pareto_data(view: StudyView, references: list[_Reference] | None = None) -> _ParetoData:
+    front_numbers = {r.number for r in front_records(view)}
+    points: list[_ParetoPoint] = []
+    groups: dict[str, list[int]] = {"front": [], "dominated": [], "over": [], "pruned": []}
+    for r in view.records:
+        macs = view.macs(r)
+        if r.params is None or macs is None:
+            continue
+        if view.is_trained(r):
+            group = "front" if r.number in front_numbers else "dominated"
+        elif view.is_over_budget(r):
+            group = "over"
+        elif r.state == "PRUNED" and view.accuracy(r) is not None:
+            group = "pruned"
+        else:  # failed, running, duplicates: in trials.csv, not on the plot
+            continue
+        c = view.confirms.get(r.number)
+        groups[group].append(len(points))
+        points.append(
+            _ParetoPoint(
+                number=r.number,
+                label=r.preset or f"#{r.number}",
+                params=int(r.params),
+                macs=int(macs),
+                accuracy=None if group == "over" else view.accuracy(r),
+                confirm_mean=c.val_mean if c else None,
+                confirm_std=c.val_std if c else None,
+                confirm_seeds=c.seeds if c else 0,
+                hover=hover_text(view, r),
+            )
+        )
+    by_number = {r.number: r for r in view.records}
+    return _ParetoData(
+        metric_label=view.metric_label,
+        counter=view.counter,
+        points=points,
+        front=groups["front"],
+        dominated=groups["dominated"],
+        over_budget=groups["over"],
+        pruned=groups["pruned"],
+        presets=[i for i, p in enumerate(points) if by_number[p.number].preset],
+        confirmed=[i for i, p in enumerate(points) if p.confirm_mean is not None],
+        references=list(references or []),
+        budget_params=view.budget_params,
+        budget_macs=view.budget_macs,
+    )
+
+
+# ------------------------------------------------------------------------------ hypervolume
+class _HypervolumeData(NamedTuple):
+    trial_numbers: list[int]
+    values: list[float]
+    reference: tuple[float, ...]  # in the transformed (minimised) space
+    axes: tuple[str, ...]  # what each transformed coordinate is
+    note: str
+
+
+def _get_hypervolume_data(view: StudyView) -> _HypervolumeData:
+    """Hypervolume after each trial, over trained feasible trials, in trial order.
+
+    Accuracy enters as -value (reference 0: the worst score), costs as log10 (reference: the
+    budget when there is one, else 1.1 x the largest cost among trained trials), so that one
+    decade of parameters weighs the same at 50 k as at 500 k.
+    """
+    trained = [r for r in view.records if view.is_trained(r)]
+    columns = (
+        list(zip(*(view.objective_values(r) for r in trained), strict=True)) if trained else []
+    )
+    budgets = {"params": view.budget_params, "macs": view.budget_macs}
+    reference: list[float] = []
+    axes: list[str] = []
+    for i, (name, direction) in enumerate(zip(view.objectives, view.directions, strict=True)):
+        largest = max(columns[i]) if columns else 1.0
+        if direction == "maximize":
+            reference.append(0.0)
+            axes.append(f"-{view.metric_label if name == 'dice' else name}")
+        elif name in COST_OBJECTIVES:
+            bound = budgets[name] or 1.1 * largest
+            reference.append(math.log10(bound))
+            axes.append(f"log10 {name}{' (' + view.counter + ')' if name == 'macs' else ''}")
+        else:
+            reference.append(1.1 * largest if largest > 0 else 1.0)
+            axes.append(name)
+
+    def transform(r: TrialRecord) -> tuple[float, ...] | None:
+        if not view.is_trained(r):
+            return None
+        out = []
+        for v, name, d in zip(
+            view.objective_values(r), view.objectives, view.directions, strict=True
+        ):  # type: ignore[arg-type]
+            out.append(-v if d == "maximize" else math.log10(v) if name in COST_OBJECTIVES else v)
+        return tuple(out)
+
+    numbers = [r.number for r in view.records]
+    values = hypervolume_history([transform(r) for r in view.records], reference)
+    note = "hypervolume of the trained, within-budget trials so far; coordinates " + ", ".join(
+        f"{a} (reference {ref:.3g})" for a, ref in zip(axes, reference, strict=True)
+    )
+    return _HypervolumeData(numbers, values, tuple(reference), tuple(axes), note)
+
+
+# ------------------------------------------------------------------------------ importance
+class _ImportanceData(NamedTuple):
+    objectives: list[str]  # labels, one per objective
+    importances: list[dict[str, float]]  # param -> importance (normalised), per objective
+    n_trials: int
+    message: str | None  # why there is nothing to show, or None
+
+
+def _get_importance_data(
+    view: StudyView, min_trials: int = MIN_IMPORTANCE_TRIALS
+) -> _ImportanceData:
+    """Optuna's default importance evaluator, one objective at a time, on trained trials only."""
+    import optuna
+
+    labels = [view.metric_label if n == "dice" else n for n in view.objectives]
+    trained = {r.number for r in view.records if view.is_trained(r)}
+    trials = [t for t in view.trials if t.number in trained and t.params]
+    if len(trials) < min_trials:
+        return _ImportanceData(
+            labels,
+            [],
+            len(trials),
+            f"parameter importance needs at least {min_trials} trained trials with searched "
+            f"parameters; this study has {len(trials)}",
+        )
+    records = {r.number: r for r in view.records}
+    study = optuna.create_study(directions=list(view.directions))
+    study.add_trials(trials)
+    importances = []
+    for i, direction in enumerate(view.directions):
+
+        def target(t, i=i, sign=-1.0 if direction == "maximize" else 1.0) -> float:
+            return sign * view.objective_values(records[t.number])[i]  # type: ignore[index]
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            importances.append(optuna.importance.get_param_importances(study, target=target))
+    return _ImportanceData(labels, importances, len(trials), None)
+
+
+# ------------------------------------------------------------------------------ factors
+FACTORS = (
+    "layout", "depth", "base_width", "stem", "block", "N", "attention", "bridge", "upsample",
+)  # fmt: skip
+
+
+def trial_factors(record: TrialRecord) -> dict[str, str]:
+    """The search-space factors of a trial: its suggested choices, else read off its genotype."""
+    p = record.params_suggested
+    if p:
+        layout = p.get("layout")
+        raw = {
+            "layout": layout,
+            "depth": p.get(f"depth_{layout}"),
+            "base_width": p.get("base_width"),
+            "stem": p.get("stem"),
+            "block": p.get("block"),
+            "N": p.get("compression"),
+            "attention": p.get("attention"),
+            "bridge": p.get(f"bridge_{layout}"),
+            "upsample": p.get("upsample"),
+        }
+    elif record.genotype:
+        from searchspace import Genotype
+
+        g = Genotype.from_dict(record.genotype)
+        raw = {
+            "layout": g.layout,
+            "depth": g.depth,
+            "base_width": g.widths[0],
+            "N": g.compression if g.uses_compression() else None,
+            "attention": g.attention if g.uses_attention() else None,
+            "bridge": g.bridge,
+            "upsample": g.upsample,
+        }
+    else:
+        return {}
+    return {k: str(v) for k, v in raw.items() if v is not None}
+
+
+def _sort_key(value: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(value), "")
+    except ValueError:
+        return (1, 0.0, value)
+
+
+class _FactorLevel(NamedTuple):
+    value: str
+    accuracies: list[float]
+    numbers: list[int]
+    best: float
+    median: float
+
+
+class _FactorData(NamedTuple):
+    metric_label: str
+    factors: dict[str, list[_FactorLevel]]  # factor -> its values seen among trained trials
+
+
+def _get_factor_data(view: StudyView) -> _FactorData:
+    seen: dict[str, dict[str, list[tuple[float, int]]]] = {}
+    for r in view.records:
+        acc = view.accuracy(r)
+        if not view.is_trained(r) or acc is None:
+            continue
+        for name, value in trial_factors(r).items():
+            seen.setdefault(name, {}).setdefault(value, []).append((acc, r.number))
+    factors: dict[str, list[_FactorLevel]] = {}
+    for name in FACTORS:
+        if name not in seen:
+            continue
+        levels = []
+        for value in sorted(seen[name], key=_sort_key):
+            accs = [a for a, _ in seen[name][value]]
+            levels.append(
+                _FactorLevel(
+                    value,
+                    accs,
+                    [n for _, n in seen[name][value]],
+                    max(accs),
+                    statistics.median(accs),
+                )
+            )
+        factors[name] = levels
+    return _FactorData(view.metric_label, factors)

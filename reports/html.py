@@ -1,0 +1,178 @@
+"""Static HTML pages of the report: index, analysis; shared page frame. Work from file://."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+import pandas as pd
+
+from .extract import _FactorData, _HypervolumeData, _ImportanceData
+from .study import StudyView
+
+CSS = """
+body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1300px;padding:0 16px;color:#222}
+table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #ccc;padding:3px 8px;
+font-size:13px;text-align:left}th{background:#f3f3f3}code,pre{background:#f6f6f6}
+pre{padding:8px;overflow:auto;font-size:12px}.warn{color:#a04000;font-weight:bold}
+.synthetic{background:#fff3cd;border:1px solid #e0b000;padding:6px 10px}
+.grid{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0}figcaption{font-size:12px}
+"""
+
+
+def page(title: str, body: str) -> str:
+    return (
+        f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{escape(title)}"
+        f"</title><style>{CSS}</style></head><body>\n{body}\n</body></html>\n"
+    )
+
+
+def banner(view: StudyView) -> str:
+    if view.data.get("synthetic"):
+        return (
+            "<p class='synthetic'>SYNTHETIC data: every metric here was measured on generated "
+            "images, not on real dermoscopy.</p>"
+        )
+    return ""
+
+
+def table_html(
+    headers: Sequence[str], rows: Sequence[Sequence[object]], *, raw: bool = False
+) -> str:
+    """A plain table; cells are escaped unless ``raw`` (for cells that hold links)."""
+    cell = (lambda v: str(v)) if raw else (lambda v: escape(str(v)))
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in r) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _budget(v: int | None, unit: str) -> str:
+    return "none" if v is None else f"{v:,} {unit}"
+
+
+def spec_rows(view: StudyView) -> list[tuple[str, str]]:
+    objectives = ", ".join(
+        f"{o} ({d})" for o, d in zip(view.objectives, view.directions, strict=True)
+    )
+    d = view.data
+    size = "x".join(map(str, view.image_size)) if view.image_size else "unknown"
+    return [
+        ("objectives", objectives),
+        ("accuracy metric", f"{view.metric} (validation split)"),
+        ("MAC counter", view.counter),
+        ("budgets", f"params {_budget(view.budget_params, 'params')}; MACs {_budget(view.budget_macs, 'MACs')}"),
+        ("image size", size),
+        ("data", f"{d.get('name', '?')}{' (SYNTHETIC)' if d.get('synthetic') else ''}, fingerprint {str(d.get('fingerprint', '?'))[:12]}"),
+        ("storage", view.storage),
+    ]  # fmt: skip
+
+
+def state_counts(view: StudyView) -> list[tuple[str, int]]:
+    recs = view.records
+    return [
+        ("trials", len(recs)),
+        ("trained within budget (unique)", sum(view.is_trained(r) for r in recs)),
+        ("over budget (not trained)", sum(view.is_over_budget(r) for r in recs)),
+        ("duplicates (result re-used)", sum(r.duplicate_of is not None for r in recs)),
+        ("pruned", sum(r.state == "PRUNED" for r in recs)),
+        ("failed", sum(r.state == "FAIL" for r in recs)),
+        ("running / waiting", sum(r.state in ("RUNNING", "WAITING") for r in recs)),
+    ]
+
+
+def index_html(
+    view: StudyView,
+    front: pd.DataFrame,
+    cards: dict[int, str],
+    warnings: list[str],
+    notes: list[str],
+) -> str:
+    parts = [f"<h1>Study {escape(view.name)}</h1>", banner(view)]
+    parts += [f"<p class='warn'>{escape(w)}</p>" for w in warnings]
+    parts.append(table_html(["setting", "value"], spec_rows(view)))
+    parts.append(table_html(["trials", "count"], state_counts(view)))
+    links = [
+        ("pareto.html", "accuracy vs params and vs MACs (interactive, offline)"),
+        ("pareto.png", "the same, static (for papers)"),
+        ("analysis.html#hypervolume", "hypervolume over trials"),
+        ("analysis.html#importance", "parameter importance per objective"),
+        ("analysis.html#factors", "search-space factors vs accuracy"),
+        ("trials.csv", "every trial, one row"),
+        ("front.csv", "front and published models (raw numbers)"),
+        ("front.md", "the same as Markdown"),
+        ("front.tex", "the same as LaTeX (booktabs)"),
+    ]
+    items = []
+    for href, text in links:
+        if href == "pareto.png" and any("pareto.png" in w for w in warnings):
+            items.append("<li>pareto.png: not written (see the warning above)</li>")
+            continue
+        items.append(f"<li><a href='{href}'>{escape(href)}</a>: {escape(text)}</li>")
+    parts.append("<h2>Contents</h2><ul>" + "".join(items) + "</ul>")
+    parts.append("<h2>Front and published models</h2>")
+    if len(front):
+        rows = []
+        for row in front.itertuples(index=False):
+            values = [escape(str(v)) for v in row]
+            trial = row[list(front.columns).index("trial")] if "trial" in front.columns else None
+            if trial is not None and not pd.isna(trial) and int(trial) in cards:
+                values[0] = f"<a href='cards/{cards[int(trial)]}'>{values[0]}</a>"
+            rows.append(values)
+        parts.append(table_html(list(front.columns), rows, raw=True))
+    else:
+        parts.append("<p>No trained, within-budget trial yet: no front.</p>")
+    parts += [f"<p>{escape(n)}</p>" for n in notes]
+    parts.append(
+        "<h2>Interactive exploration</h2><p>The study opens as it is in optuna-dashboard "
+        f"(<code>pip install optuna-dashboard</code>): <code>optuna-dashboard "
+        f"{escape(view.storage)}</code></p>"
+    )
+    return page(f"{view.name} report", "\n".join(parts))
+
+
+def analysis_html(
+    view: StudyView,
+    figures: dict[str, object | None],
+    hv: _HypervolumeData,
+    importance: _ImportanceData,
+    factors: _FactorData,
+) -> str:
+    """Hypervolume, importance and factor plots on one page, plotly.js inlined once."""
+    parts = [
+        f"<p><a href='index.html'>← report index</a></p><h1>{escape(view.name)}: analysis</h1>"
+    ]
+    parts.append(banner(view))
+    first = True
+
+    def fig_html(fig) -> str:
+        nonlocal first
+        html = fig.to_html(full_html=False, include_plotlyjs=first)
+        first = False
+        return html
+
+    parts.append("<h2 id='hypervolume'>Hypervolume over trials</h2>")
+    parts.append(fig_html(figures["hypervolume"]) + f"<p>{escape(hv.note)}</p>")
+    parts.append("<h2 id='importance'>Parameter importance per objective</h2>")
+    if figures.get("importance") is not None:
+        parts.append(fig_html(figures["importance"]))
+        parts.append(
+            "<p>Optuna's default evaluator (PED-ANOVA) on the trained, within-budget trials, one "
+            "objective at a time.</p>"
+        )
+    else:
+        parts.append(f"<p class='warn'>{escape(importance.message or 'no importance')}</p>")
+    parts.append("<h2 id='factors'>Search-space factors vs accuracy</h2>")
+    if figures.get("factors") is not None:
+        parts.append(fig_html(figures["factors"]))
+        for name, levels in factors.factors.items():
+            rows = [
+                (lv.value, len(lv.accuracies), f"{lv.best:.4f}", f"{lv.median:.4f}")
+                for lv in levels
+            ]
+            parts.append(f"<h3>{escape(name)}</h3>")
+            parts.append(
+                table_html([name, "trials", f"best val {factors.metric_label}", "median"], rows)
+            )
+    else:
+        parts.append("<p>No trained trial yet.</p>")
+    return page(f"{view.name} analysis", "\n".join(parts))

@@ -1,0 +1,235 @@
+"""Read a stored study into a frozen ``StudyView``: the spec, the trial records, the objectives.
+
+The only module of ``reports`` that talks to Optuna's storage, and only to read it. Everything
+downstream (plots, tables, cards) works from the ``StudyView``. Attribute names come from
+``studies.schema``, the contract with the search.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from studies import schema
+
+DEFAULT_METRIC = "dice_per_image_mean"
+DEFAULT_OBJECTIVES = ("dice", "params", "macs")
+# The confirm verb's trial attribute (mean +- std over seeds); see ``parse_confirm``.
+CONFIRM = getattr(schema, "CONFIRM", "confirm")
+
+_METRIC_NAMES = {
+    "dice": "Dice",
+    "jaccard": "IoU (Jaccard)",
+    "jaccard_thresholded": "thresholded Jaccard",
+    "accuracy": "pixel accuracy",
+    "sensitivity": "sensitivity",
+    "specificity": "specificity",
+    "miou": "mIoU",
+    "fwiou": "FWIoU",
+    "hd95": "HD95",
+    "loss": "loss",
+}
+
+
+class ReportError(ValueError):
+    """A study that cannot be reported on (missing, empty, unreadable): one clear message."""
+
+
+def metric_label(key: str) -> str:
+    """``dice_per_image_mean`` -> ``Dice (per-image mean)``; ``dice_pooled`` -> ``Dice (pooled)``."""
+    for suffix, how in (("_per_image_mean", "per-image mean"), ("_pooled", "pooled")):
+        if key.endswith(suffix):
+            base = key[: -len(suffix)]
+            return f"{_METRIC_NAMES.get(base, base)} ({how})"
+    return _METRIC_NAMES.get(key, key)
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    """A metric re-measured over several seeds by the confirm verb."""
+
+    seeds: int
+    val_mean: float | None
+    val_std: float | None
+    test_mean: float | None = None
+    test_std: float | None = None
+
+
+def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
+    values = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    if not values:
+        return None, None
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return mean, 0.0
+    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)  # sample std (ddof = 1)
+    return mean, math.sqrt(var)
+
+
+def _split_summary(value: Any, metric: str) -> tuple[float | None, float | None, int]:
+    if isinstance(value, list):  # one metrics dict per seed
+        per_seed = [d.get(metric) for d in value if isinstance(d, dict)]
+        mean, std = _mean_std(per_seed)
+        return mean, std, sum(v is not None for v in per_seed)
+    if isinstance(value, dict) and isinstance(value.get(metric), dict):  # {metric: {mean, std, n}}
+        s = value[metric]
+        return s.get("mean"), s.get("std"), int(s.get("n", 0) or 0)
+    return None, None, 0
+
+
+def parse_confirm(attr: Any, metric: str) -> Confirmed | None:
+    """The confirm attribute in either of its two accepted forms, or None.
+
+    ``{"seeds": [0, 1, 2], "val": [{metric: v, ...} per seed], "test": [...]}`` (std with
+    ddof = 1), or ``{"val": {metric: {"mean": m, "std": s, "n": k}}, "test": {...}}``.
+    """
+    if not isinstance(attr, dict):
+        return None
+    val_mean, val_std, n_val = _split_summary(attr.get("val"), metric)
+    test_mean, test_std, n_test = _split_summary(attr.get("test"), metric)
+    seeds = attr.get("seeds")
+    n = len(seeds) if isinstance(seeds, list) else int(seeds) if isinstance(seeds, int) else 0
+    n = n or n_val or n_test
+    if val_mean is None and test_mean is None:
+        return None
+    return Confirmed(n, val_mean, val_std, test_mean, test_std)
+
+
+@dataclass(frozen=True)
+class StudyView:
+    """What a report needs from a study, read once."""
+
+    name: str
+    storage: str
+    directions: tuple[str, ...]  # "maximize" / "minimize", one per objective
+    objectives: tuple[str, ...]  # "dice", "params", "macs" (schema.OBJECTIVES names)
+    metric: str  # the validation metric of the accuracy objective
+    counter: str  # "thop" or "torch": the MAC count of the "macs" objective and budget
+    budget_params: int | None
+    budget_macs: int | None
+    image_size: tuple[int, int] | None
+    data: dict  # {"name", "fingerprint", "synthetic", ...} of the StudySpec
+    spec: dict
+    records: tuple[schema.TrialRecord, ...]
+    confirms: dict[int, Confirmed] = field(default_factory=dict)
+    trials: tuple[Any, ...] = ()  # the FrozenTrials, for Optuna's importance evaluators
+
+    @property
+    def metric_label(self) -> str:
+        return metric_label(self.metric)
+
+    def macs(self, record: schema.TrialRecord) -> int | None:
+        return record.macs_thop if self.counter == "thop" else record.macs_torch
+
+    def accuracy(self, record: schema.TrialRecord) -> float | None:
+        value = record.val.get(self.metric) if record.val else None
+        return float(value) if value is not None and math.isfinite(float(value)) else None
+
+    def objective_values(self, record: schema.TrialRecord) -> tuple[float, ...] | None:
+        """The record's objective vector (None when a value is missing)."""
+        out: list[float] = []
+        for i, name in enumerate(self.objectives):
+            if name == "dice":
+                v: float | None = self.accuracy(record)
+            elif name == "params":
+                v = record.params
+            elif name == "macs":
+                v = self.macs(record)
+            else:  # an objective this report does not know: the stored value
+                v = record.values[i] if record.values and i < len(record.values) else None
+            if v is None:
+                return None
+            out.append(float(v))
+        return tuple(out)
+
+    def is_trained(self, record: schema.TrialRecord) -> bool:
+        """Trained, feasible, scored, not a re-use of another trial's result."""
+        return (
+            record.trained
+            and record.duplicate_of is None
+            and self.objective_values(record) is not None
+        )
+
+    def is_over_budget(self, record: schema.TrialRecord) -> bool:
+        return record.over_budget is not None or (
+            record.state == "COMPLETE" and not record.feasible and record.params is not None
+        )
+
+
+def _sqlite_path(storage: str) -> Path | None:
+    if not storage.startswith("sqlite:"):
+        return None
+    from sqlalchemy.engine import make_url
+
+    database = make_url(storage).database
+    return None if not database or database == ":memory:" else Path(database)
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def default_storage(study_name: str) -> str:
+    return f"sqlite:///runs/{study_name}/study.db"
+
+
+def load_study_view(study_name: str, storage: str) -> StudyView:
+    """Read the study; ``ReportError`` if it does not exist or has no complete trial."""
+    import optuna
+
+    path = _sqlite_path(storage)
+    if path is not None and not path.is_file():  # Optuna would create an empty database
+        raise ReportError(f"no study storage at {path} (storage {storage})")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    names = optuna.study.get_all_study_names(storage)
+    if study_name not in names:
+        known = ", ".join(names) or "none"
+        raise ReportError(f"no study {study_name!r} in {storage} (studies there: {known})")
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    trials = tuple(study.get_trials(deepcopy=False))
+    if not any(t.state == optuna.trial.TrialState.COMPLETE for t in trials):
+        states: dict[str, int] = {}
+        for t in trials:
+            states[t.state.name] = states.get(t.state.name, 0) + 1
+        seen = ", ".join(f"{n} {s}" for s, n in states.items()) or "no trials"
+        raise ReportError(
+            f"study {study_name!r} has no complete trial yet ({seen}); nothing to report"
+        )
+    spec = dict(study.user_attrs.get(schema.STUDY_SPEC) or {})
+    directions = tuple(d.name.lower() for d in study.directions)
+    objectives = tuple(spec.get("objectives") or DEFAULT_OBJECTIVES[: len(directions)])
+    if len(objectives) != len(directions):
+        raise ReportError(
+            f"study {study_name!r}: its spec names {len(objectives)} objectives "
+            f"({', '.join(objectives)}) but the study has {len(directions)} directions"
+        )
+    metric = spec.get("metric") or DEFAULT_METRIC
+    budgets = spec.get("budgets") or {}
+    records = tuple(schema.record_from_trial(t) for t in trials)
+    confirms = {}
+    for t in trials:
+        c = parse_confirm(t.user_attrs.get(CONFIRM), metric)
+        if c is not None:
+            confirms[t.number] = c
+    size = spec.get("image_size") or next(
+        (t.user_attrs[schema.IMAGE_SIZE] for t in trials if t.user_attrs.get(schema.IMAGE_SIZE)),
+        None,
+    )
+    return StudyView(
+        name=study_name,
+        storage=storage,
+        directions=directions,
+        objectives=objectives,
+        metric=metric,
+        counter=spec.get("cost_counter") or "thop",
+        budget_params=_int_or_none(budgets.get("params")),
+        budget_macs=_int_or_none(budgets.get("macs")),
+        image_size=tuple(int(v) for v in size) if size else None,
+        data=dict(spec.get("data") or {}),
+        spec=spec,
+        records=records,
+        confirms=confirms,
+        trials=trials,
+    )

@@ -1,0 +1,197 @@
+"""The report's tables (pandas): every trial, and the front beside the published models."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from studies.schema import TrialRecord
+
+from .extract import _Reference, front_records, trial_factors
+from .study import StudyView
+
+LATENCY = "CPU latency, batch 1 (ms, median)"
+ACT = "train activations per image (MiB, fp32)"
+
+
+def trials_table(view: StudyView) -> pd.DataFrame:
+    """One row per trial, every state: costs, flags, choices, val and test metrics."""
+    rows = []
+    for r in view.records:
+        c = view.confirms.get(r.number)
+        row = {
+            "number": r.number,
+            "state": r.state,
+            "feasible": r.feasible,
+            "over_budget": r.over_budget or "",
+            "preset": r.preset or "",
+            "duplicate_of": r.duplicate_of,
+            "genotype_id": r.genotype_id or "",
+            "summary": r.summary,
+            "params": r.params,
+            "macs_thop": r.macs_thop,
+            "macs_torch": r.macs_torch,
+            "act_bytes": r.act_bytes,
+            **{f"choice_{k}": v for k, v in trial_factors(r).items()},
+            **{f"val_{k}": v for k, v in sorted(r.val.items())},
+            **{f"test_{k}": v for k, v in sorted((r.test or {}).items())},
+            "confirm_seeds": c.seeds if c else None,
+            f"confirm_val_{view.metric}_mean": c.val_mean if c else None,
+            f"confirm_val_{view.metric}_std": c.val_std if c else None,
+            "run_dir": r.run_dir or "",
+            "fail_reason": r.fail_reason or "",
+        }
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    for col in ("duplicate_of", "params", "macs_thop", "macs_torch", "act_bytes", "confirm_seeds"):
+        df[col] = df[col].astype("Int64")
+    return df
+
+
+def _metric_cells(view: StudyView, r: TrialRecord) -> dict:
+    label = view.metric_label
+    c = view.confirms.get(r.number)
+    val = view.accuracy(r)
+    test = (r.test or {}).get(view.metric)
+    cells = {
+        f"val {label}": val,
+        f"val {label} std": None,
+        "val seeds": 1 if val is not None else None,
+        f"test {label}": test,
+        f"test {label} std": None,
+        "test seeds": 1 if test is not None else None,
+    }
+    if c is not None:
+        if c.val_mean is not None:
+            cells.update(
+                {f"val {label}": c.val_mean, f"val {label} std": c.val_std, "val seeds": c.seeds}
+            )
+        if c.test_mean is not None:
+            cells.update({f"test {label}": c.test_mean, f"test {label} std": c.test_std, "test seeds": c.seeds})  # fmt: skip
+    return cells
+
+
+def front_table(
+    view: StudyView,
+    references: list[_Reference] | None = None,
+    latency_ms: Mapping[int | str, float] | None = None,
+    reference_costs: Mapping[str, dict] | None = None,
+) -> pd.DataFrame:
+    """One row per front member and per published model (trained here, or costs only).
+
+    ``latency_ms`` maps a trial number (or a reference's name) to its CPU latency;
+    ``reference_costs`` maps a reference's name to its ``Cost.to_dict()``.
+    """
+    latency_ms = latency_ms or {}
+    front = {r.number for r in front_records(view)}
+    rows = []
+    for r in view.records:
+        on_front, published = r.number in front, bool(r.preset) and view.is_trained(r)
+        if not (on_front or published):
+            continue
+        role = (
+            "front, published" if on_front and published else "front" if on_front else "published"
+        )
+        rows.append(
+            {
+                "model": r.preset or f"#{r.number}",
+                "role": role,
+                "trial": r.number,
+                "genotype id": r.genotype_id,
+                "genotype": r.summary,
+                "params": r.params,
+                "MACs (thop)": r.macs_thop,
+                "MACs (torch)": r.macs_torch,
+                LATENCY: latency_ms.get(r.number),
+                ACT: None if r.act_bytes is None else r.act_bytes / 2**20,
+                **_metric_cells(view, r),
+            }
+        )
+    for ref in references or []:
+        cost = (reference_costs or {}).get(ref.name, {})
+        act = cost.get("act_bytes")
+        rows.append(
+            {
+                "model": ref.name,
+                "role": "published, costs only (not trained here)",
+                "trial": None,
+                "genotype id": cost.get("genotype_id"),
+                "genotype": cost.get("summary", ""),
+                "params": ref.params,
+                "MACs (thop)": cost.get("macs_thop"),
+                "MACs (torch)": cost.get("macs_torch"),
+                LATENCY: latency_ms.get(ref.name),
+                ACT: None if act is None else act / 2**20,
+            }
+        )
+    df = pd.DataFrame(rows)
+    for col in ("trial", "params", "MACs (thop)", "MACs (torch)", "val seeds", "test seeds"):
+        if col in df:
+            df[col] = df[col].astype("Int64")
+    return df
+
+
+def _blank(v) -> bool:
+    return v is None or (not isinstance(v, str) and pd.isna(v))
+
+
+def display_table(df: pd.DataFrame, view: StudyView) -> pd.DataFrame:
+    """The front table formatted for people: thousands separators, M for MACs, mean ± std."""
+    label = view.metric_label
+    out = pd.DataFrame({"model": df["model"], "role": df["role"], "genotype": df["genotype"]})
+    out["params"] = df["params"].map(lambda v: "-" if _blank(v) else f"{int(v):,}")
+    for col in ("MACs (thop)", "MACs (torch)"):
+        out[col + " M"] = df[col].map(lambda v: "-" if _blank(v) else f"{v / 1e6:.1f}")
+    out[LATENCY] = df[LATENCY].map(lambda v: "-" if _blank(v) else f"{v:.1f}")
+    out[ACT] = df[ACT].map(lambda v: "-" if _blank(v) else f"{v:.1f}")
+    for split in ("val", "test"):
+        col = f"{split} {label}"
+        if col not in df:
+            continue
+
+        def cell(row, split=split, col=col) -> str:
+            v, s, n = row[col], row[f"{col} std"], row[f"{split} seeds"]
+            if _blank(v):
+                return "-"
+            if _blank(n) or int(n) <= 1:
+                return f"{v:.4f} (1 seed)"
+            return f"{v:.4f} ± {0.0 if _blank(s) else s:.4f} ({int(n)} seeds)"
+
+        out[col] = df.apply(cell, axis=1)
+    return out
+
+
+def to_markdown(df: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table (no tabulate needed)."""
+
+    def esc(v) -> str:
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(esc(c) for c in df.columns) + " |"]
+    lines.append("|" + "|".join("---" for _ in df.columns) + "|")
+    lines += ["| " + " | ".join(esc(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def to_latex(df: pd.DataFrame, caption: str) -> str:
+    """A booktabs table through pandas' Styler, every cell escaped for LaTeX."""
+    styler = df.style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis=1)
+    return styler.to_latex(
+        hrules=True, caption=caption.replace("_", r"\_"), label="tab:front", position="htbp"
+    )
+
+
+def write_tables(view: StudyView, out_dir: Path, trials: pd.DataFrame, front: pd.DataFrame) -> None:
+    trials.to_csv(out_dir / "trials.csv", index=False)
+    front.to_csv(out_dir / "front.csv", index=False)
+    shown = display_table(front, view) if len(front) else front
+    size = "x".join(map(str, view.image_size)) if view.image_size else "?"
+    data = view.data.get("name", "?") + (" (SYNTHETIC)" if view.data.get("synthetic") else "")
+    caption = (
+        f"Pareto front of study {view.name} and the published models; costs at 1x3x{size}, "
+        f"val/test {view.metric_label} on {data}."
+    )
+    (out_dir / "front.md").write_text(f"{caption}\n\n{to_markdown(shown)}", encoding="utf-8")
+    (out_dir / "front.tex").write_text(to_latex(shown, caption), encoding="utf-8")
