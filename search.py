@@ -17,6 +17,7 @@ verbs:
   cost       parameters, thop MACs, torch MACs and activation memory of a preset or genotype file
   train      train one preset or genotype on a dataset (or the built-in synthetic data)
   evaluate   score a trained run on any dataset split, per image, at the masks' own resolution
+  report     Pareto plots, hypervolume, importance, tables and model cards of a study
 
 Run `python search.py VERB --help` for the options of a verb.
 """
@@ -197,6 +198,14 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from reports import build_report
+
+    out = build_report(args.study, args.storage, Path(args.out) if args.out else None)
+    print(f"report of study {args.study!r}: {out / 'index.html'}")
+    return 0
+
+
 # ---------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -264,6 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for per_image.csv and metrics.json (default RUN/eval/...)")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("report", help="write the report of a study (plots, tables, model cards)")
+    p.add_argument("--study", required=True, help="study name")
+    p.add_argument("--storage", help="Optuna storage URL (default sqlite:///runs/STUDY/study.db)")
+    p.add_argument("--out", help="report folder (default runs/STUDY/report)")
+    p.set_defaults(func=cmd_report)
     return parser
 
 

@@ -2,18 +2,26 @@
 
 Usage: python benchmarks/prescreen.py [--candidates 1000] [--seed 0]
 
-Draws candidates from the search space with Optuna's RandomSampler and costs each one twice in
-the same process: with the memoised per-part fast path (``count_cost``, the default) and with the
-whole-network baseline (``method="whole"``: build the whole network on the meta device, one pass
-under thop and FlopCounterMode). Prints candidates/s for both and their ratio. The fast path is
-measured cold (empty part cache, first N candidates) and warm (the next N candidates, cache filled
-by the first N) - a search sees the warm figure after its first few hundred candidates.
+Draws candidates from the search space with Optuna's RandomSampler and costs them in one process
+with the whole-network baseline (``method="whole"``: build the whole network on the meta device,
+one pass under thop and FlopCounterMode) and with the memoised per-part fast path (``count_cost``,
+the default), in four situations:
+
+1. cold: empty memo, empty cache file (the first N candidates of a first search);
+2. warm: the next N candidates, memo filled by the first N (later in the same search);
+3. repeat: the same 2N candidates again after the memo was saved to disk and dropped from
+   memory (a resumed search, or another worker process of the same search);
+4. next search: 2N candidates of another seed with the saved file (a second search of the space).
+
+The cache file lives in a temporary folder (``LESION_NAS_CACHE``), so the user's is untouched.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import optuna  # noqa: E402
 
 from benchmarks.common import header  # noqa: E402
-from searchspace.cost import _PART_CACHE, count_cost  # noqa: E402
+from searchspace.cost import PART_CACHE, count_cost  # noqa: E402
 from searchspace.space import sample_genotype  # noqa: E402
 
 
@@ -51,23 +59,32 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     print(header("budget pre-screen: candidates/s (params + thop MACs + torch MACs, 256x256)"))
+    os.environ["LESION_NAS_CACHE"] = tempfile.mkdtemp(prefix="lesion-nas-prescreen-")
     genotypes = draw(2 * args.candidates, args.seed)
+    others = draw(2 * args.candidates, args.seed + 1)
     count_cost(genotypes[0], (256, 256), method="whole")  # import thop and warm torch up
-    _PART_CACHE.clear()
+    baseline = rate(genotypes[: args.baseline_candidates], method="whole")
+    PART_CACHE.clear()
     cold = rate(genotypes[: args.candidates])
     warm = rate(genotypes[args.candidates :])
-    baseline = rate(genotypes[: args.baseline_candidates], method="whole")
+    parts = len(PART_CACHE)
+    PART_CACHE.save()
+    PART_CACHE.clear()
+    repeat = rate(genotypes)
+    next_search = rate(others)
+    n, b = args.candidates, args.baseline_candidates
     print(
-        f"candidates: {args.candidates} cold + {args.candidates} warm; baseline on {args.baseline_candidates}"
+        f"candidates: {n} cold + {n} warm, then {2 * n} repeated and {2 * n} of seed {args.seed + 1}; baseline on {b}"
     )
-    print(f"whole-network meta pass (baseline): {baseline:8.1f} candidates/s")
-    print(
-        f"per-part memo, cold cache:         {cold:8.1f} candidates/s  ({cold / baseline:.1f}x baseline)"
-    )
-    print(
-        f"per-part memo, warm cache:         {warm:8.1f} candidates/s  ({warm / baseline:.1f}x baseline)"
-    )
-    print(f"parts cached: {len(_PART_CACHE)}")
+    print(f"whole-network meta pass (baseline):     {baseline:8.1f} candidates/s")
+    for label, value in (
+        ("per-part memo, cold:", cold),
+        ("per-part memo, warm (same search):", warm),
+        ("saved memo, same candidates:", repeat),
+        ("saved memo, next search (new seed):", next_search),
+    ):
+        print(f"{label:<38}{value:9.1f} candidates/s  ({value / baseline:.1f}x baseline)")
+    print(f"parts measured in the first search: {parts}; after both: {len(PART_CACHE)}")
 
 
 if __name__ == "__main__":

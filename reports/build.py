@@ -13,6 +13,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pandas as pd
+
 from searchspace import Genotype
 
 from . import plots
@@ -135,7 +137,7 @@ def _write(view: StudyView, out: Path, *, latency: bool, references: bool) -> No
         (out / "cards" / names[r.number]).write_text(html, encoding="utf-8")
     shown = display_table(front, view) if len(front) else front
     if len(front):
-        shown.insert(1, "trial", front["trial"])
+        shown.insert(1, "trial", front["trial"].map(lambda v: "-" if pd.isna(v) else int(v)))
     (out / "index.html").write_text(
         index_html(view, shown, names, warnings, notes), encoding="utf-8"
     )

@@ -46,8 +46,8 @@ def table_html(
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _budget(v: int | None, unit: str) -> str:
-    return "none" if v is None else f"{v:,} {unit}"
+def _budget(v: int | None) -> str:
+    return "none" if v is None else f"<= {v:,}"
 
 
 def spec_rows(view: StudyView) -> list[tuple[str, str]]:
@@ -60,7 +60,7 @@ def spec_rows(view: StudyView) -> list[tuple[str, str]]:
         ("objectives", objectives),
         ("accuracy metric", f"{view.metric} (validation split)"),
         ("MAC counter", view.counter),
-        ("budgets", f"params {_budget(view.budget_params, 'params')}; MACs {_budget(view.budget_macs, 'MACs')}"),
+        ("budgets", f"params: {_budget(view.budget_params)}; MACs ({view.counter}): {_budget(view.budget_macs)}"),
         ("image size", size),
         ("data", f"{d.get('name', '?')}{' (SYNTHETIC)' if d.get('synthetic') else ''}, fingerprint {str(d.get('fingerprint', '?'))[:12]}"),
         ("storage", view.storage),
@@ -115,8 +115,9 @@ def index_html(
         for row in front.itertuples(index=False):
             values = [escape(str(v)) for v in row]
             trial = row[list(front.columns).index("trial")] if "trial" in front.columns else None
-            if trial is not None and not pd.isna(trial) and int(trial) in cards:
-                values[0] = f"<a href='cards/{cards[int(trial)]}'>{values[0]}</a>"
+            key = int(trial) if str(trial).isdigit() else None
+            if key in cards:
+                values[0] = f"<a href='cards/{cards[key]}'>{values[0]}</a>"
             rows.append(values)
         parts.append(table_html(list(front.columns), rows, raw=True))
     else:

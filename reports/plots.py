@@ -66,7 +66,7 @@ def plot_pareto(data: _ParetoData) -> go.Figure:
                     y=[floor if p.accuracy is None else p.accuracy for p in pts],
                     mode="markers+text", text=[p.label for p in pts], textposition="top center",
                     marker=dict(symbol="diamond-open", size=15, color=ANCHOR, line=dict(width=2)),
-                    name="published models (trained here)", legendgroup="presets",
+                    name="published models (in this study)", legendgroup="presets",
                     showlegend=col == 1, hovertext=[p.hover for p in pts], hoverinfo="text",
                 ),
                 row=1, col=col,
@@ -104,8 +104,12 @@ def plot_pareto(data: _ParetoData) -> go.Figure:
         if budget:
             label = f"budget {budget / 1e6:.3g} M {'params' if xkey == 'params' else 'MACs'}"
             fig.add_vline(
-                x=budget, line=dict(color="black", dash="dash", width=1.5),
-                annotation_text=label, annotation_position="top left", row=1, col=col,
+                x=budget, line=dict(color="black", dash="dash", width=1.5), row=1, col=col
+            )
+            axis = "x" if col == 1 else f"x{col}"
+            fig.add_annotation(  # on a log axis an annotation's x is log10 of the value
+                x=math.log10(budget), y=0.02, xref=axis, yref=f"y{'' if col == 1 else col} domain",
+                text=label, showarrow=False, xanchor="right", font=dict(size=12),
             )  # fmt: skip
     fig.update_xaxes(type="log", title_text="parameters", row=1, col=1)
     fig.update_xaxes(type="log", title_text=macs_title, row=1, col=2)
@@ -127,7 +131,7 @@ def plot_hypervolume(data: _HypervolumeData) -> go.Figure:
     )  # fmt: skip
     fig.update_layout(
         template="plotly_white", height=380, title="Hypervolume over trials",
-        xaxis_title="trial number", yaxis_title="hypervolume (" + " × ".join(data.axes) + ")",
+        xaxis_title="trial number", yaxis_title="hypervolume",
     )  # fmt: skip
     return fig
 

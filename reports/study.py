@@ -16,8 +16,6 @@ from studies import schema
 
 DEFAULT_METRIC = "dice_per_image_mean"
 DEFAULT_OBJECTIVES = ("dice", "params", "macs")
-# The confirm verb's trial attribute (mean +- std over seeds); see ``parse_confirm``.
-CONFIRM = getattr(schema, "CONFIRM", "confirm")
 
 _METRIC_NAMES = {
     "dice": "Dice",
@@ -208,11 +206,11 @@ def load_study_view(study_name: str, storage: str) -> StudyView:
     metric = spec.get("metric") or DEFAULT_METRIC
     budgets = spec.get("budgets") or {}
     records = tuple(schema.record_from_trial(t) for t in trials)
-    confirms = {}
-    for t in trials:
-        c = parse_confirm(t.user_attrs.get(CONFIRM), metric)
-        if c is not None:
-            confirms[t.number] = c
+    confirms = {}  # the confirm verb's results: a study attribute {trial number: payload}
+    for number, payload in dict(study.user_attrs.get(schema.CONFIRM) or {}).items():
+        c = parse_confirm(payload, metric)
+        if c is not None and str(number).isdigit():
+            confirms[int(number)] = c
     size = spec.get("image_size") or next(
         (t.user_attrs[schema.IMAGE_SIZE] for t in trials if t.user_attrs.get(schema.IMAGE_SIZE)),
         None,

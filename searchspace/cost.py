@@ -31,6 +31,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from .cost_cache import PartCache
 from .genotype import Genotype, Slot
 from .network import Bridge, DecoderStage, EncoderStage, build_model
 from .registry import BLOCKS, BRIDGES, STEMS
@@ -138,17 +139,16 @@ class _BridgeProbe(nn.Module):
         return skips
 
 
-_PART_CACHE: dict[tuple, tuple[int, int, int, int]] = {}
+PART_CACHE = PartCache()
 
 
 def _part(key: tuple, genotype: Genotype) -> tuple[int, int, int, int]:
     """Cost of one part, memoised on ``key``, which holds everything the cost depends on;
     ``genotype`` is only used to build the part on a miss."""
-    hit = _PART_CACHE.get(key)
+    hit = PART_CACHE.get(key)
     if hit is None:
-        if len(_PART_CACHE) > 200_000:
-            _PART_CACHE.clear()
-        hit = _PART_CACHE[key] = _build_and_measure(key, genotype)
+        hit = _build_and_measure(key, genotype)
+        PART_CACHE.put(key, hit)
     return hit
 
 

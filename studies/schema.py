@@ -116,3 +116,16 @@ def record_from_trial(trial: Any) -> TrialRecord:
         values=tuple(trial.values) if trial.values is not None else None,
         params_suggested=dict(trial.params),
     )
+
+# ---- appended by the search (issue 4) -------------------------------------------------------
+# Trial level: the per-epoch validation curve of --metric (list, None where not validated) that
+# the multi-objective pruner compares, and why a trial was pruned.
+CURVE = "curve"
+PRUNE_REASON = "prune_reason"
+# Trial level, journal storage only: wall-clock time (s since epoch) of the worker's last sign of
+# life (Optuna's JournalStorage has no heartbeat of its own).
+HEARTBEAT = "heartbeat"
+# Study level: names of the presets already enqueued by --include-presets (never re-enqueued),
+# and the results of `search.py confirm` ({trial number: {...}}; finished trials are read-only).
+PRESETS_ENQUEUED = "lesion_nas_presets_enqueued"
+CONFIRM = "lesion_nas_confirm"

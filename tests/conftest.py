@@ -15,3 +15,19 @@ def isic2017_root() -> Path:
     if not (ISIC2017_ROOT / "ISIC-2017_Validation_Part1_GroundTruth").is_dir():
         pytest.skip(f"real ISIC 2017 sample not found at {ISIC2017_ROOT}")
     return ISIC2017_ROOT
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """Every cache (decoded data, part costs) of the test session goes to a fresh folder, so no
+    test depends on, or writes to, the user's ``./.cache/lesion-nas``."""
+    import os
+
+    folder = tmp_path_factory.mktemp("lesion-nas-cache")
+    old = os.environ.get("LESION_NAS_CACHE")
+    os.environ["LESION_NAS_CACHE"] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("LESION_NAS_CACHE", None)
+    else:
+        os.environ["LESION_NAS_CACHE"] = old

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import optuna
 import pytest
 
@@ -54,3 +57,55 @@ def test_parts_equal_whole_for_sampled_genotypes():
 def test_cost_rejects_sizes_off_the_stride():
     with pytest.raises(ValueError, match="multiple of the network's total stride 2"):
         count_cost(TINY, (7, 8))
+
+
+def _cost_in_subprocess(cache: Path, env_extra: dict | None = None) -> dict:
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import json; from searchspace.cost import count_cost, PART_CACHE;"
+        "from searchspace.presets import PRESETS;"
+        "c = count_cost(PRESETS['scsonet'].genotype, (64, 64));"
+        "print(json.dumps({'params': c.params, 'thop': c.macs_thop, 'torch': c.macs_torch,"
+        " 'misses': PART_CACHE.misses, 'hits': PART_CACHE.hits}))"
+    )
+    env = {**os.environ, "LESION_NAS_CACHE": str(cache), **(env_extra or {})}
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_part_costs_persist_across_processes(tmp_path):
+    from searchspace.cost_cache import code_version
+
+    first = _cost_in_subprocess(tmp_path)
+    assert first["misses"] > 0 and first["hits"] == 0
+    files = list(tmp_path.glob("part-costs-*.json"))
+    assert [f.name for f in files] == [f"part-costs-{code_version()}.json"]
+    second = _cost_in_subprocess(tmp_path)
+    assert second["misses"] == 0 and second["hits"] == first["misses"]
+    assert (second["params"], second["thop"], second["torch"]) == (
+        first["params"],
+        first["thop"],
+        first["torch"],
+    )
+    whole = count_cost(PRESETS["scsonet"].genotype, (64, 64), method="whole")
+    assert (first["params"], first["thop"], first["torch"]) == (
+        whole.params,
+        whole.macs_thop,
+        whole.macs_torch,
+    )
+
+
+def test_part_cost_persistence_can_be_switched_off(tmp_path):
+    _cost_in_subprocess(tmp_path, {"LESION_NAS_COST_CACHE": "0"})
+    assert not list(tmp_path.glob("part-costs-*"))

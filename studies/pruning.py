@@ -1,0 +1,136 @@
+"""A pruner for multi-objective, multi-fidelity search: stop a trial that cannot reach the front.
+
+Optuna's pruners compare one reported value per step and ``trial.report`` is refused in
+multi-objective studies, so lesion-nas decides itself, from ``fit``'s ``on_epoch`` hook. What makes
+this easy here: a candidate's costs (params, MACs) are exact and known before training; only its
+accuracy grows with the epochs. And every candidate is trained with the same recipe and number
+of epochs, so the learning-rate schedule at epoch ``e`` is the same for all of them and their
+accuracies at the same epoch are comparable.
+
+The rule. At the end of epoch ``e`` a trial T is stopped when at least ``min_references``
+already finished, trained trials R satisfy both
+
+* R costs no more than T on every cost objective of the study (``costs(R) <= costs(T)``), and
+* R's best validation accuracy up to epoch ``e`` is at least ``margin`` above T's best so far.
+
+Such an R already dominates T on cost; if the gap holds to the end, R dominates T outright and T
+cannot be on the Pareto front, so the remaining epochs are wasted. The margin absorbs curves that
+cross later. "Best so far" (the running maximum) is what a trial would report if it stopped now,
+and it makes noisy curves monotone. Never pruned: at or before ``warmup_epochs``, at the last
+epoch (nothing left to save), when T has no finite value yet, and published presets (they are
+the reference points of the report). With ``dice`` the only objective the cost condition is
+empty and the rule becomes "``margin`` below the best trial at the same epoch".
+
+References are the study's COMPLETE, feasible, trained (not duplicate) trials with a stored
+curve (``schema.CURVE``), re-read at every epoch so that parallel workers see each other.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from studies import schema
+from studies.spec import PruneSettings, StudySpec
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A finished trial as the pruner sees it."""
+
+    number: int
+    costs: tuple[float, ...]  # the study's cost objectives, in order
+    curve: tuple[float | None, ...]  # validation accuracy per epoch (None: not validated)
+
+
+@dataclass(frozen=True)
+class Decision:
+    prune: bool
+    reason: str | None = None
+
+
+def best_so_far(curve: Sequence[float | None], epoch: int) -> float | None:
+    """The best finite value among the first ``epoch`` entries of a curve (None if none)."""
+    values = [v for v in curve[:epoch] if v is not None and math.isfinite(v)]
+    return max(values) if values else None
+
+
+def prune_decision(
+    costs: Sequence[float],
+    curve: Sequence[float | None],
+    epoch: int,
+    total_epochs: int,
+    references: Iterable[Reference],
+    settings: PruneSettings,
+    cost_names: Sequence[str] = (),
+) -> Decision:
+    """Whether to stop a trial with these ``costs`` and ``curve`` after ``epoch`` (1-based)."""
+    if not settings.enabled or epoch <= settings.warmup_epochs or epoch >= total_epochs:
+        return Decision(False)
+    mine = best_so_far(curve, epoch)
+    if mine is None:
+        return Decision(False)
+    beaters: list[tuple[float, Reference]] = []
+    for ref in references:
+        if len(ref.costs) != len(costs) or any(r > c for r, c in zip(ref.costs, costs)):
+            continue
+        theirs = best_so_far(ref.curve, epoch)
+        if theirs is not None and theirs >= mine + settings.margin:
+            beaters.append((theirs, ref))
+    if len(beaters) < settings.min_references:
+        return Decision(False)
+    theirs, best = max(beaters, key=lambda b: b[0])
+    names = list(cost_names) or [f"cost{i}" for i in range(len(costs))]
+    cheaper = ", ".join(
+        f"{n} {_fmt(r)} <= {_fmt(c)}" for n, r, c in zip(names, best.costs, costs)
+    )
+    return Decision(
+        True,
+        f"epoch {epoch}: best accuracy {mine:.4f} is {theirs - mine:.4f} below trial "
+        f"{best.number}'s {theirs:.4f} at the same epoch"
+        + (f", which costs no more ({cheaper})" if cheaper else "")
+        + f"; {len(beaters)} such trial(s), margin {settings.margin}",
+    )
+
+
+def _fmt(v: float) -> str:
+    from searchspace.budget import format_count
+
+    return format_count(v)
+
+
+# ------------------------------------------------------------------------------ study glue
+def cost_names(spec: StudySpec) -> tuple[str, ...]:
+    """The cost objectives of the study, in objective order."""
+    return tuple(o for o in spec.objectives if o != "dice")
+
+
+def costs_of(spec: StudySpec, attrs: dict[str, Any]) -> tuple[float, ...] | None:
+    """A trial's cost vector from its user attrs (None when a cost is missing)."""
+    out = []
+    for name in cost_names(spec):
+        key = schema.PARAMS if name == "params" else (
+            schema.MACS_THOP if spec.cost_counter == "thop" else schema.MACS_TORCH
+        )
+        value = attrs.get(key)
+        if value is None:
+            return None
+        out.append(float(value))
+    return tuple(out)
+
+
+def references_from_trials(spec: StudySpec, trials: Iterable[Any]) -> list[Reference]:
+    """References among FrozenTrials: COMPLETE, feasible, trained, not duplicates, with a curve."""
+    refs = []
+    for t in trials:
+        a = t.user_attrs
+        if t.state.name != "COMPLETE" or not a.get(schema.FEASIBLE):
+            continue
+        if a.get(schema.DUPLICATE_OF) is not None or not a.get(schema.CURVE):
+            continue
+        costs = costs_of(spec, a)
+        if costs is not None:
+            refs.append(Reference(t.number, costs, tuple(a[schema.CURVE])))
+    return refs

@@ -1,0 +1,210 @@
+"""``StudySpec``: everything that defines a search study, stored in the study and compared on resume.
+
+A study is only meaningful if every trial in it was screened against the same budgets, trained on
+the same data with the same recipe, and scored on the same objectives. The spec is a frozen
+dataclass of JSON-able primitives; ``to_dict()`` is what the study stores under
+``schema.STUDY_SPEC``, and ``differences(stored)`` names the fields that disagree, so that
+resuming a study with other flags is refused with one message instead of silently mixing results.
+
+Not part of the spec (they may change between runs of one study): the number of trials, the
+timeout, the device, the backend and its resources, the storage URL, and the data folder's path
+(the data is identified by its fingerprint and split hash, so a moved copy of the same files is the
+same data).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from searchspace.genotype import GENOTYPE_VERSION
+from searchspace.space import LAYOUT_DEPTHS, SPACE_VERSION
+from studies import schema
+from trainer.metrics import METRIC_NAMES
+
+COUNTERS = ("thop", "torch")
+SAMPLERS = ("nsga2", "tpe", "random")
+OBJECTIVE_NAMES = tuple(schema.OBJECTIVES)  # dice, params, macs
+# Fields that may legitimately differ between two runs of one study.
+NOT_COMPARED = ("data_source",)
+
+
+def search_stride() -> int:
+    """The largest total stride of any candidate of the space: search image sizes must be
+    multiples of it (malunet layouts pool depth - 1 times, unet layouts depth times)."""
+    malunet = 2 ** (max(LAYOUT_DEPTHS["malunet"]) - 1)
+    unet = 2 ** max(LAYOUT_DEPTHS.get("unet", (0,)))
+    return max(malunet, unet)
+
+
+def metric_keys() -> tuple[str, ...]:
+    """Validation metrics an objective may use: all are better when higher."""
+    return tuple(f"{n}_{how}" for n in METRIC_NAMES for how in ("per_image_mean", "pooled"))
+
+
+@dataclass(frozen=True)
+class PruneSettings:
+    """The multi-objective pruner's knobs (see ``studies.pruning``)."""
+
+    enabled: bool = True
+    warmup_epochs: int = 1  # never stop a trial at or before this epoch
+    margin: float = 0.05  # accuracy gap (absolute) a cheaper trial must show
+    min_references: int = 1  # how many cheaper-or-equal trials must show it
+
+    def __post_init__(self) -> None:
+        if self.warmup_epochs < 0 or self.min_references < 1 or not 0 <= self.margin <= 1:
+            raise ValueError(
+                "pruning needs warmup_epochs >= 0, min_references >= 1 and 0 <= margin <= 1, "
+                f"got {self.warmup_epochs}, {self.min_references}, {self.margin}"
+            )
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """What defines a search study (see the module docstring for what does not)."""
+
+    budget_params: int | None
+    budget_macs: int | None
+    data_name: str  # "synthetic", "isic2017", ...
+    data_fingerprint: str
+    split_hash: str
+    synthetic: bool
+    image_size: tuple[int, int]
+    train_config: dict  # TrainConfig.to_dict(): recipe with epochs, image size, seed applied
+    recipe: str = "fast"  # the recipe the train config was derived from (confirm's default)
+    cost_counter: str = "thop"
+    objectives: tuple[str, ...] = OBJECTIVE_NAMES
+    metric: str = "dice_per_image_mean"
+    sampler: str = "nsga2"
+    population_size: int = 16  # NSGA-II only
+    seed: int = 0
+    data_source: str = "synthetic"  # path or "synthetic": where confirm reloads the data from
+    data_limit: int | None = None
+    synthetic_counts: tuple[int, int, int] | None = None  # (train, val, test) when synthetic
+    split_seed: int = 0
+    pruning: PruneSettings = field(default_factory=PruneSettings)
+    schema_version: int = schema.SCHEMA_VERSION
+    space_version: int = SPACE_VERSION
+    genotype_version: int = GENOTYPE_VERSION
+
+    def __post_init__(self) -> None:
+        for name in ("image_size", "objectives", "synthetic_counts"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
+        if isinstance(self.pruning, dict):
+            object.__setattr__(self, "pruning", PruneSettings(**self.pruning))
+        _validate(self)
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def directions(self) -> tuple[str, ...]:
+        return tuple(schema.OBJECTIVES[o] for o in self.objectives)
+
+    @property
+    def budgets(self) -> dict[str, int | None]:
+        return {"params": self.budget_params, "macs": self.budget_macs}
+
+    @property
+    def epochs(self) -> int:
+        return int(self.train_config["epochs"])
+
+    def budget_text(self) -> str:
+        from searchspace.budget import format_count
+
+        parts = []
+        if self.budget_params is not None:
+            parts.append(f"params <= {format_count(self.budget_params)}")
+        if self.budget_macs is not None:
+            parts.append(f"{self.cost_counter} MACs <= {format_count(self.budget_macs)}")
+        return " and ".join(parts) or "no budget"
+
+    # ------------------------------------------------------------------ JSON
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types; also carries the ``budgets`` and ``data`` groups reports read."""
+        d = {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        d["budgets"] = dict(self.budgets)
+        d["data"] = {
+            "name": self.data_name,
+            "fingerprint": self.data_fingerprint,
+            "split_hash": self.split_hash,
+            "synthetic": self.synthetic,
+            "source": self.data_source,
+        }
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, indent=2)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StudySpec:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def differences(self, stored: dict[str, Any]) -> list[str]:
+        """Field names where ``stored`` (a study's spec dict) differs from this spec."""
+        mine = self.to_dict()
+        keys = sorted((set(mine) | set(stored)) - {"budgets", "data", *NOT_COMPARED})
+        return [k for k in keys if _normal(mine.get(k)) != _normal(stored.get(k))]
+
+    def describe_difference(self, stored: dict[str, Any], field_name: str) -> str:
+        """``epochs 3 (study) vs 5 (now)`` style text for one differing field."""
+        mine = self.to_dict().get(field_name)
+        theirs = stored.get(field_name)
+        if field_name == "train_config" and isinstance(theirs, dict) and isinstance(mine, dict):
+            keys = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+            inner = ", ".join(f"{k} {theirs.get(k)!r} vs {mine.get(k)!r}" for k in keys)
+            return f"train_config ({inner})"
+        return f"{field_name} {_short(theirs)} vs {_short(mine)}"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, PruneSettings):
+        return dataclasses.asdict(value)
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _normal(value: Any) -> Any:
+    """Compare via JSON so that tuples and lists, ints and equal floats agree."""
+    return json.loads(json.dumps(value, sort_keys=True))
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _validate(s: StudySpec) -> None:
+    if s.cost_counter not in COUNTERS:
+        raise ValueError(f"--cost-counter must be one of {', '.join(COUNTERS)}, got {s.cost_counter!r}")
+    if s.sampler not in SAMPLERS:
+        raise ValueError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {s.sampler!r}")
+    if not s.objectives or len(set(s.objectives)) != len(s.objectives):
+        raise ValueError(f"--objectives needs distinct names among {', '.join(OBJECTIVE_NAMES)}")
+    unknown = [o for o in s.objectives if o not in OBJECTIVE_NAMES]
+    if unknown:
+        raise ValueError(
+            f"unknown objective(s) {', '.join(unknown)}; choose among {', '.join(OBJECTIVE_NAMES)}"
+        )
+    if s.metric not in metric_keys():
+        raise ValueError(
+            f"--metric {s.metric!r} is not a validation metric to maximise; choose one of "
+            f"{', '.join(metric_keys())}"
+        )
+    for name in ("budget_params", "budget_macs"):
+        value = getattr(s, name)
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+    stride = search_stride()
+    h, w = s.image_size
+    if h < stride or w < stride or h % stride or w % stride:
+        raise ValueError(
+            f"search image size {h}x{w} must be a multiple of {stride}, the total stride of the "
+            f"deepest candidates (e.g. --image-size {max(stride, h // stride * stride)})"
+        )
+    if s.population_size < 2:
+        raise ValueError(f"population size must be >= 2, got {s.population_size}")

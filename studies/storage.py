@@ -1,0 +1,263 @@
+"""Where a study lives: storage URLs, study creation and resume (with the spec check), heartbeat.
+
+Storage forms (``--storage``):
+
+* default: ``sqlite:///<out>/<study>/study.db``, the folder created on first use;
+* any Optuna RDB URL (``sqlite:///...``, ``postgresql://...``, ``mysql+pymysql://...``);
+* ``journal:PATH``: an Optuna ``JournalStorage`` file, for many workers on a shared file system.
+
+Killed workers. RDB storages get Optuna's heartbeat: a thread of each worker stamps its running
+trial every ``LESION_NAS_HEARTBEAT`` seconds (default 60), and a RUNNING trial whose stamp is older
+than twice that is stale. Before it starts, a search fails every stale trial itself, writing
+``FAIL_REASON`` first (a finished trial is read-only in Optuna); trials that go stale later are
+failed by Optuna at the start of each new trial. ``JournalStorage`` has no heartbeat in Optuna,
+so the objective stamps ``schema.HEARTBEAT`` on its trial instead (``JournalHeartbeat``) and the
+same pre-pass reads it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.trial import TrialState
+
+from studies import schema
+from studies.spec import StudySpec
+
+HEARTBEAT_ENV = "LESION_NAS_HEARTBEAT"
+DEFAULT_HEARTBEAT = 60
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+STALE_REASON = "worker stopped (no heartbeat for {:.0f} s): killed or crashed while training"
+
+
+class SpecMismatch(ValueError):
+    """Resuming a study with flags that define another study."""
+
+
+def heartbeat_interval() -> int:
+    text = os.environ.get(HEARTBEAT_ENV, str(DEFAULT_HEARTBEAT))
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{HEARTBEAT_ENV} must be a whole number of seconds, got {text!r}") from None
+    if value < 1:
+        raise ValueError(f"{HEARTBEAT_ENV} must be >= 1 second, got {value}")
+    return value
+
+
+def default_study_name(data: str, budget_params: int | None, budget_macs: int | None) -> str:
+    """``search-synthetic-p400k``, ``search-isic2017-p400k-m100M``, ``search-synthetic-nobudget``."""
+
+    def short(v: int) -> str:
+        for scale, suffix in ((10**9, "G"), (10**6, "M"), (10**3, "k")):
+            if v >= scale and v % (scale // 1000 or 1) == 0:
+                return f"{v / scale:g}{suffix}"
+        return str(v)
+
+    name = Path(str(data).rstrip("/")).name or "data"
+    parts = ["search", re.sub(r"[^A-Za-z0-9_.-]+", "_", name)]
+    if budget_params is not None:
+        parts.append(f"p{short(budget_params)}")
+    if budget_macs is not None:
+        parts.append(f"m{short(budget_macs)}")
+    if budget_params is None and budget_macs is None:
+        parts.append("nobudget")
+    return "-".join(parts)
+
+
+def check_study_name(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name or ""):
+        raise ValueError(
+            f"--study {name!r}: use letters, digits, '.', '_' and '-' (it names a folder)"
+        )
+    return name
+
+
+def storage_url(study_name: str, storage: str | None, out_root: Path) -> str:
+    """The storage URL of a study (the default SQLite file lies in the study's run folder)."""
+    if storage:
+        return storage
+    return f"sqlite:///{(Path(out_root) / study_name / 'study.db').as_posix()}"
+
+
+def _sqlite_file(url: str) -> Path | None:
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url[len("sqlite:///") :]
+    return None if path in ("", ":memory:") else Path(path)
+
+
+def storage_exists(url: str) -> bool:
+    """Whether a file-backed storage exists already (servers: assumed to)."""
+    if url.startswith("journal:"):
+        return Path(url[len("journal:") :]).is_file()
+    path = _sqlite_file(url)
+    return path.is_file() if path is not None else True
+
+
+def open_storage(url: str, *, create: bool = True) -> BaseStorage:
+    """An Optuna storage for ``url`` (see the module docstring); RDB ones with a heartbeat."""
+    if url.startswith("journal:"):
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        path = Path(url[len("journal:") :])
+        if not create and not path.is_file():
+            raise FileNotFoundError(f"journal storage {path} does not exist")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    path = _sqlite_file(url)
+    if path is not None:
+        if not create and not path.is_file():
+            raise FileNotFoundError(f"no study storage at {path} (storage {url})")
+        path.parent.mkdir(parents=True, exist_ok=True)
+    interval = heartbeat_interval()
+    kwargs: dict[str, Any] = {"heartbeat_interval": interval, "grace_period": 2 * interval}
+    params = inspect.signature(optuna.storages.RDBStorage).parameters
+    key = (
+        "heartbeat_stale_trial_callback"
+        if "heartbeat_stale_trial_callback" in params
+        else "failed_trial_callback"
+    )
+    kwargs[key] = _on_stale
+    return optuna.storages.RDBStorage(url, **kwargs)
+
+
+def _on_stale(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    print(f"trial {trial.number} was left RUNNING by a stopped worker: marked FAIL")
+
+
+def study_names(url: str) -> list[str]:
+    if not storage_exists(url):
+        return []
+    return optuna.study.get_all_study_names(open_storage(url, create=False))
+
+
+def open_study(spec: StudySpec, study_name: str, storage: BaseStorage) -> optuna.Study:
+    """Create the study, or load it and refuse (``SpecMismatch``, nothing written) when its
+    stored spec differs from ``spec``."""
+    names = optuna.study.get_all_study_names(storage)
+    if study_name in names:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+        stored = study.user_attrs.get(schema.STUDY_SPEC)
+        if not isinstance(stored, dict):
+            raise SpecMismatch(
+                f"study {study_name!r} exists but was not made by lesion-nas search (no spec); "
+                "choose another --study"
+            )
+        diffs = spec.differences(stored)
+        if diffs:
+            what = "; ".join(spec.describe_difference(stored, d) for d in diffs)
+            raise SpecMismatch(
+                f"study {study_name!r} was created with other settings ({what}; study vs now): "
+                "re-run with the study's settings to resume it, or choose another --study"
+            )
+        return study
+    study = optuna.create_study(
+        study_name=study_name, storage=storage, directions=list(spec.directions)
+    )
+    study.set_user_attr(schema.STUDY_SPEC, spec.to_dict())
+    study.set_user_attr(schema.STUDY_KIND, "search")
+    return study
+
+
+def load_spec(study: optuna.Study) -> StudySpec:
+    stored = study.user_attrs.get(schema.STUDY_SPEC)
+    if not isinstance(stored, dict):
+        raise ValueError(f"study {study.study_name!r} has no lesion-nas spec")
+    return StudySpec.from_dict(stored)
+
+
+def load_existing_study(study_name: str, url: str) -> optuna.Study:
+    """Load a study for reading (confirm); clear errors when the storage or study is missing."""
+    storage = open_storage(url, create=False)
+    names = optuna.study.get_all_study_names(storage)
+    if study_name not in names:
+        known = ", ".join(names) or "none"
+        raise ValueError(f"no study {study_name!r} in {url} (studies there: {known})")
+    return optuna.load_study(study_name=study_name, storage=storage)
+
+
+def count_finished(study: optuna.Study) -> int:
+    """Trials that count towards ``--trials``: every finished one (COMPLETE, with over-budget
+    and duplicate candidates, PRUNED and FAIL)."""
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+# ------------------------------------------------------------------------------ stale trials
+def _has_heartbeat(storage: BaseStorage) -> bool:
+    """Optuna's own heartbeat is on (RDB storages opened by ``open_storage``)."""
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    return is_heartbeat_enabled(storage)
+
+
+def stale_trial_ids(study: optuna.Study) -> list[int]:
+    """Trial ids of RUNNING trials whose worker stopped stamping them."""
+    storage = study._storage
+    if _has_heartbeat(storage):
+        return list(storage._get_stale_trial_ids(study._study_id))
+    grace = 2 * heartbeat_interval()
+    now = time.time()
+    out = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        stamp = t.user_attrs.get(schema.HEARTBEAT)
+        if stamp is None and t.datetime_start is not None:
+            stamp = t.datetime_start.timestamp()
+        if stamp is not None and now - float(stamp) > grace:
+            out.append(t._trial_id)
+    return out
+
+
+def fail_stale_trials(study: optuna.Study) -> list[int]:
+    """Mark stale RUNNING trials FAIL with a ``FAIL_REASON``; returns their numbers."""
+    storage = study._storage
+    failed = []
+    for trial_id in stale_trial_ids(study):
+        try:
+            storage.set_trial_user_attr(
+                trial_id, schema.FAIL_REASON, STALE_REASON.format(2 * heartbeat_interval())
+            )
+            if storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                failed.append(storage.get_trial(trial_id).number)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker got there first
+    return failed
+
+
+class JournalHeartbeat:
+    """Stamps ``schema.HEARTBEAT`` on a running trial every interval (JournalStorage only; RDB
+    storages have Optuna's own heartbeat). A context manager."""
+
+    def __init__(self, trial: optuna.Trial) -> None:
+        self.trial = trial
+        self.enabled = not _has_heartbeat(trial.study._storage)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _beat(self) -> None:
+        interval = heartbeat_interval()
+        while not self._stop.wait(interval):
+            try:
+                self.trial.set_user_attr(schema.HEARTBEAT, time.time())
+            except Exception:  # the trial finished meanwhile
+                return
+
+    def __enter__(self) -> JournalHeartbeat:
+        if self.enabled:
+            self.trial.set_user_attr(schema.HEARTBEAT, time.time())
+            self._thread = threading.Thread(target=self._beat, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
