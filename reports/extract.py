@@ -80,6 +80,7 @@ class _Reference(NamedTuple):
 class _ParetoData(NamedTuple):
     metric_label: str
     counter: str
+    objectives: tuple[str, ...]  # what the front is non-dominated in
     points: list[_ParetoPoint]
     front: list[int]  # indices into points
     dominated: list[int]
@@ -127,6 +128,7 @@ def _get_pareto_data(view: StudyView, references: list[_Reference] | None = None
     return _ParetoData(
         metric_label=view.metric_label,
         counter=view.counter,
+        objectives=view.objectives,
         points=points,
         front=groups["front"],
         dominated=groups["dominated"],

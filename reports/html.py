@@ -80,6 +80,12 @@ def state_counts(view: StudyView) -> list[tuple[str, int]]:
     ]
 
 
+def dashboard_command(storage: str) -> str:
+    """optuna-dashboard takes an RDB URL, or the path of a journal file."""
+    target = storage[len("journal:") :] if storage.startswith("journal:") else storage
+    return f"optuna-dashboard {target}"
+
+
 def index_html(
     view: StudyView,
     front: pd.DataFrame,
@@ -125,8 +131,8 @@ def index_html(
     parts += [f"<p>{escape(n)}</p>" for n in notes]
     parts.append(
         "<h2>Interactive exploration</h2><p>The study opens as it is in optuna-dashboard "
-        f"(<code>pip install optuna-dashboard</code>): <code>optuna-dashboard "
-        f"{escape(view.storage)}</code></p>"
+        f"(<code>pip install optuna-dashboard</code>): <code>{escape(dashboard_command(view.storage))}"
+        "</code></p>"
     )
     return page(f"{view.name} report", "\n".join(parts))
 

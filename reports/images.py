@@ -82,12 +82,20 @@ def load_samples(run_dir: Path, *, source: str | None = None, k: int = 4) -> Sam
             source = source or info.get("source")
             if not source or not Path(source).exists():
                 return Samples(None, f"no validation images: data source {source!r} not found")
-            bundle = load_data(source, image_size=size, progress=False)
+            split_info = rec.get("split_info") or {}
+            bundle = load_data(  # same limit and seed: the fingerprint covers the loaded files
+                source, image_size=size, progress=False, limit=split_info.get("limit"),
+                seed=int(split_info.get("seed") or 0),
+            )  # fmt: skip
     except (ValueError, KeyError, OSError) as e:
         return Samples(None, f"no validation images: reloading the data failed ({e})")
     if bundle.fingerprint != rec.get("fingerprint"):
-        return Samples(None, "no validation images: the data at its source has changed since "
-                       f"training (fingerprint {bundle.fingerprint[:12]} != {str(rec.get('fingerprint'))[:12]})")  # fmt: skip
+        theirs = str(rec.get("fingerprint"))[:12]
+        return Samples(
+            None,
+            f"no validation images: the data reloaded from {info.get('source')!r} differs from "
+            f"the run's (fingerprint {bundle.fingerprint[:12]} vs {theirs})",
+        )
     index = {i: (name, n) for name, s in bundle.splits.items() for n, i in enumerate(s.ids)}
     found = [index[i] for i in ids if i in index]
     if not found:

@@ -116,7 +116,8 @@ def plot_pareto(data: _ParetoData) -> go.Figure:
     fig.update_yaxes(title_text=f"val {data.metric_label}", row=1, col=1)
     fig.update_layout(
         template="plotly_white", height=560, width=1250, hovermode="closest",
-        title=f"Accuracy vs cost: val {data.metric_label}",
+        title=f"Accuracy vs cost: val {data.metric_label}; Pareto front over "
+        f"({', '.join(data.objectives)})",
         legend=dict(orientation="h", y=-0.18),
     )  # fmt: skip
     return fig

@@ -165,6 +165,22 @@ def _sqlite_path(storage: str) -> Path | None:
     return None if not database or database == ":memory:" else Path(database)
 
 
+def _open_storage(storage: str) -> Any:
+    """A storage to read, never creating one: an RDB URL, or ``journal:PATH`` (Optuna's
+    JournalStorage file, as the search writes it for many workers)."""
+    if storage.startswith("journal:"):
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        path = Path(storage[len("journal:") :])
+        if not path.is_file():
+            raise ReportError(f"no study storage at {path} (storage {storage})")
+        return JournalStorage(JournalFileBackend(str(path)))
+    path = _sqlite_path(storage)
+    if path is not None and not path.is_file():  # Optuna would create an empty database
+        raise ReportError(f"no study storage at {path} (storage {storage})")
+    return storage
+
+
 def _int_or_none(value: Any) -> int | None:
     return None if value is None else int(value)
 
@@ -177,15 +193,13 @@ def load_study_view(study_name: str, storage: str) -> StudyView:
     """Read the study; ``ReportError`` if it does not exist or has no complete trial."""
     import optuna
 
-    path = _sqlite_path(storage)
-    if path is not None and not path.is_file():  # Optuna would create an empty database
-        raise ReportError(f"no study storage at {path} (storage {storage})")
+    backend = _open_storage(storage)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    names = optuna.study.get_all_study_names(storage)
+    names = optuna.study.get_all_study_names(backend)
     if study_name not in names:
         known = ", ".join(names) or "none"
         raise ReportError(f"no study {study_name!r} in {storage} (studies there: {known})")
-    study = optuna.load_study(study_name=study_name, storage=storage)
+    study = optuna.load_study(study_name=study_name, storage=backend)
     trials = tuple(study.get_trials(deepcopy=False))
     if not any(t.state == optuna.trial.TrialState.COMPLETE for t in trials):
         states: dict[str, int] = {}

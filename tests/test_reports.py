@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from html import unescape
 from pathlib import Path
 
 import numpy as np
@@ -294,6 +295,33 @@ def test_missing_or_empty_study_is_one_error_and_writes_nothing(tmp_path, capsys
     assert err.startswith("error: no study 'other'") and "\n" not in err
 
 
+def test_journal_storage_is_read_and_never_created(tmp_path):
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    log = tmp_path / "journal.log"
+    storage = JournalStorage(JournalFileBackend(str(log)))
+    study = optuna.create_study(study_name="j", storage=storage, directions=["maximize"] + ["minimize"] * 2)  # fmt: skip
+    study.set_user_attr(schema.STUDY_SPEC, _spec())
+    _add(study, 0.7, 1000, 10_000)
+    view = load_study_view("j", f"journal:{log}")
+    assert [r.number for r in view.records] == [0] and view.accuracy(view.records[0]) == 0.7
+    with pytest.raises(ReportError, match="no study storage"):
+        load_study_view("j", f"journal:{tmp_path / 'other.log'}")
+    assert not (tmp_path / "other.log").exists()
+
+
+def test_cards_say_why_there_are_no_images(hand, tmp_path):
+    from reports.cards import card_html
+    from reports.images import Samples, load_samples
+
+    view = load_study_view("hand", hand)
+    note = load_samples(tmp_path / "gone").note
+    assert note.startswith("no validation images") and "split.json" in note
+    html = unescape(card_html(view, view.records[0], role="front", latency_ms=None, samples=Samples(None, note)))  # fmt: skip
+    assert note in html and "data:image/png" not in html and "<svg" in html
+    assert "0.8000 ± 0.0200" in html  # the confirm result
+
+
 # ------------------------------------------------------------------------------ end to end
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
@@ -373,7 +401,7 @@ def test_cli_report_writes_a_complete_offline_report(trained, monkeypatch, capsy
     cards = sorted((out / "cards").glob("*.html"))
     assert len(cards) == len(trained_rows)
     for card in cards:
-        html = card.read_text()
+        html = unescape(card.read_text())
         assert html.count("data:image/png;base64,") == 4 and "<svg" in html
         assert "synthetic_val_" in html and '"layout": "malunet"' in html
     # A second build replaces the report; a foreign folder is never overwritten.

@@ -12,7 +12,7 @@ from torch import nn
 
 from ..registry import BLOCKS, BlockOptions, divisible
 from . import odconv  # noqa: F401  (registers "odconv3")
-from .common import conv3
+from .common import conv3, dw, pw
 from .scconv import PConv, SCConv
 
 EMA_GROUPS = 8
@@ -98,3 +98,58 @@ def _scf_dec(in_channels: int, out_channels: int, opts: BlockOptions) -> nn.Modu
         SCConv(out_channels),
         EMA(out_channels),
     )
+
+
+# Variants of the SCF block for SCSONet's own ablation (its paper compares PConv with a
+# depthwise-separable and a dilated convolution inside SCF, and SCF with and without EMA).
+SCF_INNER = {
+    "dsc": lambda c: nn.Sequential(dw(c, 3, bias=False), pw(c, c, bias=False)),
+    "dil": lambda c: nn.Conv2d(c, c, 3, padding=2, dilation=2, bias=False),
+    "noema": PConv,
+}
+
+
+def _register_scf_variant(kind: str) -> None:
+    inner = SCF_INNER[kind]
+    tail = (lambda c: nn.Identity()) if kind == "noema" else EMA
+    what = {
+        "dsc": "a depthwise-separable conv (DW3 -> PW) in place of PConv",
+        "dil": "a 3x3 conv with dilation 2 in place of PConv",
+        "noema": "no EMA",
+    }[kind]
+
+    def enc(in_channels: int, out_channels: int, opts: BlockOptions) -> nn.Module:
+        return nn.Sequential(
+            SCConv(in_channels),
+            inner(in_channels),
+            conv3(in_channels, out_channels),
+            tail(out_channels),
+        )
+
+    def dec(in_channels: int, out_channels: int, opts: BlockOptions) -> nn.Module:
+        return nn.Sequential(
+            conv3(in_channels, out_channels),
+            inner(out_channels),
+            SCConv(out_channels),
+            tail(out_channels),
+        )
+
+    BLOCKS.register(
+        f"scf_{kind}",
+        check=_scf_check,
+        decoder=f"scf_dec_{kind}",
+        test_channels=(24, 32),
+        meta=dict(_NO_GRAD),
+        doc=f"SCF block (encoder) with {what}; ablation variant",
+    )(enc)
+    BLOCKS.register(
+        f"scf_dec_{kind}",
+        check=_out_multiple_of_8,
+        test_channels=(32, 24),
+        meta=dict(_NO_GRAD),
+        doc=f"SCF block (decoder) with {what}; ablation variant",
+    )(dec)
+
+
+for _kind in SCF_INNER:
+    _register_scf_variant(_kind)

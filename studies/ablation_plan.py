@@ -1,0 +1,163 @@
+"""Which networks an ablation trains: one-factor-at-a-time neighbours, and the papers' plans.
+
+``neighbours(base, factors)`` returns the base plus, for every chosen factor, one variant per
+alternative value of that factor (everything else unchanged). A value that gives an invalid
+network, or a network identical to one already listed, is skipped with its reason. Named plans
+reproduce the structure of the papers' own ablation tables.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from searchspace import Genotype, GenotypeError
+from searchspace.presets import get_preset
+from searchspace.presets.ulrtsnet import ULRTS_ABLATION_VARIANTS, ULRTS_ATTENTION_VARIANTS
+from searchspace.registry import ATTENTION_ORDERS, COMPRESSIONS, UPSAMPLE_MODES
+from searchspace.space import BLOCK_FAMILIES, STEM_PATTERNS, with_block, with_stem
+
+BRIDGES = ("none", "scab", "mlsffm", "gate", "gab")
+
+
+@dataclass(frozen=True)
+class Factor:
+    name: str
+    values: tuple
+    apply: Callable[[Genotype, object], Genotype]
+    applies_to: Callable[[Genotype], bool] = lambda g: True
+
+
+def _with_bridge(g: Genotype, bridge: str) -> Genotype:
+    return dataclasses.replace(
+        g, bridge=bridge, deep_supervision=g.deep_supervision or bridge == "gab"
+    )
+
+
+FACTORS: dict[str, Factor] = {
+    "stem": Factor("stem", tuple(STEM_PATTERNS), with_stem),
+    "block": Factor("block", tuple(BLOCK_FAMILIES), with_block),
+    "attention": Factor(
+        "attention",
+        ATTENTION_ORDERS,
+        lambda g, v: dataclasses.replace(g, attention=v),
+        lambda g: g.uses_attention(),
+    ),
+    "bridge": Factor("bridge", BRIDGES, _with_bridge),
+    "compression": Factor(
+        "compression",
+        COMPRESSIONS,
+        lambda g, v: dataclasses.replace(g, compression=v),
+        lambda g: g.uses_compression(),
+    ),
+    "upsample": Factor("upsample", UPSAMPLE_MODES, lambda g, v: dataclasses.replace(g, upsample=v)),
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str  # "base", or "<factor>=<value>", or a plan's row name
+    factor: str  # "base", a factor name, or "plan"
+    value: str
+    genotype: Genotype | None  # None when skipped
+    skipped: str | None = None  # the reason, when skipped
+
+
+def neighbours(base: Genotype, factors: list[str]) -> list[Variant]:
+    unknown = [f for f in factors if f not in FACTORS]
+    if unknown:
+        raise ValueError(f"unknown factor(s) {', '.join(unknown)}; known: {', '.join(FACTORS)}")
+    base_name = f"base ({base.name})" if base.name else "base"
+    out = [Variant(base_name, "base", "", base)]
+    seen = {base.id: base_name}
+    for name in factors:
+        factor = FACTORS[name]
+        if not factor.applies_to(base):
+            out.append(Variant(name, name, "", None, f"the base has no {name} to vary"))
+            continue
+        for value in factor.values:
+            label = f"{name}={value}"
+            try:
+                g = dataclasses.replace(factor.apply(base, value), name=label)
+            except GenotypeError as e:
+                out.append(Variant(label, name, str(value), None, str(e)))
+                continue
+            if g.id in seen:
+                if seen[g.id] != base_name:
+                    out.append(
+                        Variant(label, name, str(value), None, f"same network as {seen[g.id]}")
+                    )
+                continue  # the base's own value
+            seen[g.id] = label
+            out.append(Variant(label, name, str(value), g))
+    return out
+
+
+def _named(rows: list[tuple[str, Genotype]], base: str) -> list[Variant]:
+    out = [
+        Variant(name, "base" if name == base else "plan", name, dataclasses.replace(g, name=name))
+        for name, g in rows
+    ]
+    out.sort(key=lambda v: v.factor != "base")  # the base first, the paper's order otherwise
+    return out
+
+
+def _lmsa() -> list[Variant]:
+    g = get_preset("lmsaunet").genotype
+    rows = [(f"N={n}", dataclasses.replace(g, compression=n)) for n in COMPRESSIONS]
+    return _named(rows, "N=8")
+
+
+def _scsonet_scf() -> list[Variant]:
+    g = get_preset("scsonet").genotype
+
+    def swap(kind: str) -> Genotype:
+        enc = tuple(f"scf_{kind}" if b == "scf" else b for b in g.encoder)
+        dec = tuple(f"scf_dec_{kind}" if b == "scf_dec" else b for b in g.decoder)
+        return dataclasses.replace(g, encoder=enc, decoder=dec)
+
+    rows = [
+        ("SCF (PConv + EMA)", g),
+        ("SCF with DSC", swap("dsc")),
+        ("SCF with dilated conv", swap("dil")),
+        ("SCF without EMA", swap("noema")),
+    ]
+    return _named(rows, "SCF (PConv + EMA)")
+
+
+def _scsonet_modules() -> list[Variant]:
+    m = get_preset("malunet").genotype
+    rows = [
+        ("MALUNet", m),
+        ("+ ConvStem", with_stem(m, "convstem")),
+        ("+ SCF", with_block(m, "scf")),
+        ("+ ConvStem + SCF", with_block(with_stem(m, "convstem"), "scf")),
+    ]
+    return _named(rows, "MALUNet")
+
+
+PLANS: dict[str, tuple[str, Callable[[], list[Variant]]]] = {
+    "ulrts-attention": (
+        "ULRTS-Net attention orders none / SA / CA / SA+CA / CA+SA (paper Table 3), base CA+SA",
+        lambda: _named(
+            [(f"attention {k}", g) for k, g in ULRTS_ATTENTION_VARIANTS.items()], "attention ca_sa"
+        ),
+    ),
+    "ulrts-modules": (
+        "ULRTS-Net modules DC x5, DSCM x5, DSCM x3 + MSFFM-3 x2, + MSFFM-5, + ML-SFFM (Table 4)",
+        lambda: _named(list(ULRTS_ABLATION_VARIANTS.items()), "full"),
+    ),
+    "lmsa-compression": ("LMSAUnet compression factor N in 2, 4, 8, 16, 32, base N = 8", _lmsa),
+    "scsonet-scf": (
+        "SCSONet's SCF: PConv vs DSC vs dilated conv, with and without EMA",
+        _scsonet_scf,
+    ),
+    "scsonet-modules": ("MALUNet base, + ConvStem, + SCF, both (= SCSONet)", _scsonet_modules),
+}
+
+
+def plan(name: str) -> list[Variant]:
+    if name not in PLANS:
+        raise ValueError(f"unknown plan {name!r}; known: {', '.join(PLANS)}")
+    return PLANS[name][1]()

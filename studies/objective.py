@@ -1,0 +1,327 @@
+"""The work done for one candidate, shared by the Optuna and the Ray Tune backends.
+
+``run_trial`` is the whole objective; its steps are public so that another backend can reuse them:
+
+1. ``candidate_for_trial``: the preset's genotype (enqueued by ``--include-presets``), or one
+   sampled from the space;
+2. ``prescreen`` + ``record_screen``: exact costs at the search's image size, checked against the
+   hard budgets *before* any training, written to the trial (``schema`` attributes);
+3. over budget: completed at once with ``infeasible_values`` (its costs, accuracy 0) and positive
+   constraints, never trained, no run folder;
+4. ``find_duplicate``: a genotype already trained in this study is not trained again, its result
+   is reused (``DUPLICATE_OF``); one already pruned is pruned again;
+5. ``train_candidate`` into ``<out>/<study>/trials/<number>-<name or id>/`` with the study's
+   train config, the pruner (``studies.pruning``) watching every epoch through ``on_epoch``;
+6. ``values_from_result``: the objective values (``--metric`` on the validation split at the best
+   epoch, params, MACs of ``--cost-counter``).
+
+Faults: an exception, an out-of-memory error or a NaN loss (``FitResult.status == "failed"``) is
+recorded as ``FAIL_REASON`` and raised as ``CandidateFailed``; the backend marks the trial FAIL and
+goes on. A pruned trial keeps its partial curve and ``PRUNE_REASON`` and raises ``TrialPruned``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.trial import FrozenTrial, TrialState
+
+from searchspace import Genotype
+from searchspace.budget import format_count
+from searchspace.cost import Cost, count_cost
+from searchspace.presets import get_preset
+from searchspace.space import sample_genotype
+from studies import schema
+from studies.pruning import Decision, costs_of, cost_names, prune_decision, references_from_trials
+from studies.runs import train_genotype
+from studies.spec import StudySpec
+from studies.storage import JournalHeartbeat
+from trainer import DataBundle, FitResult, TrainConfig, load_data, read_json
+
+
+class CandidateFailed(RuntimeError):
+    """A candidate could not be trained (exception, out of memory, NaN); the reason is stored."""
+
+
+@dataclass(frozen=True)
+class Screen:
+    """A candidate's costs and whether they fit the budgets (Optuna constraints: <= 0 is OK)."""
+
+    cost: Cost
+    feasible: bool
+    reason: str | None
+    constraints: tuple[float, ...]
+
+
+# ------------------------------------------------------------------------------ data and config
+def train_config(spec: StudySpec) -> TrainConfig:
+    return TrainConfig.from_dict(spec.train_config)
+
+
+def load_study_data(spec: StudySpec, *, progress: bool = False) -> DataBundle:
+    """The study's data, reloaded from ``spec.data_source``; refused if it is not the same data."""
+    kwargs: dict[str, Any] = {}
+    if spec.synthetic_counts is not None:
+        kwargs["synthetic_counts"] = tuple(spec.synthetic_counts)
+    data = load_data(
+        spec.data_source,
+        image_size=tuple(spec.image_size),
+        limit=spec.data_limit,
+        seed=spec.split_seed,
+        progress=progress,
+        **kwargs,
+    )
+    split_hash = str(data.split_info.get("hash", ""))
+    if data.fingerprint != spec.data_fingerprint or split_hash != spec.split_hash:
+        raise ValueError(
+            f"the data at {spec.data_source} is not the study's: fingerprint "
+            f"{data.fingerprint[:12]} / split {split_hash[:8]} vs the study's "
+            f"{spec.data_fingerprint[:12]} / {spec.split_hash[:8]}"
+        )
+    return data
+
+
+def trial_run_dir(out_root: Path, study_name: str, number: int, genotype: Genotype) -> Path:
+    return Path(out_root) / study_name / "trials" / f"{number:04d}-{genotype.name or genotype.id}"
+
+
+# ------------------------------------------------------------------------------ the steps
+def candidate_for_trial(spec: StudySpec, trial: optuna.Trial) -> Genotype:
+    """The preset's genotype when the trial was enqueued with ``PRESET``, else a sampled one."""
+    name = trial.user_attrs.get(schema.PRESET)
+    return get_preset(name).genotype if name else sample_genotype(trial)
+
+
+def prescreen(spec: StudySpec, genotype: Genotype) -> Screen:
+    cost = count_cost(genotype, tuple(spec.image_size))
+    constraints, reasons = [], []
+    if spec.budget_params is not None:
+        constraints.append(cost.params / spec.budget_params - 1.0)
+        if cost.params > spec.budget_params:
+            reasons.append(
+                f"params {format_count(cost.params)} > budget {format_count(spec.budget_params)}"
+            )
+    if spec.budget_macs is not None:
+        macs = cost.macs(spec.cost_counter)
+        constraints.append(macs / spec.budget_macs - 1.0)
+        if macs > spec.budget_macs:
+            reasons.append(
+                f"{spec.cost_counter} MACs {format_count(macs)} > budget "
+                f"{format_count(spec.budget_macs)}"
+            )
+    reason = "; ".join(reasons) or None
+    return Screen(cost, reason is None, reason, tuple(constraints))
+
+
+def record_screen(trial: optuna.Trial, genotype: Genotype, screen: Screen) -> None:
+    c = screen.cost
+    attrs = {
+        schema.GENOTYPE: genotype.to_dict(),
+        schema.GENOTYPE_ID: genotype.id,
+        schema.SUMMARY: genotype.summary(),
+        schema.PARAMS: c.params,
+        schema.MACS_THOP: c.macs_thop,
+        schema.MACS_TORCH: c.macs_torch,
+        schema.ACT_BYTES: c.act_bytes,
+        schema.IMAGE_SIZE: list(c.image_size),
+        schema.FEASIBLE: screen.feasible,
+        schema.CONSTRAINTS: list(screen.constraints),
+    }
+    if screen.reason:
+        attrs[schema.OVER_BUDGET] = screen.reason
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+
+
+def _values(spec: StudySpec, accuracy: float, cost: Cost) -> tuple[float, ...]:
+    by_name = {"dice": accuracy, "params": float(cost.params)}
+    by_name["macs"] = float(cost.macs(spec.cost_counter))
+    return tuple(by_name[o] for o in spec.objectives)
+
+
+def infeasible_values(spec: StudySpec, screen: Screen) -> tuple[float, ...]:
+    """Its real costs and the worst accuracy (0): never on a front, still informative."""
+    return _values(spec, 0.0, screen.cost)
+
+
+def values_from_val(spec: StudySpec, val: dict, screen: Screen) -> tuple[float, ...]:
+    value = val.get(spec.metric)
+    if value is None or not math.isfinite(float(value)):
+        raise CandidateFailed(f"no finite validation {spec.metric} (got {value!r})")
+    return _values(spec, float(value), screen.cost)
+
+
+def values_from_result(spec: StudySpec, result: FitResult, screen: Screen) -> tuple[float, ...]:
+    if result.status == "failed":
+        raise CandidateFailed(result.reason)
+    return values_from_val(spec, result.val, screen)
+
+
+def _same_genotype(study: optuna.Study, genotype_id: str, state: TrialState) -> list[FrozenTrial]:
+    return [
+        t
+        for t in study.get_trials(deepcopy=False, states=(state,))
+        if t.user_attrs.get(schema.GENOTYPE_ID) == genotype_id
+        and t.user_attrs.get(schema.DUPLICATE_OF) is None
+    ]
+
+
+def find_duplicate(study: optuna.Study, genotype_id: str) -> FrozenTrial | None:
+    """The first COMPLETE, trained (feasible, scored) trial of this genotype, if any."""
+    for t in _same_genotype(study, genotype_id, TrialState.COMPLETE):
+        if t.user_attrs.get(schema.FEASIBLE) and t.user_attrs.get(schema.VAL):
+            return t
+    return None
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    oom = getattr(torch, "OutOfMemoryError", None)
+    return (oom is not None and isinstance(error, oom)) or (
+        isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+    )
+
+
+def train_candidate(
+    spec: StudySpec,
+    genotype: Genotype,
+    data: DataBundle,
+    run_dir: Path | None,
+    *,
+    device: str,
+    on_epoch: Callable[[int, dict], bool | None] | None = None,
+    progress: bool = False,
+) -> FitResult:
+    """Train with the study's config; out-of-memory becomes ``CandidateFailed``."""
+    try:
+        return train_genotype(
+            genotype,
+            train_config(spec),
+            data,
+            out_dir=run_dir,
+            device=device,
+            progress=progress,
+            on_epoch=on_epoch,
+        )
+    except Exception as e:
+        if not is_out_of_memory(e):
+            raise
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CandidateFailed(f"out of memory: {first}") from None
+
+
+class EpochWatch:
+    """``fit``'s ``on_epoch``: keeps the validation curve and applies the pruner each epoch."""
+
+    def __init__(self, spec: StudySpec, study: optuna.Study | None, screen: Screen, exempt: bool):
+        self.spec, self.study, self.exempt = spec, study, exempt
+        self.costs = costs_of(spec, {
+            schema.PARAMS: screen.cost.params,
+            schema.MACS_THOP: screen.cost.macs_thop,
+            schema.MACS_TORCH: screen.cost.macs_torch,
+        })
+        self.curve: list[float | None] = []
+        self.decision = Decision(False)
+
+    def __call__(self, epoch: int, row: dict) -> bool | None:
+        value = row.get(f"val_{self.spec.metric}")
+        while len(self.curve) < epoch - 1:
+            self.curve.append(None)
+        ok = value is not None and math.isfinite(float(value))
+        self.curve.append(float(value) if ok else None)
+        if self.exempt or self.study is None or self.costs is None:
+            return None
+        trials = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        self.decision = prune_decision(
+            self.costs,
+            self.curve,
+            epoch,
+            self.spec.epochs,
+            references_from_trials(self.spec, trials),
+            self.spec.pruning,
+            cost_names(self.spec),
+        )
+        return True if self.decision.prune else None
+
+
+def _reuse(trial: optuna.Trial, original: FrozenTrial) -> None:
+    a = original.user_attrs
+    trial.set_user_attr(schema.DUPLICATE_OF, original.number)
+    for key in (schema.VAL, schema.TEST, schema.RUN_DIR, schema.EPOCHS_RUN, schema.ACT_BYTES):
+        if key in a:
+            trial.set_user_attr(key, a[key])
+    trial.set_user_attr(schema.TRAIN_SECONDS, 0.0)
+
+
+def _record_fit(trial: optuna.Trial, result: FitResult, run_dir: Path, curve: list) -> None:
+    cost_file = run_dir / "cost.json"
+    if cost_file.is_file():
+        trial.set_user_attr(schema.ACT_BYTES, read_json(cost_file).get("act_bytes"))
+    trial.set_user_attr(schema.RUN_DIR, str(run_dir))
+    trial.set_user_attr(schema.EPOCHS_RUN, result.epochs_run)
+    trial.set_user_attr(schema.TRAIN_SECONDS, result.train_seconds)
+    trial.set_user_attr(schema.CURVE, curve)
+    if result.status != "failed":
+        trial.set_user_attr(schema.VAL, result.val)
+        trial.set_user_attr(schema.TEST, result.test)
+
+
+def _fail(trial: optuna.Trial, reason: str) -> CandidateFailed:
+    trial.set_user_attr(schema.FAIL_REASON, reason)
+    return CandidateFailed(reason)
+
+
+def run_trial(
+    spec: StudySpec,
+    trial: optuna.Trial,
+    data: DataBundle,
+    *,
+    study_name: str,
+    out_root: Path,
+    device: str = "auto",
+    progress: bool = False,
+) -> tuple[float, ...]:
+    """The objective: screen, dedup, train with pruning, return the values (see module doc)."""
+    with JournalHeartbeat(trial):
+        genotype = candidate_for_trial(spec, trial)
+        screen = prescreen(spec, genotype)
+        record_screen(trial, genotype, screen)
+        if not screen.feasible:
+            return infeasible_values(spec, screen)
+        original = find_duplicate(trial.study, genotype.id)
+        if original is not None:
+            _reuse(trial, original)
+            return values_from_val(spec, original.user_attrs[schema.VAL], screen)
+        pruned = _same_genotype(trial.study, genotype.id, TrialState.PRUNED)
+        if pruned:
+            trial.set_user_attr(schema.DUPLICATE_OF, pruned[0].number)
+            reason = f"same genotype as pruned trial {pruned[0].number}"
+            trial.set_user_attr(schema.PRUNE_REASON, reason)
+            raise optuna.TrialPruned(reason)
+        run_dir = trial_run_dir(out_root, study_name, trial.number, genotype)
+        watch = EpochWatch(spec, trial.study, screen, exempt=schema.PRESET in trial.user_attrs)
+        try:
+            result = train_candidate(
+                spec, genotype, data, run_dir, device=device, on_epoch=watch, progress=progress
+            )
+        except CandidateFailed as e:
+            raise _fail(trial, str(e)) from None
+        except KeyboardInterrupt:
+            trial.set_user_attr(schema.FAIL_REASON, "interrupted by the user")
+            raise
+        except Exception as e:
+            raise _fail(trial, f"{type(e).__name__}: {e}") from e
+        _record_fit(trial, result, run_dir, watch.curve)
+        if watch.decision.prune:
+            trial.set_user_attr(schema.PRUNE_REASON, watch.decision.reason)
+            raise optuna.TrialPruned(watch.decision.reason)
+        if result.status == "failed":
+            raise _fail(trial, result.reason)
+        return values_from_result(spec, result, screen)
