@@ -18,6 +18,10 @@ verbs:
   train      train one preset or genotype on a dataset (or the built-in synthetic data)
   evaluate   score a trained run on any dataset split, per image, at the masks' own resolution
   report     Pareto plots, hypervolume, importance, tables and model cards of a study
+  search     the architecture search under hard budgets (the default verb:
+             `python search.py --budget-params 0.4M` is `python search.py search --budget-params 0.4M`)
+  confirm    retrain a study's Pareto front and presets with several seeds; test mean +- std
+  ablate     one-factor-at-a-time ablation (or a paper's plan) over seeds, with paired statistics
 
 Run `python search.py VERB --help` for the options of a verb.
 """
@@ -206,6 +210,198 @@ def cmd_report(args) -> int:
     return 0
 
 
+SEARCH_EPILOG = """\
+Budgets are hard and checked before training: over-budget candidates are recorded, never trained.
+Without --data: built-in SYNTHETIC data at 64x64, 3 epochs, 20 trials (about 10 min on 2 CPU
+cores). With --data: 128x128, the recipe's epochs (fast: 20), 100 trials (a GPU search).
+Re-running the same command resumes the study until it holds --trials finished trials
+(complete, over budget, duplicate, pruned and failed ones all count). See docs/search.md.
+"""
+
+
+def cmd_search(args) -> int:
+    from studies.search import SearchOptions, run_search
+
+    outcome = run_search(
+        SearchOptions(
+            budget_params=args.budget_params,
+            budget_gflops=args.budget_gflops,
+            cost_counter=args.cost_counter,
+            objectives=args.objectives,
+            metric=args.metric,
+            sampler=args.sampler,
+            population=args.population,
+            seed=args.seed,
+            data=args.data,
+            recipe=args.recipe,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            image_size=_image_size(args.image_size) if args.image_size else None,
+            limit=args.limit,
+            device=args.device,
+            trials=args.trials,
+            timeout=args.timeout,
+            out=args.out,
+            study=args.study,
+            storage=args.storage,
+            include_presets=args.include_presets,
+            prune=not args.no_prune,
+            backend=args.backend,
+            address=args.address,
+            gpus_per_trial=args.gpus_per_trial,
+            cpus_per_trial=args.cpus_per_trial,
+            report=not args.no_report,
+        )
+    )
+    return 0 if outcome.counts["finished"] else 1
+
+
+def cmd_confirm(args) -> int:
+    from studies.confirm import run_confirm
+
+    outcome = run_confirm(
+        args.study,
+        args.storage,
+        seeds=args.seeds,
+        recipe_name=args.recipe,
+        epochs=args.epochs,
+        device=args.device,
+        out_root=args.out,
+    )
+    print(f"confirmed {len(outcome.records)} model(s): {outcome.csv}")
+    return 0
+
+
+def _add_search_parser(sub) -> None:
+    p = sub.add_parser(
+        "search",
+        help="architecture search under hard budgets (the default verb)",
+        epilog=SEARCH_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    g = p.add_argument_group("budgets and objectives")
+    g.add_argument("--budget-params", metavar="N", help="max parameters: 400k, 0.4M, 400000")
+    g.add_argument(
+        "--budget-gflops",
+        metavar="G",
+        help="max MACs (what papers call GFLOPs), in G by default: 0.1, 100M",
+    )
+    g.add_argument(
+        "--cost-counter",
+        choices=("thop", "torch"),
+        default="thop",
+        help="which MAC count the budget and objective use (default thop)",
+    )
+    g.add_argument(
+        "--objectives",
+        default="dice,params,macs",
+        help="comma-separated subset of dice,params,macs (default all three)",
+    )
+    g.add_argument(
+        "--metric",
+        default="dice_per_image_mean",
+        help="validation metric of the accuracy objective (default dice_per_image_mean)",
+    )
+    g = p.add_argument_group("sampler")
+    g.add_argument("--sampler", choices=("nsga2", "tpe", "random"), default="nsga2")
+    g.add_argument(
+        "--population",
+        type=int,
+        default=16,
+        help="NSGA-II population size / TPE start-up trials (default 16)",
+    )
+    g.add_argument("--seed", type=int, default=0, help="sampler and training seed (default 0)")
+    g.add_argument(
+        "--no-prune",
+        action="store_true",
+        help="train every candidate to the end (no multi-objective pruning)",
+    )
+    g.add_argument(
+        "--include-presets",
+        action="store_true",
+        help="also train the published models that fit the budget, the same way",
+    )
+    g = p.add_argument_group("data and training (as in train)")
+    g.add_argument(
+        "--data", default="synthetic", help="dataset folder or 'synthetic' (default; reduced size)"
+    )
+    g.add_argument("--recipe", default="fast", help="training recipe (default fast)")
+    g.add_argument(
+        "--epochs", type=int, help="epochs per candidate (default 3 synthetic, else the recipe's)"
+    )
+    g.add_argument("--batch-size", type=int)
+    g.add_argument(
+        "--image-size",
+        type=int,
+        nargs="+",
+        metavar="H [W]",
+        help="a multiple of 32 (default 64 synthetic, 128 with --data)",
+    )
+    g.add_argument("--limit", type=int, help="use only the first N training images")
+    g.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
+    g = p.add_argument_group("study")
+    g.add_argument(
+        "--trials",
+        type=int,
+        help="finished trials the study should hold (default 20 synthetic, else 100)",
+    )
+    g.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
+    g.add_argument("--study", help="study name (default search-DATA-pBUDGET[-mBUDGET])")
+    g.add_argument(
+        "--storage", help="Optuna RDB URL or journal:PATH (default sqlite:///OUT/STUDY/study.db)"
+    )
+    g.add_argument("--out", default="runs", help="root of the run folders (default runs/)")
+    g.add_argument("--no-report", action="store_true", help="print the front, skip the report")
+    g = p.add_argument_group("backend")
+    g.add_argument("--backend", choices=("optuna", "ray"), default="optuna")
+    g.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
+    g.add_argument("--gpus-per-trial", type=float, help="Ray: GPUs per trial, e.g. 0.25")
+    g.add_argument("--cpus-per-trial", type=float, help="Ray: CPUs per trial")
+    p.set_defaults(func=cmd_search)
+
+
+def _add_confirm_parser(sub) -> None:
+    p = sub.add_parser("confirm", help="retrain a study's front and presets with several seeds")
+    p.add_argument("--study", required=True, help="study name")
+    p.add_argument("--storage", help="Optuna storage URL (default sqlite:///OUT/STUDY/study.db)")
+    p.add_argument("--seeds", type=int, default=3, help="training seeds per model (default 3)")
+    p.add_argument("--recipe", help="training recipe (default: the search's)")
+    p.add_argument("--epochs", type=int, help="epochs (default: the recipe's own)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", default="runs", help="root of the run folders (default runs/)")
+    p.set_defaults(func=cmd_confirm)
+
+
+def cmd_ablate(args) -> int:
+    import optuna
+
+    from studies.ablation import ablate
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    factors = [f.strip() for f in (args.factors or "").split(",") if f.strip()]
+    if args.base is not None and not factors:
+        factors = ["stem", "block", "attention", "bridge", "compression"]
+    out, variants = ablate(
+        base=args.base,
+        plan_name=args.plan,
+        factors=factors,
+        seeds=args.seeds,
+        data_source=args.data,
+        recipe_name=args.recipe,
+        epochs=args.epochs,
+        image_size=_image_size(args.image_size) if args.image_size else None,
+        limit=args.limit,
+        device=args.device,
+        storage=args.storage,
+        study_name=args.study,
+        out_root=Path(args.out),
+        latency=not args.no_latency,
+    )
+    print((out / "ablation.md").read_text())
+    print(f"ablation table, plot and data: {out}")
+    return 0
+
+
 # ---------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -215,6 +411,43 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
+
+    p = sub.add_parser(
+        "ablate",
+        help="one-factor-at-a-time ablation of a model over several seeds, with paired statistics",
+        description=(
+            "Train the base model and every one-factor-at-a-time neighbour (or a named plan that "
+            "reproduces a paper's ablation table) with the same seeds, splits and recipe; store "
+            "every run in an Optuna study (re-running resumes); write a paper-style table "
+            "(Markdown, LaTeX, CSV) with Dice/Jaccard mean ± std over seeds and Δ vs the base "
+            "with a paired Wilcoxon test and a bootstrap CI, and a Δ Dice vs Δ params plot."
+        ),
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--base", help="PRESET, a genotype .json file, or STUDY:TRIAL")
+    src.add_argument(
+        "--plan",
+        help="ulrts-attention, ulrts-modules, lmsa-compression, scsonet-scf, scsonet-modules",
+    )
+    p.add_argument(
+        "--factors",
+        help="with --base: comma-separated among stem, block, attention, "
+        "bridge, compression, upsample (default: stem,block,attention,bridge,compression)",
+    )
+    p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per variant (default 3)")
+    p.add_argument("--data", default="synthetic", help="dataset folder or 'synthetic' (default)")
+    p.add_argument("--recipe", default="fast", help="training recipe (default fast)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument(
+        "--image-size", type=int, nargs="+", metavar="H [W]", help="default: the recipe's"
+    )
+    p.add_argument("--limit", type=int, help="use only the first N training images")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--storage", help="Optuna storage URL (default sqlite:///runs/STUDY/study.db)")
+    p.add_argument("--study", help="study name (default ablate-PLAN or ablate-BASE)")
+    p.add_argument("--out", default="runs", help="root of run folders and reports (default runs)")
+    p.add_argument("--no-latency", action="store_true", help="skip the CPU latency column")
+    p.set_defaults(func=cmd_ablate)
 
     p = sub.add_parser("presets", help="list the published models with their costs")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
@@ -279,11 +512,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", help="Optuna storage URL (default sqlite:///runs/STUDY/study.db)")
     p.add_argument("--out", help="report folder (default runs/STUDY/report)")
     p.set_defaults(func=cmd_report)
+
+    _add_search_parser(sub)
+    _add_confirm_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0].startswith("--") and argv[0] != "--help":
+        argv.insert(0, "search")  # the search is the default verb
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

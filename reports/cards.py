@@ -76,7 +76,8 @@ def card_html(
     c = view.confirms.get(record.number)
     if c is not None:
         parts.append(
-            f"<p>Confirmed over {c.seeds} seeds ({escape(view.metric_label)}): val "
+            f"<p>Confirmed over {c.seeds} seeds{escape(' (' + c.detail + ')' if c.detail else '')}, "
+            f"{escape(view.metric_label)}: val "
             f"{_pm(c.val_mean, c.val_std)}, test {_pm(c.test_mean, c.test_std)}</p>"
         )
     if record.genotype:

@@ -53,7 +53,10 @@ def hover_text(view: StudyView, r: TrialRecord) -> str:
             lines.append(f"{split} {metric_label(k)}: {metrics[k]:.4f}")
     c = view.confirms.get(r.number)
     if c is not None and c.val_mean is not None:
-        lines.append(f"confirm: val {c.val_mean:.4f} ± {c.val_std or 0:.4f} over {c.seeds} seeds")
+        how = f" ({c.detail})" if c.detail else ""
+        lines.append(
+            f"confirm{how}: val {c.val_mean:.4f} ± {c.val_std or 0:.4f} over {c.seeds} seeds"
+        )
     return "<br>".join(lines)
 
 
@@ -211,7 +214,11 @@ def _get_importance_data(
     import optuna
 
     labels = [view.metric_label if n == "dice" else n for n in view.objectives]
-    trained = {r.number for r in view.records if view.is_trained(r)}
+    trained = {
+        r.number
+        for r in view.records
+        if view.is_trained(r) and view.objective_values(r) is not None
+    }
     trials = [t for t in view.trials if t.number in trained and t.params]
     if len(trials) < min_trials:
         return _ImportanceData(

@@ -53,6 +53,7 @@ class Confirmed:
     val_std: float | None
     test_mean: float | None = None
     test_std: float | None = None
+    detail: str = ""  # how the seeds were trained, e.g. "recipe fast, 20 epochs"
 
 
 def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
@@ -92,7 +93,12 @@ def parse_confirm(attr: Any, metric: str) -> Confirmed | None:
     n = n or n_val or n_test
     if val_mean is None and test_mean is None:
         return None
-    return Confirmed(n, val_mean, val_std, test_mean, test_std)
+    how = []
+    if attr.get("recipe") is not None:
+        how.append(f"recipe {attr['recipe']}")
+    if attr.get("epochs") is not None:
+        how.append(f"{attr['epochs']} epochs")
+    return Confirmed(n, val_mean, val_std, test_mean, test_std, ", ".join(how))
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,11 @@ def front_table(
                 ACT: None if act is None else act / 2**20,
             }
         )
-    df = pd.DataFrame(rows)
+    label = view.metric_label
+    metrics = [f"{s} {label}{x}" for s in ("val", "test") for x in ("", " std")]
+    columns = ["model", "role", "trial", "genotype id", "genotype", "params", "MACs (thop)",
+               "MACs (torch)", LATENCY, ACT, *metrics[:2], "val seeds", *metrics[2:], "test seeds"]  # fmt: skip
+    df = pd.DataFrame(rows, columns=columns)
     for col in ("trial", "params", "MACs (thop)", "MACs (torch)", "val seeds", "test seeds"):
         if col in df:
             df[col] = df[col].astype("Int64")
@@ -193,5 +197,10 @@ def write_tables(view: StudyView, out_dir: Path, trials: pd.DataFrame, front: pd
         f"Pareto front of study {view.name} and the published models; costs at 1x3x{size}, "
         f"val/test {view.metric_label} on {data}."
     )
+    if not len(front):
+        empty = "No trained, within-budget trial yet: no front."
+        (out_dir / "front.md").write_text(f"{caption}\n\n{empty}\n", encoding="utf-8")
+        (out_dir / "front.tex").write_text(f"% {caption}\n% {empty}\n", encoding="utf-8")
+        return
     (out_dir / "front.md").write_text(f"{caption}\n\n{to_markdown(shown)}", encoding="utf-8")
     (out_dir / "front.tex").write_text(to_latex(shown, caption), encoding="utf-8")

@@ -36,7 +36,9 @@ def objective_vector(spec: StudySpec, r: TrialRecord) -> tuple[float, ...]:
 
 def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
     """``a`` dominates ``b`` (larger is better): no worse anywhere, better somewhere."""
-    return all(x >= y for x, y in zip(a, b)) and any(x > y for x, y in zip(a, b))
+    return all(x >= y for x, y in zip(a, b, strict=True)) and any(
+        x > y for x, y in zip(a, b, strict=True)
+    )
 
 
 def pareto_front(spec: StudySpec, records: Sequence[TrialRecord]) -> list[TrialRecord]:

@@ -9,7 +9,8 @@
 3. over budget: completed at once with ``infeasible_values`` (its costs, accuracy 0) and positive
    constraints, never trained, no run folder;
 4. ``find_duplicate``: a genotype already trained in this study is not trained again, its result
-   is reused (``DUPLICATE_OF``); one already pruned is pruned again;
+   is reused (``DUPLICATE_OF``); one already pruned, or being trained right now by another
+   worker (an earlier RUNNING trial), is pruned with that reason;
 5. ``train_candidate`` into ``<out>/<study>/trials/<number>-<name or id>/`` with the study's
    train config, the pruner (``studies.pruning``) watching every epoch through ``on_epoch``;
 6. ``values_from_result``: the objective values (``--metric`` on the validation split at the best
@@ -38,10 +39,11 @@ from searchspace.cost import Cost, count_cost
 from searchspace.presets import get_preset
 from searchspace.space import sample_genotype
 from studies import schema
-from studies.pruning import Decision, costs_of, cost_names, prune_decision, references_from_trials
+from studies.pruning import Decision, cost_names, costs_of, prune_decision, references_from_trials
 from studies.runs import train_genotype
+from studies.samplers import CONSTRAINTS_ON_TRIAL, constraint_names
 from studies.spec import StudySpec
-from studies.storage import JournalHeartbeat
+from studies.storage import STALE_REASON, JournalHeartbeat
 from trainer import DataBundle, FitResult, TrainConfig, load_data, read_json
 
 
@@ -119,7 +121,11 @@ def prescreen(spec: StudySpec, genotype: Genotype) -> Screen:
     return Screen(cost, reason is None, reason, tuple(constraints))
 
 
-def record_screen(trial: optuna.Trial, genotype: Genotype, screen: Screen) -> None:
+def record_screen(
+    trial: optuna.Trial, genotype: Genotype, screen: Screen, spec: StudySpec | None = None
+) -> None:
+    """The schema's screening attributes; with Optuna >= 5 (and ``spec``) also the trial's
+    constraints (``Trial.set_constraint``), which NSGA-II and TPE read."""
     c = screen.cost
     attrs = {
         schema.GENOTYPE: genotype.to_dict(),
@@ -137,6 +143,9 @@ def record_screen(trial: optuna.Trial, genotype: Genotype, screen: Screen) -> No
         attrs[schema.OVER_BUDGET] = screen.reason
     for key, value in attrs.items():
         trial.set_user_attr(key, value)
+    if CONSTRAINTS_ON_TRIAL and hasattr(trial, "set_constraint"):
+        for name, value in zip(constraint_names(spec), screen.constraints, strict=True):
+            trial.set_constraint(name, value)
 
 
 def _values(spec: StudySpec, accuracy: float, cost: Cost) -> tuple[float, ...]:
@@ -222,11 +231,14 @@ class EpochWatch:
 
     def __init__(self, spec: StudySpec, study: optuna.Study | None, screen: Screen, exempt: bool):
         self.spec, self.study, self.exempt = spec, study, exempt
-        self.costs = costs_of(spec, {
-            schema.PARAMS: screen.cost.params,
-            schema.MACS_THOP: screen.cost.macs_thop,
-            schema.MACS_TORCH: screen.cost.macs_torch,
-        })
+        self.costs = costs_of(
+            spec,
+            {
+                schema.PARAMS: screen.cost.params,
+                schema.MACS_THOP: screen.cost.macs_thop,
+                schema.MACS_TORCH: screen.cost.macs_torch,
+            },
+        )
         self.curve: list[float | None] = []
         self.decision = Decision(False)
 
@@ -273,11 +285,6 @@ def _record_fit(trial: optuna.Trial, result: FitResult, run_dir: Path, curve: li
         trial.set_user_attr(schema.TEST, result.test)
 
 
-def _fail(trial: optuna.Trial, reason: str) -> CandidateFailed:
-    trial.set_user_attr(schema.FAIL_REASON, reason)
-    return CandidateFailed(reason)
-
-
 def run_trial(
     spec: StudySpec,
     trial: optuna.Trial,
@@ -288,40 +295,64 @@ def run_trial(
     device: str = "auto",
     progress: bool = False,
 ) -> tuple[float, ...]:
-    """The objective: screen, dedup, train with pruning, return the values (see module doc)."""
-    with JournalHeartbeat(trial):
-        genotype = candidate_for_trial(spec, trial)
-        screen = prescreen(spec, genotype)
-        record_screen(trial, genotype, screen)
-        if not screen.feasible:
-            return infeasible_values(spec, screen)
-        original = find_duplicate(trial.study, genotype.id)
-        if original is not None:
-            _reuse(trial, original)
-            return values_from_val(spec, original.user_attrs[schema.VAL], screen)
-        pruned = _same_genotype(trial.study, genotype.id, TrialState.PRUNED)
-        if pruned:
-            trial.set_user_attr(schema.DUPLICATE_OF, pruned[0].number)
-            reason = f"same genotype as pruned trial {pruned[0].number}"
-            trial.set_user_attr(schema.PRUNE_REASON, reason)
-            raise optuna.TrialPruned(reason)
-        run_dir = trial_run_dir(out_root, study_name, trial.number, genotype)
-        watch = EpochWatch(spec, trial.study, screen, exempt=schema.PRESET in trial.user_attrs)
-        try:
-            result = train_candidate(
-                spec, genotype, data, run_dir, device=device, on_epoch=watch, progress=progress
-            )
-        except CandidateFailed as e:
-            raise _fail(trial, str(e)) from None
-        except KeyboardInterrupt:
-            trial.set_user_attr(schema.FAIL_REASON, "interrupted by the user")
-            raise
-        except Exception as e:
-            raise _fail(trial, f"{type(e).__name__}: {e}") from e
-        _record_fit(trial, result, run_dir, watch.curve)
-        if watch.decision.prune:
-            trial.set_user_attr(schema.PRUNE_REASON, watch.decision.reason)
-            raise optuna.TrialPruned(watch.decision.reason)
-        if result.status == "failed":
-            raise _fail(trial, result.reason)
-        return values_from_result(spec, result, screen)
+    """The objective: screen, dedup, train with pruning, return the values (see module doc).
+
+    ``FAIL_REASON`` is written first as "its worker stopped" (what stays if this process is
+    killed) and replaced when the trial ends: None on success or pruning, the reason on failure.
+    """
+    trial.set_user_attr(schema.FAIL_REASON, STALE_REASON)
+    try:
+        with JournalHeartbeat(trial):
+            values = _run(spec, trial, data, study_name, out_root, device, progress)
+    except optuna.TrialPruned:
+        trial.set_user_attr(schema.FAIL_REASON, None)
+        raise
+    except CandidateFailed as e:
+        trial.set_user_attr(schema.FAIL_REASON, str(e))
+        raise
+    except KeyboardInterrupt:
+        trial.set_user_attr(schema.FAIL_REASON, "interrupted by the user")
+        raise
+    except Exception as e:
+        trial.set_user_attr(schema.FAIL_REASON, f"{type(e).__name__}: {e}")
+        raise
+    trial.set_user_attr(schema.FAIL_REASON, None)
+    return values
+
+
+def _run(spec, trial, data, study_name, out_root, device, progress) -> tuple[float, ...]:
+    genotype = candidate_for_trial(spec, trial)
+    screen = prescreen(spec, genotype)
+    record_screen(trial, genotype, screen, spec)
+    if not screen.feasible:
+        return infeasible_values(spec, screen)
+    original = find_duplicate(trial.study, genotype.id)
+    if original is not None:
+        _reuse(trial, original)
+        return values_from_val(spec, original.user_attrs[schema.VAL], screen)
+    pruned = _same_genotype(trial.study, genotype.id, TrialState.PRUNED)
+    running = [
+        t
+        for t in _same_genotype(trial.study, genotype.id, TrialState.RUNNING)
+        if t.number < trial.number
+    ]
+    if pruned or running:
+        other = pruned[0] if pruned else running[0]
+        reason = (
+            f"same genotype as pruned trial {other.number}"
+            if pruned
+            else f"same genotype as trial {other.number}, being trained by another worker"
+        )
+        trial.set_user_attr(schema.DUPLICATE_OF, other.number)
+        trial.set_user_attr(schema.PRUNE_REASON, reason)
+        raise optuna.TrialPruned(reason)
+    run_dir = trial_run_dir(out_root, study_name, trial.number, genotype)
+    watch = EpochWatch(spec, trial.study, screen, exempt=schema.PRESET in trial.user_attrs)
+    result = train_candidate(
+        spec, genotype, data, run_dir, device=device, on_epoch=watch, progress=progress
+    )
+    _record_fit(trial, result, run_dir, watch.curve)
+    if watch.decision.prune:
+        trial.set_user_attr(schema.PRUNE_REASON, watch.decision.reason)
+        raise optuna.TrialPruned(watch.decision.reason)
+    return values_from_result(spec, result, screen)

@@ -74,7 +74,9 @@ def prune_decision(
         return Decision(False)
     beaters: list[tuple[float, Reference]] = []
     for ref in references:
-        if len(ref.costs) != len(costs) or any(r > c for r, c in zip(ref.costs, costs)):
+        if len(ref.costs) != len(costs) or any(
+            r > c for r, c in zip(ref.costs, costs, strict=True)
+        ):
             continue
         theirs = best_so_far(ref.curve, epoch)
         if theirs is not None and theirs >= mine + settings.margin:
@@ -84,7 +86,7 @@ def prune_decision(
     theirs, best = max(beaters, key=lambda b: b[0])
     names = list(cost_names) or [f"cost{i}" for i in range(len(costs))]
     cheaper = ", ".join(
-        f"{n} {_fmt(r)} <= {_fmt(c)}" for n, r, c in zip(names, best.costs, costs)
+        f"{n} {_fmt(r)} <= {_fmt(c)}" for n, r, c in zip(names, best.costs, costs, strict=True)
     )
     return Decision(
         True,
@@ -111,8 +113,10 @@ def costs_of(spec: StudySpec, attrs: dict[str, Any]) -> tuple[float, ...] | None
     """A trial's cost vector from its user attrs (None when a cost is missing)."""
     out = []
     for name in cost_names(spec):
-        key = schema.PARAMS if name == "params" else (
-            schema.MACS_THOP if spec.cost_counter == "thop" else schema.MACS_TORCH
+        key = (
+            schema.PARAMS
+            if name == "params"
+            else (schema.MACS_THOP if spec.cost_counter == "thop" else schema.MACS_TORCH)
         )
         value = attrs.get(key)
         if value is None:

@@ -1,8 +1,9 @@
 """The samplers of a search: NSGA-II, multi-objective TPE, random; budgets told as constraints.
 
 Over-budget candidates are completed with positive ``schema.CONSTRAINTS`` (Optuna's convention:
-<= 0 is satisfied), which ``constraints_func`` hands to NSGA-II and TPE; they then prefer feasible
-parents / the feasible region. The random sampler ignores constraints.
+<= 0 is satisfied). NSGA-II and TPE read them, from the trial (``Trial.set_constraint``, Optuna
+>= 5, done by ``objective.record_screen``) or through ``constraints_func`` (older Optuna), and
+then prefer feasible parents / the feasible region. The random sampler ignores constraints.
 
 Presets hidden from the sampler. A preset enqueued by ``--include-presets`` is not a point of the
 space: its trial has no sampled parameters. NSGA-II crosses parents on the *intersection* of the
@@ -35,8 +36,19 @@ def constraints_of(n: int, trial: FrozenTrial) -> tuple[float, ...]:
     return tuple(float(v) for v in values)
 
 
+# Optuna >= 5 stores constraints on the trial (``Trial.set_constraint``) and deprecates
+# ``constraints_func``; older versions only have the function.
+CONSTRAINTS_ON_TRIAL = hasattr(optuna.trial.Trial, "set_constraint")
+
+
+def constraint_names(spec: StudySpec) -> tuple[str, ...]:
+    """One constraint per budget: ``params / budget - 1`` and ``macs / budget - 1``."""
+    names = ("params",) if spec.budget_params is not None else ()
+    return names + (("macs",) if spec.budget_macs is not None else ())
+
+
 def n_constraints(spec: StudySpec) -> int:
-    return int(spec.budget_params is not None) + int(spec.budget_macs is not None)
+    return len(constraint_names(spec))
 
 
 def sampler_seed(spec: StudySpec, salt: int | str = 0) -> int:
@@ -52,7 +64,7 @@ def make_sampler(spec: StudySpec, *, salt: int | str = 0) -> BaseSampler:
     """The spec's sampler, seeded, constrained by the budgets, blind to preset trials."""
     seed = sampler_seed(spec, salt)
     n = n_constraints(spec)
-    constraints = functools.partial(constraints_of, n) if n else None
+    constraints = functools.partial(constraints_of, n) if n and not CONSTRAINTS_ON_TRIAL else None
     if spec.sampler == "nsga2":
         inner: BaseSampler = optuna.samplers.NSGAIISampler(
             population_size=spec.population_size, seed=seed, constraints_func=constraints

@@ -180,7 +180,9 @@ def _short(value: Any) -> str:
 
 def _validate(s: StudySpec) -> None:
     if s.cost_counter not in COUNTERS:
-        raise ValueError(f"--cost-counter must be one of {', '.join(COUNTERS)}, got {s.cost_counter!r}")
+        raise ValueError(
+            f"--cost-counter must be one of {', '.join(COUNTERS)}, got {s.cost_counter!r}"
+        )
     if s.sampler not in SAMPLERS:
         raise ValueError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {s.sampler!r}")
     if not s.objectives or len(set(s.objectives)) != len(s.objectives):

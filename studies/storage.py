@@ -8,9 +8,10 @@ Storage forms (``--storage``):
 
 Killed workers. RDB storages get Optuna's heartbeat: a thread of each worker stamps its running
 trial every ``LESION_NAS_HEARTBEAT`` seconds (default 60), and a RUNNING trial whose stamp is older
-than twice that is stale. Before it starts, a search fails every stale trial itself, writing
-``FAIL_REASON`` first (a finished trial is read-only in Optuna); trials that go stale later are
-failed by Optuna at the start of each new trial. ``JournalStorage`` has no heartbeat in Optuna,
+than twice that is stale. Before it starts, a search fails every stale trial; trials that go stale
+later are failed by Optuna at the start of each new trial. Either way the trial has a
+``FAIL_REASON``: the objective writes ``STALE_REASON`` when it starts and replaces it when it
+ends (None on success), because a finished trial is read-only in Optuna. ``JournalStorage`` has no heartbeat in Optuna,
 so the objective stamps ``schema.HEARTBEAT`` on its trial instead (``JournalHeartbeat``) and the
 same pre-pass reads it.
 """
@@ -22,6 +23,7 @@ import os
 import re
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,7 @@ from studies.spec import StudySpec
 HEARTBEAT_ENV = "LESION_NAS_HEARTBEAT"
 DEFAULT_HEARTBEAT = 60
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-STALE_REASON = "worker stopped (no heartbeat for {:.0f} s): killed or crashed while training"
+STALE_REASON = "its worker stopped while running it (killed or crashed: no heartbeat)"
 
 
 class SpecMismatch(ValueError):
@@ -47,7 +49,9 @@ def heartbeat_interval() -> int:
     try:
         value = int(text)
     except ValueError:
-        raise ValueError(f"{HEARTBEAT_ENV} must be a whole number of seconds, got {text!r}") from None
+        raise ValueError(
+            f"{HEARTBEAT_ENV} must be a whole number of seconds, got {text!r}"
+        ) from None
     if value < 1:
         raise ValueError(f"{HEARTBEAT_ENV} must be >= 1 second, got {value}")
     return value
@@ -127,7 +131,10 @@ def open_storage(url: str, *, create: bool = True) -> BaseStorage:
         else "failed_trial_callback"
     )
     kwargs[key] = _on_stale
-    return optuna.storages.RDBStorage(url, **kwargs)
+    with warnings.catch_warnings():  # heartbeat_interval is "experimental" in Optuna
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        return optuna.storages.RDBStorage(url, **kwargs)
 
 
 def _on_stale(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -143,29 +150,45 @@ def study_names(url: str) -> list[str]:
 def open_study(spec: StudySpec, study_name: str, storage: BaseStorage) -> optuna.Study:
     """Create the study, or load it and refuse (``SpecMismatch``, nothing written) when its
     stored spec differs from ``spec``."""
-    names = optuna.study.get_all_study_names(storage)
-    if study_name in names:
-        study = optuna.load_study(study_name=study_name, storage=storage)
+    return open_or_create_study(spec, study_name, storage)[0]
+
+
+def open_or_create_study(
+    spec: StudySpec, study_name: str, storage: BaseStorage
+) -> tuple[optuna.Study, bool]:
+    """``open_study``, also saying whether this call created the study. Safe when several
+    workers start at once: one creates it, the others load it (waiting a moment for the spec)."""
+    if study_name not in optuna.study.get_all_study_names(storage):
+        try:
+            study = optuna.create_study(
+                study_name=study_name, storage=storage, directions=list(spec.directions)
+            )
+        except optuna.exceptions.DuplicatedStudyError:
+            pass  # another worker was faster
+        else:
+            study.set_user_attr(schema.STUDY_SPEC, spec.to_dict())
+            study.set_user_attr(schema.STUDY_KIND, "search")
+            return study, True
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    stored = study.user_attrs.get(schema.STUDY_SPEC)
+    for _ in range(20):  # a worker that has just created the study is writing its spec
+        if isinstance(stored, dict) or study.get_trials(deepcopy=False):
+            break
+        time.sleep(0.25)
         stored = study.user_attrs.get(schema.STUDY_SPEC)
-        if not isinstance(stored, dict):
-            raise SpecMismatch(
-                f"study {study_name!r} exists but was not made by lesion-nas search (no spec); "
-                "choose another --study"
-            )
-        diffs = spec.differences(stored)
-        if diffs:
-            what = "; ".join(spec.describe_difference(stored, d) for d in diffs)
-            raise SpecMismatch(
-                f"study {study_name!r} was created with other settings ({what}; study vs now): "
-                "re-run with the study's settings to resume it, or choose another --study"
-            )
-        return study
-    study = optuna.create_study(
-        study_name=study_name, storage=storage, directions=list(spec.directions)
-    )
-    study.set_user_attr(schema.STUDY_SPEC, spec.to_dict())
-    study.set_user_attr(schema.STUDY_KIND, "search")
-    return study
+    if not isinstance(stored, dict):
+        raise SpecMismatch(
+            f"study {study_name!r} exists but was not made by lesion-nas search (no spec); "
+            "choose another --study"
+        )
+    diffs = spec.differences(stored)
+    if diffs:
+        what = "; ".join(spec.describe_difference(stored, d) for d in diffs)
+        raise SpecMismatch(
+            f"study {study_name!r} was created with other settings ({what}; study vs now): "
+            "re-run with the study's settings to resume it, or choose another --study"
+        )
+    return study, False
 
 
 def load_spec(study: optuna.Study) -> StudySpec:
@@ -222,9 +245,7 @@ def fail_stale_trials(study: optuna.Study) -> list[int]:
     failed = []
     for trial_id in stale_trial_ids(study):
         try:
-            storage.set_trial_user_attr(
-                trial_id, schema.FAIL_REASON, STALE_REASON.format(2 * heartbeat_interval())
-            )
+            storage.set_trial_user_attr(trial_id, schema.FAIL_REASON, STALE_REASON)
             if storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
                 failed.append(storage.get_trial(trial_id).number)
         except optuna.exceptions.UpdateFinishedTrialError:

@@ -178,3 +178,15 @@ def test_every_preset_names_an_existing_recipe():
 
     for preset in PRESETS.values():
         assert preset.recipe in RECIPES, preset.name
+
+
+def test_ablate_refuses_bad_input_with_one_line():
+    out = run("ablate", "--plan", "nope", "--out", "/nonexistent-never-written")
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "error: unknown plan 'nope'; known: ulrts-attention, ulrts-modules, lmsa-compression, "
+        "scsonet-scf, scsonet-modules"
+    ]
+    out = run("ablate", "--base", "scsonet", "--factors", "colour")
+    assert out.returncode == 2 and "unknown factor(s) colour" in out.stderr
+    assert not Path("/nonexistent-never-written").exists()

@@ -249,8 +249,16 @@ def test_tables_rows_columns_and_seeds(hand, tmp_path):
 
 
 def test_parse_confirm_accepts_both_forms():
-    per_seed = parse_confirm({"seeds": [1, 2], "val": [{"d": 0.5}, {"d": 0.7}], "test": None}, "d")
+    payload = {
+        "seeds": [1, 2],
+        "val": [{"d": 0.5}, {"d": 0.7}],
+        "test": None,
+        "recipe": "fast",
+        "epochs": 20,
+    }  # fmt: skip  (as studies/confirm.py writes it)
+    per_seed = parse_confirm(payload, "d")
     assert per_seed.seeds == 2 and per_seed.val_mean == pytest.approx(0.6)
+    assert per_seed.detail == "recipe fast, 20 epochs"
     assert per_seed.val_std == pytest.approx(math.sqrt(0.02)) and per_seed.test_mean is None
     summary = parse_confirm({"val": {"d": {"mean": 0.6, "std": 0.1, "n": 5}}}, "d")
     assert (summary.seeds, summary.val_mean, summary.val_std) == (5, 0.6, 0.1)

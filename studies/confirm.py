@@ -1,0 +1,208 @@
+"""``confirm``: retrain a study's Pareto front and its presets with several seeds, test once.
+
+A search ranks candidates on one seed at a reduced fidelity; confirm re-measures the models that
+matter (the front and the published presets the study trained) at a fuller one: by default the
+search's recipe with the recipe's own number of epochs (``fast``: 20; ``--recipe scsonet`` is the
+papers' 300-epoch recipe), ``--seeds`` training seeds (the study's seed, +1, +2, ...), on the
+study's own data and split (reloaded from the spec and checked against its fingerprint). Each
+run's best epoch is chosen on the validation split; the test split is evaluated once per run, at
+the end (datasets without a test split report validation only, and say so).
+
+Results: one run folder per model and seed under ``<out>/<study>/confirm/``; a finished run
+folder with the same train config is reused, so an interrupted confirm resumes. Per model, the
+study's user attribute ``schema.CONFIRM`` gets ``{trial number: {"seeds", "val": [metrics per
+seed], "test": [...], "mean_std": {...}, ...}}`` (a study attribute: Optuna makes finished trials
+read-only), and ``<out>/<study>/confirm.csv`` gets mean ± std (sample std, ddof 1) of the study's
+metric.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from searchspace import Genotype
+from studies import schema
+from studies.front import pareto_front, trained_records
+from studies.objective import load_study_data
+from studies.runs import train_genotype
+from studies.storage import load_existing_study, load_spec, storage_url
+from trainer import TrainConfig, read_json, recipe
+
+
+@dataclass(frozen=True)
+class Candidate:
+    number: int
+    name: str
+    genotype: Genotype
+    params: int | None
+    macs: int | None
+
+
+@dataclass(frozen=True)
+class ConfirmOutcome:
+    study_name: str
+    records: dict[int, dict]
+    csv: Path
+
+
+def mean_std(values: list[float | None]) -> tuple[float | None, float | None, int]:
+    """Mean, sample standard deviation (0 for one value) and count of the finite values."""
+    xs = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    if not xs:
+        return None, None, 0
+    mean = sum(xs) / len(xs)
+    std = math.sqrt(sum((x - mean) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0
+    return mean, std, len(xs)
+
+
+def candidates(study, spec) -> list[Candidate]:
+    """The front, then the study's presets (trained or not), one entry per genotype."""
+    front = pareto_front(spec, trained_records(study))
+    presets = [
+        schema.record_from_trial(t)
+        for t in study.get_trials(deepcopy=False)
+        if t.user_attrs.get(schema.PRESET)
+        and t.user_attrs.get(schema.GENOTYPE)
+        and t.user_attrs.get(schema.FEASIBLE)
+    ]
+    out, seen = [], set()
+    for r in [*front, *presets]:
+        if r.genotype_id in seen:
+            continue
+        seen.add(r.genotype_id)
+        macs = r.macs_thop if spec.cost_counter == "thop" else r.macs_torch
+        name = r.preset or r.genotype_id or str(r.number)
+        out.append(Candidate(r.number, name, Genotype.from_dict(r.genotype), r.params, macs))
+    return out
+
+
+def confirm_config(spec, recipe_name: str | None, epochs: int | None, seed: int) -> TrainConfig:
+    overrides = {
+        "image_size": tuple(spec.image_size),
+        "seed": seed,
+        "select_metric": f"val_{spec.metric}",
+        "select_mode": "max",
+    }
+    if epochs is not None:
+        overrides["epochs"] = epochs
+    return recipe(recipe_name or spec.recipe, **overrides)
+
+
+def _train_or_reuse(c: Candidate, config: TrainConfig, data, run_dir: Path, device: str):
+    """(val, test) of a finished run folder with this config, else of a new training run."""
+    metrics, saved = run_dir / "metrics.json", run_dir / "train_config.json"
+    if metrics.is_file() and saved.is_file():
+        if read_json(saved) == config.to_dict():
+            m = read_json(metrics)
+            if m.get("status") != "failed":
+                return m.get("val") or {}, m.get("test")
+    result = train_genotype(
+        c.genotype, config, data, out_dir=run_dir, device=device, progress=False
+    )
+    if result.status == "failed":
+        return {}, None
+    return result.val, result.test
+
+
+def run_confirm(
+    study_name: str,
+    storage: str | None = None,
+    *,
+    seeds: int = 3,
+    recipe_name: str | None = None,
+    epochs: int | None = None,
+    device: str = "auto",
+    out_root: str | Path = "runs",
+    progress: bool = True,
+) -> ConfirmOutcome:
+    import pandas as pd
+    from tqdm import tqdm
+
+    if seeds < 1:
+        raise ValueError(f"--seeds must be >= 1, got {seeds}")
+    if epochs is not None and epochs < 1:
+        raise ValueError(f"--epochs must be >= 1, got {epochs}")
+    out_root = Path(out_root)
+    url = storage_url(study_name, storage, out_root)
+    study = load_existing_study(study_name, url)
+    spec = load_spec(study)
+    confirm_config(spec, recipe_name, epochs, spec.seed)  # a bad recipe fails before training
+    models = candidates(study, spec)
+    if not models:
+        raise ValueError(f"study {study_name!r} has no trained candidate or preset to confirm")
+    data = load_study_data(spec, progress=progress)
+    has_test = "test" in data.splits and len(data.split("test")) > 0
+    seed_list = [spec.seed + k for k in range(seeds)]
+    stored = dict(study.user_attrs.get(schema.CONFIRM) or {})
+    rows, records = [], {}
+    bar = tqdm(total=len(models) * seeds, unit="run", desc="confirm", disable=not progress)
+    for c in models:
+        vals, tests, dirs = [], [], []
+        for seed in seed_list:
+            config = confirm_config(spec, recipe_name, epochs, seed)
+            run_dir = out_root / study_name / "confirm" / f"{c.number:04d}-{c.name}" / f"seed{seed}"
+            val, test = _train_or_reuse(c, config, data, run_dir, device)
+            vals.append(val)
+            tests.append(test)
+            dirs.append(str(run_dir))
+            bar.update(1)
+        v = mean_std([d.get(spec.metric) for d in vals])
+        t = mean_std([(d or {}).get(spec.metric) for d in tests]) if has_test else (None, None, 0)
+        record = {
+            "seeds": seed_list,
+            "recipe": recipe_name or spec.recipe,
+            "epochs": config.epochs,
+            "metric": spec.metric,
+            "val": vals,
+            "test": tests if has_test else None,
+            "test_split": "test" if has_test else None,
+            "mean_std": {"val": list(v), "test": list(t)},
+            "run_dirs": dirs,
+        }
+        records[c.number] = record
+        stored[str(c.number)] = record
+        rows.append(
+            {
+                "trial": c.number,
+                "name": c.name,
+                "genotype_id": c.genotype.id,
+                "params": c.params,
+                f"macs_{spec.cost_counter}": c.macs,
+                "seeds": len(seed_list),
+                "recipe": record["recipe"],
+                "epochs": config.epochs,
+                f"val_{spec.metric}_mean": v[0],
+                f"val_{spec.metric}_std": v[1],
+                f"test_{spec.metric}_mean": t[0],
+                f"test_{spec.metric}_std": t[1],
+            }
+        )
+        study.set_user_attr(schema.CONFIRM, stored)  # after each model: an interruption keeps it
+    bar.close()
+    csv = out_root / study_name / "confirm.csv"
+    csv.parent.mkdir(parents=True, exist_ok=True)
+    table = pd.DataFrame(rows)
+    table.to_csv(csv, index=False)
+    _print(table, spec, has_test)
+    return ConfirmOutcome(study_name, records, csv)
+
+
+def _print(table, spec, has_test: bool) -> None:
+    def pm(mean, std) -> str:
+        return "-" if mean is None or mean != mean else f"{mean:.4f} ± {std:.4f}"
+
+    m = spec.metric
+    view = table[["trial", "name", "params"]].copy()
+    view[f"val {m}"] = [
+        pm(a, b) for a, b in zip(table[f"val_{m}_mean"], table[f"val_{m}_std"], strict=True)
+    ]
+    view[f"test {m}"] = [
+        pm(a, b) for a, b in zip(table[f"test_{m}_mean"], table[f"test_{m}_std"], strict=True)
+    ]
+    print(view.to_string(index=False))
+    if not has_test:
+        print("the dataset has no test split: validation only")
+    if spec.synthetic:
+        print("SYNTHETIC data: these numbers say nothing about real dermoscopy")

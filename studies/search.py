@@ -1,0 +1,382 @@
+"""``run_search``: the search verb, from parsed options to a stored study, a front and a report.
+
+Order of work, so that a mistake costs nothing: budgets and every option are checked first (a bad
+one is one error, nothing written); then the data is loaded; then the storage is opened and the
+study created or resumed (a study made with other settings is refused before anything is written
+to it); then trials run until the study holds ``--trials`` finished trials (COMPLETE, which
+includes over-budget candidates and re-used duplicates, PRUNED and FAIL), or ``--timeout``
+passes. Re-running the same command resumes; a larger ``--trials`` extends the study.
+
+Fidelity defaults (documented in docs/search.md): with synthetic data (no ``--data``) 64x64,
+192/64/64 images and 3 epochs, 20 trials, about 10 minutes on 2 CPU cores; with ``--data``
+128x128 and the recipe's epochs (``fast``: 20), 100 trials, a GPU search of a couple of hours.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+
+from searchspace.budget import parse_macs, parse_params
+from studies import schema
+from studies.front import format_front, front_table, pareto_front, trained_records
+from studies.objective import prescreen, run_trial
+from studies.samplers import make_sampler
+from studies.spec import OBJECTIVE_NAMES, PruneSettings, StudySpec
+from studies.storage import (
+    check_study_name,
+    count_finished,
+    default_study_name,
+    fail_stale_trials,
+    open_or_create_study,
+    open_storage,
+    storage_url,
+)
+
+SYNTHETIC = "synthetic"
+SYNTHETIC_SIZE = (64, 64)
+SYNTHETIC_COUNTS = (400, 100, 100)
+SYNTHETIC_EPOCHS = 6
+SYNTHETIC_TRIALS = 30
+DATA_SIZE = (128, 128)
+DATA_TRIALS = 100
+BACKENDS = ("optuna", "ray")
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """The search verb's options, as given on the command line (None = the default)."""
+
+    budget_params: str | None = None
+    budget_gflops: str | None = None
+    cost_counter: str = "thop"
+    objectives: str = ",".join(OBJECTIVE_NAMES)
+    metric: str = "dice_per_image_mean"
+    sampler: str = "nsga2"
+    population: int = 16
+    seed: int = 0
+    data: str = SYNTHETIC
+    recipe: str = "fast"
+    epochs: int | None = None
+    batch_size: int | None = None
+    image_size: tuple[int, int] | None = None
+    limit: int | None = None
+    device: str = "auto"
+    trials: int | None = None
+    timeout: float | None = None
+    out: str = "runs"
+    study: str | None = None
+    storage: str | None = None
+    include_presets: bool = False
+    prune: bool = True
+    backend: str = "optuna"
+    address: str | None = None
+    gpus_per_trial: float | None = None
+    cpus_per_trial: float | None = None
+    progress: bool = True
+    report: bool = True
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    study_name: str
+    storage: str
+    counts: dict[str, int]
+    front: list[schema.TrialRecord]
+    report: Path | None
+    front_csv: Path
+
+
+def _objectives(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in str(text).split(",") if n.strip())
+    bad = [n for n in names if n not in OBJECTIVE_NAMES]
+    if bad or not names:
+        raise ValueError(
+            f"--objectives {text!r}: use a comma-separated subset of {', '.join(OBJECTIVE_NAMES)}"
+        )
+    return names
+
+
+def _check_options(o: SearchOptions) -> None:
+    if o.trials is not None and o.trials < 1:
+        raise ValueError(f"--trials must be >= 1, got {o.trials}")
+    if o.timeout is not None and o.timeout <= 0:
+        raise ValueError(f"--timeout must be > 0 seconds, got {o.timeout}")
+    if o.epochs is not None and o.epochs < 1:
+        raise ValueError(f"--epochs must be >= 1, got {o.epochs}")
+    if o.limit is not None and o.limit < 1:
+        raise ValueError(f"--limit must be >= 1, got {o.limit}")
+    if o.backend not in BACKENDS:
+        raise ValueError(f"--backend must be one of {', '.join(BACKENDS)}, got {o.backend!r}")
+    if o.backend == "optuna" and (o.address or o.gpus_per_trial or o.cpus_per_trial):
+        raise ValueError("--address, --gpus-per-trial and --cpus-per-trial need --backend ray")
+    if o.backend == "ray":
+        _ray_entry()  # fails now, before anything is written, when the backend is missing
+
+
+def _ray_entry():
+    try:
+        from studies.ray_backend import run_ray
+    except ImportError as e:
+        if e.name in ("studies.ray_backend", "ray"):
+            raise ValueError(
+                f"--backend ray is not available: {e} (use --backend optuna, the default)"
+            ) from None
+        raise
+    return run_ray
+
+
+def make_spec(o: SearchOptions, data=None) -> StudySpec:
+    """The study spec of these options; with ``data=None`` a provisional one (checks only)."""
+    from trainer import recipe
+
+    synthetic = str(o.data) == SYNTHETIC
+    size = tuple(o.image_size) if o.image_size else (SYNTHETIC_SIZE if synthetic else DATA_SIZE)
+    overrides: dict = {"image_size": size, "seed": o.seed, "select_metric": f"val_{o.metric}"}
+    overrides["select_mode"] = "max"
+    if o.epochs is not None:
+        overrides["epochs"] = o.epochs
+    elif synthetic:
+        overrides["epochs"] = SYNTHETIC_EPOCHS
+    if o.batch_size is not None:
+        overrides["batch_size"] = o.batch_size
+    config = recipe(o.recipe, **overrides)
+    info = data.split_info if data is not None else {}
+    return StudySpec(
+        budget_params=parse_params(o.budget_params) if o.budget_params is not None else None,
+        budget_macs=parse_macs(o.budget_gflops) if o.budget_gflops is not None else None,
+        data_name=data.name if data is not None else str(o.data),
+        data_fingerprint=data.fingerprint if data is not None else "",
+        split_hash=str(info.get("hash", "")),
+        synthetic=data.synthetic if data is not None else synthetic,
+        image_size=size,
+        train_config=config.to_dict(),
+        recipe=o.recipe,
+        cost_counter=o.cost_counter,
+        objectives=_objectives(o.objectives),
+        metric=o.metric,
+        sampler=o.sampler,
+        population_size=o.population,
+        seed=o.seed,
+        data_source=SYNTHETIC if synthetic else str(Path(o.data).resolve()),
+        data_limit=o.limit,
+        synthetic_counts=SYNTHETIC_COUNTS if synthetic else None,
+        pruning=PruneSettings(enabled=o.prune, warmup_epochs=max(1, config.epochs // 4)),
+    )
+
+
+def enqueue_presets(study: optuna.Study, spec: StudySpec) -> tuple[list[str], list[str]]:
+    """Enqueue the presets within budget that this study has not had yet; (enqueued, skipped)."""
+    from searchspace.presets import PRESETS
+
+    done = set(study.user_attrs.get(schema.PRESETS_ENQUEUED) or [])
+    enqueued, skipped = [], []
+    for name, preset in PRESETS.items():
+        if name in done:
+            continue
+        screen = prescreen(spec, preset.genotype)
+        if screen.feasible:
+            study.enqueue_trial({}, user_attrs={schema.PRESET: name})
+            enqueued.append(name)
+        else:
+            skipped.append(f"{name} ({screen.reason})")
+        done.add(name)
+    study.set_user_attr(schema.PRESETS_ENQUEUED, sorted(done))
+    return enqueued, skipped
+
+
+def study_counts(study: optuna.Study) -> dict[str, int]:
+    counts = dict.fromkeys(
+        ("finished", "trained", "over_budget", "duplicate", "pruned", "failed"), 0
+    )
+    for t in study.get_trials(deepcopy=False):
+        a, state = t.user_attrs, t.state.name
+        if state in ("COMPLETE", "PRUNED", "FAIL"):
+            counts["finished"] += 1
+        if state == "PRUNED":
+            counts["pruned"] += 1
+        elif state == "FAIL":
+            counts["failed"] += 1
+        elif state == "COMPLETE" and not a.get(schema.FEASIBLE):
+            counts["over_budget"] += 1
+        elif state == "COMPLETE" and a.get(schema.DUPLICATE_OF) is not None:
+            counts["duplicate"] += 1
+        elif state == "COMPLETE":
+            counts["trained"] += 1
+    return counts
+
+
+def _optimize(study, spec, data, o: SearchOptions, name: str, trials: int, out: Path) -> None:
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=trials,
+        initial=min(trials, count_finished(study)),
+        unit="trial",
+        desc=name,
+        disable=not o.progress,
+        dynamic_ncols=True,
+    )
+
+    def after(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        a = trial.user_attrs
+        c = study_counts(study)
+        bar.n = min(trials, c["finished"])
+        front = [r.val.get(spec.metric, 0.0) for r in trained_records(study)]
+        bar.set_postfix(
+            best=f"{max(front, default=0.0):.3f}",
+            trained=c["trained"],
+            over=c["over_budget"],
+            pruned=c["pruned"],
+            failed=c["failed"],
+        )
+        what = a.get(schema.PRESET) or a.get(schema.GENOTYPE_ID, "?")
+        if trial.state.name == "FAIL":
+            bar.write(f"trial {trial.number} ({what}) FAILED: {a.get(schema.FAIL_REASON)}")
+        elif trial.state.name == "PRUNED":
+            bar.write(f"trial {trial.number} ({what}) pruned: {a.get(schema.PRUNE_REASON)}")
+        if c["finished"] >= trials:
+            study.stop()
+
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        study.optimize(
+            lambda trial: run_trial(
+                spec, trial, data, study_name=name, out_root=out, device=o.device, progress=False
+            ),
+            n_trials=trials - count_finished(study),
+            timeout=o.timeout,
+            catch=(Exception,),
+            callbacks=[after],
+        )
+    finally:
+        optuna.logging.set_verbosity(level)
+        bar.close()
+
+
+def run_search(o: SearchOptions) -> SearchOutcome:
+    """Run (or resume) a search; see the module docstring."""
+    from trainer import load_data
+    from trainer.data import describe_data
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    make_spec(o)  # every option checked before anything is loaded or written
+    _check_options(o)
+    synthetic = str(o.data) == SYNTHETIC
+    trials = o.trials or (SYNTHETIC_TRIALS if synthetic else DATA_TRIALS)
+    out = Path(o.out)
+    provisional = make_spec(o)
+    name = check_study_name(
+        o.study or default_study_name(o.data, provisional.budget_params, provisional.budget_macs)
+    )
+    url = storage_url(name, o.storage, out)
+    data = load_data(
+        o.data,
+        image_size=provisional.image_size,
+        limit=o.limit,
+        seed=provisional.split_seed,
+        progress=o.progress,
+        **({"synthetic_counts": SYNTHETIC_COUNTS} if synthetic else {}),
+    )
+    spec = make_spec(o, data)
+    if synthetic and o.progress:
+        print("no --data: searching on the built-in SYNTHETIC data at reduced size")
+    print(describe_data(data))
+    storage = open_storage(url)
+    study, created = open_or_create_study(spec, name, storage)
+    stale = fail_stale_trials(study)
+    if stale:
+        print(
+            f"marked FAIL: trial(s) {', '.join(map(str, stale))} left RUNNING by a stopped worker"
+        )
+    if o.include_presets:
+        enqueued, skipped = enqueue_presets(study, spec)
+        if enqueued:
+            print(f"enqueued presets: {', '.join(enqueued)}")
+        if skipped:
+            print(
+                f"presets over budget at {spec.image_size[0]}x{spec.image_size[1]}: "
+                + "; ".join(skipped)
+            )
+    print(
+        f"study {name!r} in {url}: {spec.budget_text()}, objectives "
+        f"{', '.join(spec.objectives)} ({spec.metric}), {spec.sampler}, {spec.epochs} epochs "
+        f"at {spec.image_size[0]}x{spec.image_size[1]}; {count_finished(study)}/{trials} trials done"
+    )
+    if count_finished(study) < trials:
+        if o.backend == "ray":
+            _ray_entry()(
+                spec,
+                name,
+                url,
+                trials,
+                o.timeout,
+                address=o.address,
+                gpus_per_trial=o.gpus_per_trial,
+                cpus_per_trial=o.cpus_per_trial,
+                out_root=out,
+                device=o.device,
+                progress=o.progress,
+                data=data,
+            )
+        else:
+            started = sum(t.state.name != "WAITING" for t in study.get_trials(deepcopy=False))
+            salt = 0 if created else f"{started}:{os.getpid()}"
+            study = optuna.load_study(
+                study_name=name, storage=storage, sampler=make_sampler(spec, salt=salt)
+            )
+            _optimize(study, spec, data, o, name, trials, out)
+    return _finish(study, spec, name, url, out, o)
+
+
+def _finish(study, spec, name: str, url: str, out: Path, o: SearchOptions) -> SearchOutcome:
+    counts = study_counts(study)
+    front = pareto_front(spec, trained_records(study))
+    print(
+        f"\n{counts['finished']} trials: {counts['trained']} trained, {counts['over_budget']} "
+        f"over budget (not trained), {counts['duplicate']} duplicates (re-used), "
+        f"{counts['pruned']} pruned, {counts['failed']} failed"
+    )
+    print(
+        f"Pareto front ({len(front)} of {counts['trained']} trained; validation "
+        f"{spec.metric}{', SYNTHETIC data' if spec.synthetic else ''}):"
+    )
+    print(format_front(spec, front))
+    folder = out / name
+    folder.mkdir(parents=True, exist_ok=True)
+    csv = folder / "front.csv"
+    front_table(spec, front).to_csv(csv, index=False)
+    report = None
+    if o.report:
+        report = _report(name, url, folder / "report")
+    print(f"front table: {csv}")
+    if report is not None:
+        print(f"report: {report / 'index.html'}")
+    return SearchOutcome(name, url, counts, front, report, csv)
+
+
+def _report(name: str, url: str, out_dir: Path) -> Path | None:
+    try:
+        from reports import build_report
+    except (ImportError, AttributeError):
+        print("(no report package: the front table above is the result)")
+        return None
+    try:
+        return Path(build_report(name, url, out_dir))
+    except Exception as e:  # a report problem must not lose a finished search
+        print(f"report not written: {type(e).__name__}: {e}")
+        return None
+
+
+def options_from(**kwargs) -> SearchOptions:
+    """``SearchOptions`` from keyword arguments, unknown ones refused (for scripts and tests)."""
+    names = {f.name for f in dataclasses.fields(SearchOptions)}
+    unknown = sorted(set(kwargs) - names)
+    if unknown:
+        raise ValueError(f"unknown search option(s) {unknown}")
+    return SearchOptions(**kwargs)

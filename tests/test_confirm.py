@@ -1,0 +1,82 @@
+"""confirm: retrain the front and the presets of a tiny study with several seeds, test once."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+
+import search as cli
+import studies.confirm as confirm_mod
+from studies import schema
+from studies.confirm import mean_std, run_confirm
+from studies.search import options_from, run_search
+
+
+def test_mean_std_is_the_sample_standard_deviation_of_finite_values():
+    assert mean_std([0.5, 0.7, None, float("nan")]) == (0.6, pytest.approx(math.sqrt(0.02)), 2)
+    assert mean_std([0.4]) == (0.4, 0.0, 1)
+    assert mean_std([]) == (None, None, 0)
+
+
+def test_confirm_retrains_front_and_presets_with_seeds(tmp_path, capsys, monkeypatch):
+    outcome = run_search(
+        options_from(
+            budget_params="60k",
+            trials=3,
+            epochs=1,
+            include_presets=True,
+            image_size=(32, 32),
+            limit=32,
+            sampler="random",
+            seed=3,
+            out=str(tmp_path),
+            progress=False,
+            report=False,
+        )
+    )
+    study = optuna.load_study(study_name=outcome.study_name, storage=outcome.storage)
+    front = {r.number for r in outcome.front}
+    presets = {t.number for t in study.get_trials() if t.user_attrs.get(schema.PRESET) == "egeunet"}
+    assert front and presets
+
+    code = cli.main(
+        ["confirm", "--study", outcome.study_name, "--seeds", "2", "--epochs", "1",
+         "--out", str(tmp_path)]
+    )  # fmt: skip
+    assert code == 0
+    shown = capsys.readouterr().out
+    assert "±" in shown and "SYNTHETIC" in shown
+
+    study = optuna.load_study(study_name=outcome.study_name, storage=outcome.storage)
+    stored = study.user_attrs[schema.CONFIRM]
+    assert {int(k) for k in stored} == front | presets
+    table = pd.read_csv(tmp_path / outcome.study_name / "confirm.csv")
+    assert set(table["trial"]) == front | presets and (table["seeds"] == 2).all()
+    for number, record in stored.items():
+        assert record["seeds"] == [3, 4] and record["epochs"] == 1
+        assert len(record["val"]) == 2 and len(record["test"]) == 2  # synthetic has a test split
+        tests = [d["dice_per_image_mean"] for d in record["test"]]
+        mean, std, n = mean_std(tests)
+        row = table[table["trial"] == int(number)].iloc[0]
+        assert n == 2 and row["test_dice_per_image_mean_mean"] == pytest.approx(mean)
+        assert row["test_dice_per_image_mean_std"] == pytest.approx(std)
+        for run_dir in record["run_dirs"]:
+            assert (Path(run_dir) / "metrics.json").is_file()
+
+    # a second confirm with the same settings reuses the finished run folders
+    def no_training(*args, **kwargs):
+        raise AssertionError("confirm retrained a finished run")
+
+    monkeypatch.setattr(confirm_mod, "train_genotype", no_training)
+    again = run_confirm(outcome.study_name, seeds=2, epochs=1, out_root=tmp_path, progress=False)
+    assert again.records.keys() == {int(k) for k in stored}
+
+
+def test_confirm_of_a_missing_study_is_one_clear_error(tmp_path, capsys):
+    assert cli.main(["confirm", "--study", "nope", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "nope" in err

@@ -1,0 +1,282 @@
+"""The search on tiny synthetic data: hard budgets, resume, spec check, dedup, faults, pruning."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import optuna
+import pytest
+
+import search as cli
+import studies.objective as objective
+from searchspace.cost import count_cost
+from studies import schema
+from studies.front import dominates, pareto_front
+from studies.search import options_from, run_search
+from studies.storage import SpecMismatch
+from trainer import FitResult
+
+TINY = dict(image_size=(32, 32), limit=32, progress=False, report=False, sampler="random")
+
+
+def load(outcome) -> optuna.Study:
+    return optuna.load_study(study_name=outcome.study_name, storage=outcome.storage)
+
+
+def by_state(study, state: str):
+    return [t for t in study.get_trials() if t.state.name == state]
+
+
+def fake_training(curve_of):
+    """A stand-in for ``train_genotype``: replays ``curve_of(genotype)`` through ``on_epoch``."""
+    calls = []
+
+    def train(genotype, config, data, *, out_dir, device, progress, on_epoch):
+        calls.append(genotype.id)
+        curve = curve_of(genotype)
+        history, status = [], "completed"
+        for epoch in range(1, config.epochs + 1):
+            row = {"epoch": epoch, "val_dice_per_image_mean": curve[epoch - 1]}
+            history.append(row)
+            if on_epoch is not None and on_epoch(epoch, dict(row)) is True:
+                status = "stopped"
+                break
+        best = max(r["val_dice_per_image_mean"] for r in history)
+        return FitResult(
+            status,
+            "fake",
+            epoch,
+            {"dice_per_image_mean": best},
+            None,
+            history,
+            epoch,
+            0.01,
+            0.0,
+            out_dir,
+        )
+
+    return train, calls
+
+
+# ------------------------------------------------------------------------------ budgets, CLI
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--budget-params", "0.4X"],
+        ["--budget-params=-1M"],
+        ["--budget-params", "abc"],
+        ["--budget-gflops", "0.4X"],
+        ["--budget-params", "0.4M", "--objectives", "dice,latency"],
+        ["--budget-params", "0.4M", "--metric", "hd95_per_image_mean"],
+        ["--budget-params", "0.4M", "--image-size", "48"],
+    ],
+)
+def test_bad_options_are_one_error_exit_2_and_nothing_written(args, tmp_path, capsys):
+    out = tmp_path / "runs"
+    assert cli.main([*args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err
+    assert not out.exists()
+
+
+def test_budgets_are_hard_and_over_budget_candidates_are_never_trained(tmp_path):
+    budget = 60_000
+    outcome = run_search(
+        options_from(
+            budget_params="60k",
+            trials=5,
+            epochs=1,
+            include_presets=True,
+            seed=3,
+            out=str(tmp_path),
+            **TINY,
+        )
+    )
+    study = load(outcome)
+    trials = study.get_trials()
+    assert len(trials) == 5 and outcome.counts["finished"] == 5
+    trained = [t for t in trials if t.state.name == "COMPLETE" and t.user_attrs[schema.FEASIBLE]]
+    over = [t for t in trials if not t.user_attrs.get(schema.FEASIBLE, True)]
+    assert trained and over
+    for t in trained:
+        assert t.user_attrs[schema.PARAMS] <= budget
+        assert Path(t.user_attrs[schema.RUN_DIR]).is_dir()
+        assert t.values[0] == t.user_attrs[schema.VAL]["dice_per_image_mean"]
+    for t in over:
+        a = t.user_attrs
+        assert t.state.name == "COMPLETE" and a[schema.PARAMS] > budget
+        assert schema.RUN_DIR not in a and schema.VAL not in a
+        assert "params" in a[schema.OVER_BUDGET] and a[schema.CONSTRAINTS][0] > 0
+        assert tuple(t.values) == (0.0, a[schema.PARAMS], a[schema.MACS_THOP])
+        assert not any(
+            p.name.startswith(f"{t.number:04d}-")
+            for p in (tmp_path / outcome.study_name / "trials").iterdir()
+        )
+    # the published models within budget at 32x32 were enqueued and trained like the rest
+    presets = {t.user_attrs[schema.PRESET]: t for t in trials if schema.PRESET in t.user_attrs}
+    fitting = {"egeunet"}  # 53,374 params; every other preset is over 60k
+    assert set(presets) == fitting and presets["egeunet"].state.name == "COMPLETE"
+    assert study.user_attrs[schema.PRESETS_ENQUEUED]  # every preset considered once
+    spec = study.user_attrs[schema.STUDY_SPEC]
+    assert spec["budgets"] == {"params": budget, "macs": None} and spec["synthetic"]
+    assert (tmp_path / outcome.study_name / "front.csv").is_file()
+
+    # resume: same command, more trials; the first five are untouched, presets not re-enqueued
+    before = {t.number: (t.state, t.values) for t in trials}
+    study.enqueue_trial({}, user_attrs={schema.PRESET: "egeunet"})  # the same genotype again
+    again = run_search(
+        options_from(
+            budget_params="60k",
+            trials=7,
+            epochs=1,
+            include_presets=True,
+            seed=3,
+            out=str(tmp_path),
+            **TINY,
+        )
+    )
+    study = load(again)
+    after = study.get_trials()
+    assert len(after) == 7
+    assert {t.number: (t.state, t.values) for t in after[:5]} == before
+    egeunet = [t for t in after if t.user_attrs.get(schema.PRESET) == "egeunet"]
+    assert len(egeunet) == 2  # the one enqueued by --include-presets, and ours: not re-enqueued
+    first, dup = egeunet
+    assert dup.user_attrs[schema.DUPLICATE_OF] == first.number
+    assert dup.values == first.values and dup.user_attrs[schema.TRAIN_SECONDS] == 0.0
+    assert dup.user_attrs[schema.RUN_DIR] == first.user_attrs[schema.RUN_DIR]
+    assert not (tmp_path / again.study_name / "trials" / f"{dup.number:04d}-egeunet").exists()
+
+    # resuming with other settings is refused, naming the field; the study is left alone
+    attrs_before = dict(study.user_attrs)
+    with pytest.raises(SpecMismatch, match=r"train_config \(epochs 1 vs 2"):
+        run_search(
+            options_from(
+                budget_params="60k",
+                trials=9,
+                epochs=2,
+                include_presets=True,
+                seed=3,
+                out=str(tmp_path),
+                **TINY,
+            )
+        )
+    study = load(again)
+    assert len(study.get_trials()) == 7 and dict(study.user_attrs) == attrs_before
+
+
+def test_a_genotype_is_never_trained_twice(tmp_path, monkeypatch):
+    train, calls = fake_training(lambda g: [0.5, 0.6])
+    monkeypatch.setattr(objective, "train_genotype", train)
+    study_out = run_search(options_from(trials=2, epochs=2, out=str(tmp_path), **TINY))
+    study = load(study_out)
+    for _ in range(3):
+        study.enqueue_trial({}, user_attrs={schema.PRESET: "scsonet"})
+    run_search(options_from(trials=5, epochs=2, out=str(tmp_path), **TINY))
+    study = load(study_out)
+    scsonet = [t for t in study.get_trials() if t.user_attrs.get(schema.PRESET) == "scsonet"]
+    assert len(scsonet) == 3 and calls.count(scsonet[0].user_attrs[schema.GENOTYPE_ID]) == 1
+    assert [t.user_attrs.get(schema.DUPLICATE_OF) for t in scsonet] == [
+        None,
+        scsonet[0].number,
+        scsonet[0].number,
+    ]
+
+
+def test_failures_are_recorded_and_the_search_goes_on(tmp_path, monkeypatch):
+    ok, _ = fake_training(lambda g: [0.5])
+    behaviour = iter(["oom", "nan", "bug"])
+
+    def flaky(genotype, config, data, **kw):
+        what = next(behaviour, "ok")
+        if what == "oom":
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        if what == "nan":
+            return FitResult(
+                "failed",
+                "loss became NaN at epoch 1 step 3",
+                None,
+                {},
+                None,
+                [],
+                1,
+                0.1,
+                0.0,
+                kw["out_dir"],
+            )
+        if what == "bug":
+            raise ZeroDivisionError("division by zero")
+        return ok(genotype, config, data, **kw)
+
+    monkeypatch.setattr(objective, "train_genotype", flaky)
+    outcome = run_search(options_from(trials=4, epochs=1, out=str(tmp_path), **TINY))
+    study = load(outcome)
+    reasons = [t.user_attrs.get(schema.FAIL_REASON) for t in by_state(study, "FAIL")]
+    assert len(reasons) == 3 and len(by_state(study, "COMPLETE")) == 1
+    assert reasons[0].startswith("out of memory: CUDA out of memory")
+    assert reasons[1] == "loss became NaN at epoch 1 step 3"
+    assert reasons[2] == "ZeroDivisionError: division by zero"
+    assert outcome.counts == {
+        "finished": 4,
+        "trained": 1,
+        "over_budget": 0,
+        "duplicate": 0,
+        "pruned": 0,
+        "failed": 3,
+    }
+
+
+def test_trials_that_cannot_reach_the_front_are_pruned(tmp_path, monkeypatch):
+    # Cheaper networks learn better here, so a costlier one trailing a finished cheaper one by
+    # more than the margin at epoch 2 of 3 is stopped.
+    def curve(g):
+        a = max(0.0, 0.9 - count_cost(g, (32, 32)).params / 1e6)
+        return [a * 0.5, a * 0.8, a]
+
+    train, _ = fake_training(curve)
+    monkeypatch.setattr(objective, "train_genotype", train)
+    outcome = run_search(options_from(trials=8, epochs=3, seed=1, out=str(tmp_path), **TINY))
+    study = load(outcome)
+    pruned = by_state(study, "PRUNED")
+    assert pruned and outcome.counts["pruned"] == len(pruned)
+    completed = {t.number: t for t in by_state(study, "COMPLETE")}
+    for t in pruned:
+        a = t.user_attrs
+        assert len(a[schema.CURVE]) == 2 and a[schema.EPOCHS_RUN] == 2
+        ref = completed[int(a[schema.PRUNE_REASON].split("below trial ")[1].split("'")[0])]
+        assert ref.number < t.number
+        assert ref.user_attrs[schema.PARAMS] <= a[schema.PARAMS]
+        assert ref.user_attrs[schema.MACS_THOP] <= a[schema.MACS_THOP]
+        assert ref.user_attrs[schema.CURVE][1] >= a[schema.CURVE][1] + 0.05
+    for t in completed.values():
+        assert len(t.user_attrs[schema.CURVE]) == 3
+
+
+def test_journal_storage_and_the_front(tmp_path, monkeypatch):
+    train, _ = fake_training(lambda g: [0.9 - count_cost(g, (32, 32)).params / 2e6])
+    monkeypatch.setattr(objective, "train_genotype", train)
+    journal = tmp_path / "j" / "study.log"
+    outcome = run_search(
+        options_from(
+            trials=4, epochs=1, study="j", storage=f"journal:{journal}", out=str(tmp_path), **TINY
+        )
+    )
+    assert journal.is_file()
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(journal))
+    )
+    study = optuna.load_study(study_name="j", storage=storage)
+    done = by_state(study, "COMPLETE")
+    assert len(done) == 4 and all(schema.HEARTBEAT in t.user_attrs for t in done)
+    records = [schema.record_from_trial(t) for t in done]
+    from studies.storage import load_spec
+
+    spec = load_spec(study)
+    front = pareto_front(spec, records)
+    assert [r.number for r in front] == [r.number for r in outcome.front]
+    vec = {r.number: (r.val["dice_per_image_mean"], -r.params, -r.macs_thop) for r in records}
+    for r in records:
+        dominated = any(dominates(vec[o.number], vec[r.number]) for o in records)
+        assert (r in front) == (not dominated)
+    assert all(math.isfinite(r.val["dice_per_image_mean"]) for r in front)
