@@ -117,6 +117,7 @@ def record_from_trial(trial: Any) -> TrialRecord:
         params_suggested=dict(trial.params),
     )
 
+
 # ---- appended by the search (issue 4) -------------------------------------------------------
 # Trial level: the per-epoch validation curve of --metric (list, None where not validated) that
 # the multi-objective pruner compares, and why a trial was pruned.
