@@ -115,7 +115,7 @@ def cmd_cost(args) -> int:
     return 0
 
 
-def _train_config(args, genotype, preset_recipe: str | None):
+def _train_config(args, preset_recipe: str | None):
     from trainer import recipe
 
     name = args.recipe or preset_recipe or "fast"
@@ -141,7 +141,7 @@ def cmd_train(args) -> int:
 
     genotype = _load_genotype(args)
     preset_recipe = get_preset(args.preset).recipe if args.preset else None
-    config = _train_config(args, genotype, preset_recipe)
+    config = _train_config(args, preset_recipe)
     check_image_size(genotype, config.image_size)
     data = load_data(args.data, image_size=config.image_size, limit=args.limit, seed=config.seed)
     print(describe_data(data))

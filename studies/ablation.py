@@ -185,7 +185,8 @@ def run_ablation(
     return study
 
 
-def _scores(study: optuna.Study, name: str, seeds: tuple[int, ...], key: str):
+def _runs_by_seed(study: optuna.Study, name: str, seeds: tuple[int, ...]) -> dict:
+    """seed -> (trial, per-image validation scores) of a variant's completed runs."""
     by_seed = {}
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
         if t.user_attrs.get(VARIANT) == name and t.user_attrs[SEED] in seeds:
@@ -200,14 +201,14 @@ def ablation_table(study: optuna.Study, variants: list[Variant], *, latency: boo
     spec = study.user_attrs[ABLATION_SPEC]
     seeds = tuple(spec["seeds"])
     base = next(v for v in variants if v.factor == "base")
-    base_runs = _scores(study, base.name, seeds, "dice")
+    base_runs = _runs_by_seed(study, base.name, seeds)
     rows = []
     for v in variants:
         row = {"variant": v.name, "factor": v.factor, "value": v.value}
         if v.genotype is None:
             rows.append({**row, "skipped": v.skipped})
             continue
-        runs = _scores(study, v.name, seeds, "dice")
+        runs = _runs_by_seed(study, v.name, seeds)
         cost = count_cost(v.genotype, tuple(spec["train_config"]["image_size"]))
         row.update(
             {"params": cost.params, "MACs (thop)": cost.macs_thop, "MACs (torch)": cost.macs_torch}
