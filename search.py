@@ -15,8 +15,10 @@ VERBS_HELP = """\
 verbs:
   presets    list the published models (named genotypes) with our exact costs beside the papers'
   cost       parameters, thop MACs, torch MACs and activation memory of a preset or genotype file
+  space      cost every candidate of the search space (42,544) at once; how many fit a budget
   train      train one preset or genotype on a dataset (or the built-in synthetic data)
   evaluate   score a trained run on any dataset split, per image, at the masks' own resolution
+  export     a trained run as an ONNX file (batch 1), checked against PyTorch with ONNX Runtime
   report     Pareto plots, hypervolume, importance, tables and model cards of a study
   search     the architecture search under hard budgets (the default verb:
              `python search.py --budget-params 0.4M` is `python search.py search --budget-params 0.4M`)
@@ -199,6 +201,125 @@ def cmd_evaluate(args) -> int:
         line = f"  {key:<20} per-image mean {m[f'{key}_per_image_mean']:.4f}"
         print(line + (f"   pooled {pooled:.4f}" if pooled is not None else ""))
     print(f"per-image table and metrics: {record['out_dir']}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    import pickle
+
+    from studies.runs import check_image_size, load_run
+    from trainer.export import export_onnx
+
+    run_dir = Path(args.run)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"run folder {run_dir} does not exist")
+    onnx_path = Path(args.onnx)
+    if not onnx_path.parent.is_dir():
+        raise FileNotFoundError(
+            f"cannot write {onnx_path}: directory {onnx_path.parent} does not exist"
+        )
+    try:
+        genotype, config, model = load_run(run_dir)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ValueError(f"cannot load the trained network of {run_dir}: {first}") from e
+    stored = tuple(config.image_size) if config.image_size else (256, 256)
+    size = _image_size(args.image_size, default=stored)
+    check_image_size(genotype, size)
+    report = export_onnx(
+        model,
+        onnx_path,
+        size,
+        opset=args.opset,
+        check=not args.no_check,
+        metadata={
+            "lesion_nas.run": str(run_dir),
+            "lesion_nas.genotype_id": genotype.id,
+            "lesion_nas.genotype_name": genotype.name or "",
+            "lesion_nas.genotype": genotype.to_json(),
+            "lesion_nas.train_image_size": list(config.image_size),
+            "lesion_nas.input": "RGB uint8 / 255, then (x - mean) / std, NCHW float32, batch 1",
+            "lesion_nas.mean": list(config.mean),
+            "lesion_nas.std": list(config.std),
+            "lesion_nas.output": "logits; lesion where sigmoid(logits) > threshold",
+            "lesion_nas.threshold": config.threshold,
+        },
+    )
+    print(f"wrote {report.describe()}")
+    print(
+        f"input: RGB / 255, then (x - mean) / std with mean {tuple(config.mean)}, std "
+        f"{tuple(config.std)}; lesion where sigmoid(logits) > {config.threshold}"
+    )
+    if report.max_abs_diff is None:
+        print("not checked against PyTorch (--no-check)")
+    else:
+        print(
+            f"max |ONNX Runtime - PyTorch| = {report.max_abs_diff:.3g} on "
+            f"{report.checked_inputs} random inputs (max |logits| {report.output_scale:.3g}, "
+            f"tolerance {report.tolerance:.3g})"
+        )
+    return 0
+
+
+EXPORT_EPILOG = """\
+The graph has one input "image" (1 x 3 x H x W, float32, normalised as in training) and one
+output "logits" (1 x 1 x H x W, before the sigmoid). The batch is fixed at 1 and the size at
+H x W: torch's exporters cannot make the batch dynamic for every preset (SCSONet's ODConv), so
+export once per size. The run's normalisation, threshold and genotype are stored in the file's
+metadata.
+Unless --no-check, ONNX Runtime (CPU) runs the file on 3 random inputs and the export is refused
+(nothing written) if it differs from PyTorch by more than 1e-5 + 1e-4 x max|logits|.
+The file is written atomically: a failed export never leaves a partial file or replaces one.
+"""
+
+
+def cmd_space(args) -> int:
+    import time
+
+    from searchspace.budget import format_count, parse_macs, parse_params
+    from searchspace.cost_cache import cache_file
+    from searchspace.table import cost_table
+
+    size = _image_size(args.image_size)
+    max_params = parse_params(args.budget_params) if args.budget_params else None
+    max_macs = parse_macs(args.budget_gflops) if args.budget_gflops else None
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    if args.out and not Path(args.out).parent.is_dir():
+        raise FileNotFoundError(f"folder {Path(args.out).parent} does not exist (for --out)")
+    start = time.perf_counter()
+    df = cost_table(size, workers=args.workers, progress=not args.quiet)
+    seconds = time.perf_counter() - start
+    macs = df["macs_thop" if args.counter == "thop" else "macs_torch"]
+    fits = df["params"].ge(0)
+    if max_params is not None:
+        fits &= df["params"] <= max_params
+    if max_macs is not None:
+        fits &= macs <= max_macs
+    df["fits_budget"] = fits
+    if args.out:
+        tmp = Path(args.out).with_name(Path(args.out).name + ".tmp")
+        df.to_csv(tmp, index=False)
+        tmp.replace(args.out)
+    h, w = size
+    memo = cache_file()
+    print(
+        f"{len(df):,} candidates costed at 1x3x{h}x{w} in {seconds:.1f} s "
+        f"({len(df) / seconds:,.0f} candidates/s; part memo: {memo or 'not saved'})"
+    )
+    print(
+        f"params: {format_count(df['params'].min())} to {format_count(df['params'].max())}, "
+        f"median {format_count(df['params'].median())}; MACs ({args.counter}): "
+        f"{format_count(macs.min())} to {format_count(macs.max())}, median "
+        f"{format_count(macs.median())}"
+    )
+    if max_params is not None or max_macs is not None:
+        print(f"within the budget: {int(fits.sum()):,} of {len(df):,} ({fits.mean():.1%})")
+        per_block = df.groupby("block")["fits_budget"].agg(["sum", "size"])
+        per_block.columns = ["within budget", "candidates"]
+        print(per_block.to_string())
+    if args.out:
+        print(f"table: {args.out}")
     return 0
 
 
@@ -507,11 +628,62 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_evaluate)
 
+    p = sub.add_parser(
+        "export",
+        help="write a trained run as an ONNX file and check it against PyTorch",
+        description="Export the trained network of a run folder to ONNX (batch 1, fixed size)\n"
+        "and check it against PyTorch with ONNX Runtime.",
+        epilog=EXPORT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--run", required=True, help="a run folder written by train or search")
+    p.add_argument("--onnx", required=True, metavar="FILE", help="the .onnx file to write")
+    p.add_argument(
+        "--image-size",
+        type=int,
+        nargs="+",
+        metavar="H [W]",
+        help="input size, a multiple of the network's stride (default: the run's training size)",
+    )
+    p.add_argument("--opset", type=int, help="ONNX opset, 11..20 (default 17)")
+    p.add_argument(
+        "--no-check", action="store_true", help="skip the ONNX Runtime vs PyTorch comparison"
+    )
+    p.set_defaults(func=cmd_export)
+
     p = sub.add_parser("report", help="write the report of a study (plots, tables, model cards)")
     p.add_argument("--study", required=True, help="study name")
     p.add_argument("--storage", help="Optuna storage URL (default sqlite:///runs/STUDY/study.db)")
     p.add_argument("--out", help="report folder (default runs/STUDY/report)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "space",
+        help="cost every candidate of the search space; how many fit a budget",
+        description=(
+            "Exact params and MACs of every distinct candidate of the search space (42,544) at "
+            "one image size. Parts shared between candidates are measured once, in worker "
+            "processes, and kept in the persistent part memo, so later searches pre-screen from "
+            "it. With budgets, counts the candidates within them (per block family)."
+        ),
+    )
+    p.add_argument("--image-size", type=int, nargs="+", metavar="H [W]", help="default 256")
+    p.add_argument("--budget-params", metavar="N", help="parameter budget, e.g. 0.4M or 400k")
+    p.add_argument(
+        "--budget-gflops", metavar="G", help="MAC budget in G (the papers' 'GFLOPs'), e.g. 0.5"
+    )
+    p.add_argument(
+        "--counter",
+        choices=("thop", "torch"),
+        default="thop",
+        help="which MAC count the budget and summary use (default thop)",
+    )
+    p.add_argument(
+        "--workers", type=int, metavar="K", help="processes measuring parts (default: CPU count)"
+    )
+    p.add_argument("--out", metavar="CSV", help="write the whole table as CSV here")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_space)
 
     _add_search_parser(sub)
     _add_confirm_parser(sub)

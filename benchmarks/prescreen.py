@@ -1,6 +1,6 @@
 """Budget pre-screen speed: candidates/s for params + thop MACs + torch MACs at 256x256.
 
-Usage: python benchmarks/prescreen.py [--candidates 1000] [--seed 0]
+Usage: python benchmarks/prescreen.py [--candidates 1000] [--seed 0] [--workers 2] [--no-space]
 
 Draws candidates from the search space with Optuna's RandomSampler and costs them in one process
 with the whole-network baseline (``method="whole"``: build the whole network on the meta device,
@@ -11,7 +11,10 @@ the default), in four situations:
 2. warm: the next N candidates, memo filled by the first N (later in the same search);
 3. repeat: the same 2N candidates again after the memo was saved to disk and dropped from
    memory (a resumed search, or another worker process of the same search);
-4. next search: 2N candidates of another seed with the saved file (a second search of the space).
+4. next search: 2N candidates of another seed with the saved file (a second search of the space);
+5. whole space: every distinct candidate of the space (42,544) from an empty memo with
+   ``searchspace.table.cost_table`` (parts measured once each, in ``--workers`` processes), then
+   the same table again at another size (192x256) with that memo.
 
 The cache file lives in a temporary folder (``LESION_NAS_CACHE``), so the user's is untouched.
 """
@@ -57,6 +60,8 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=1000)
     parser.add_argument("--baseline-candidates", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=2, help="processes for the whole space")
+    parser.add_argument("--no-space", action="store_true", help="skip the whole-space figure")
     args = parser.parse_args()
     print(header("budget pre-screen: candidates/s (params + thop MACs + torch MACs, 256x256)"))
     os.environ["LESION_NAS_CACHE"] = tempfile.mkdtemp(prefix="lesion-nas-prescreen-")
@@ -84,7 +89,23 @@ def main() -> None:
         ("saved memo, next search (new seed):", next_search),
     ):
         print(f"{label:<38}{value:9.1f} candidates/s  ({value / baseline:.1f}x baseline)")
-    print(f"parts measured in the first search: {parts}; after both: {len(PART_CACHE)}")
+    print(f"memo entries after the first search: {parts}; after both: {len(PART_CACHE)}")
+    if args.no_space:
+        return
+    from searchspace.table import cost_table
+
+    for size in ((256, 256), (192, 256)):
+        if size == (256, 256):  # from an empty memo, in a fresh cache folder
+            os.environ["LESION_NAS_CACHE"] = tempfile.mkdtemp(prefix="lesion-nas-space-")
+            PART_CACHE.clear()
+        start = time.perf_counter()
+        table = cost_table(size, workers=args.workers)
+        seconds = time.perf_counter() - start
+        what = "empty memo" if size == (256, 256) else "memo of the 256x256 table"
+        print(
+            f"whole space at {size[0]}x{size[1]} ({what}, {args.workers} workers): "
+            f"{len(table):,} candidates in {seconds:.1f} s = {len(table) / seconds:,.0f} candidates/s"
+        )
 
 
 if __name__ == "__main__":

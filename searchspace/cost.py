@@ -1,11 +1,18 @@
 """The network as its own cost model: exact parameters, thop MACs, torch MACs, activation memory.
 
-``count_cost`` builds every part of the network (stem, stages, bottleneck, bridge, heads) on the
-``meta`` device - no memory, no initialisation work - and runs it on a meta tensor of the shape
-that part sees, under thop's hooks and under ``torch.utils.flop_counter.FlopCounterMode``. A part's
-cost depends only on its configuration and input shape, so it is memoised: pre-screening many
-candidates re-uses the parts they share. ``method="whole"`` counts the whole network in one pass
-instead; the two agree exactly (tested), the first is the fast path.
+``count_cost`` splits the network into parts (stem, encoder stages, bottleneck, decoder steps,
+heads, bridge) and sums their costs, memoised: candidates share most of their parts. A part with
+one input is memoised *size-free* as a law: its parameters and, for each counter, integers
+a, b, c, d with ``MACs(h, w) = a + b h + c w + d h w`` in the part's input size. The law is
+fitted on four tiny probes (a few pixels, real zero tensors on the CPU) and checked on a fifth;
+a part that fails the check would be measured at its own shape instead (none here). Every MAC
+count of these networks obeys that law: convolutions and norms scale with h w, poolings along
+one axis add h or w terms, global poolings and their MLPs are constant. The bridge, which sees
+several resolutions, is measured on the ``meta`` device at its own shapes. Counting uses the
+lean counters of ``counters.py``, which equal thop and FlopCounterMode exactly and are several
+times faster. ``method="whole"`` builds the whole network on the meta device and runs the real
+``thop.profile`` and ``FlopCounterMode`` at the asked size: the reference the tests hold the
+fast path to (equal, for every preset and sampled genotypes, at several sizes).
 
 Definitions (also printed by ``search.py cost``):
 
@@ -32,9 +39,10 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from .cost_cache import PartCache
-from .genotype import Genotype, Slot
-from .network import Bridge, DecoderStage, EncoderStage, build_model
-from .registry import BLOCKS, BRIDGES, STEMS
+from .counters import count_macs_lean
+from .genotype import Genotype
+from .network import build_model
+from .parts import HW_AT, build_part, free_key, iter_parts, unit, with_size
 
 COUNTERS = ("thop", "torch")
 
@@ -109,11 +117,12 @@ def _saved_bytes(module: nn.Module, inputs: tuple) -> int:
 
 
 def _measure(
-    module: nn.Module, inputs: tuple, *, memory: bool = False
+    module: nn.Module, inputs: tuple, *, memory: bool = False, lean: bool = False
 ) -> tuple[int, int, int, int]:
-    """(params, thop MACs, torch MACs, saved-activation bytes or 0) of a module on meta inputs."""
+    """(params, thop MACs, torch MACs, saved-activation bytes or 0) of a module on meta inputs;
+    ``lean`` counts with ``counters.count_macs_lean`` instead of thop.profile + FlopCounterMode."""
     params = sum(p.numel() for p in module.parameters())
-    macs_thop, macs_torch = _count_macs(module, inputs)
+    macs_thop, macs_torch = (count_macs_lean if lean else _count_macs)(module, inputs)
     return params, macs_thop, macs_torch, _saved_bytes(module, inputs) if memory else 0
 
 
@@ -121,30 +130,35 @@ def _meta(*shape: int) -> torch.Tensor:
     return torch.empty(*shape, device="meta")
 
 
-class _BridgeProbe(nn.Module):
-    """Calls a bridge the way ``Network.forward`` does, on tensors of the right shapes."""
-
-    def __init__(self, bridge: Bridge) -> None:
-        super().__init__()
-        self.bridge = bridge
-
-    def forward(self, skips, deep, decoders, masks):  # noqa: D102
-        skips = self.bridge.prepare(list(skips))
-        deeper = deep
-        for k, (dec, mask) in enumerate(zip(decoders, masks, strict=True)):
-            skip = self.bridge.fuse(
-                k, skips[len(skips) - 1 - k], deeper=deeper, decoder=dec, mask=mask
-            )
-            deeper = skip
-        return skips
-
-
 PART_CACHE = PartCache()
+
+# Probe sizes, in units of the part's own stride (2 for an encoder stage that pools, else 1):
+# four to fit the law, one to check it.
+_FIT = ((2, 2), (4, 2), (2, 4), (4, 4))
+_CHECK = (3, 5)
 
 
 def _part(key: tuple, genotype: Genotype) -> tuple[int, int, int, int]:
-    """Cost of one part, memoised on ``key``, which holds everything the cost depends on;
-    ``genotype`` is only used to build the part on a miss."""
+    """Cost of one part, memoised; ``genotype`` is only used to build the part on a miss.
+
+    A part with one input shape is memoised by its size-free key as a *law*: its params and the
+    coefficients of ``MACs(h, w) = a + b h + c w + d h w`` for each counter, fitted on tiny real
+    CPU probes (see ``measure_part``), so one entry serves every image size. A part whose costs
+    do not follow the law (none here, but the check is made) is measured at its own shape.
+    """
+    free = free_key(key)
+    if free is not None:
+        law = PART_CACHE.get(free)
+        if law is None:
+            measured = dict(measure_part(key, genotype))
+            for k, v in measured.items():
+                PART_CACHE.put(k, v)
+            law = measured[free]
+            if not law:
+                return measured[key]
+        if law:
+            h, w = key[HW_AT[key[0]]], key[HW_AT[key[0]] + 1]
+            return _apply_law(law, h, w)
     hit = PART_CACHE.get(key)
     if hit is None:
         hit = _build_and_measure(key, genotype)
@@ -152,139 +166,70 @@ def _part(key: tuple, genotype: Genotype) -> tuple[int, int, int, int]:
     return hit
 
 
+def _apply_law(law: tuple, h: int, w: int) -> tuple[int, int, int, int]:
+    params, *coef = law
+    thop = coef[0] + coef[1] * h + coef[2] * w + coef[3] * h * w
+    torch_ = coef[4] + coef[5] * h + coef[6] * w + coef[7] * h * w
+    return params, thop, torch_, 0
+
+
+def _fit(m: dict[tuple[int, int], int], sizes) -> tuple[int, int, int, int] | None:
+    """Integer a, b, c, d with a + b h + c w + d h w = m[(h, w)] on the four fit sizes."""
+    from fractions import Fraction
+
+    (h1, w1), (h2, _), (_, w2), _ = sizes
+    m11, m21, m12, m22 = (m[s] for s in sizes)
+    d = Fraction(m22 - m21 - m12 + m11, (h2 - h1) * (w2 - w1))
+    b = Fraction(m21 - m11, h2 - h1) - d * w1
+    c = Fraction(m12 - m11, w2 - w1) - d * h1
+    a = m11 - b * h1 - c * w1 - d * h1 * w1
+    if any(v.denominator != 1 for v in (a, b, c, d)):
+        return None
+    return int(a), int(b), int(c), int(d)
+
+
+def measure_part(key: tuple, genotype: Genotype) -> list[tuple[tuple, tuple]]:
+    """Memo entries for one part: ``[(size-free key, law)]``, or, where no exact law fits (or a
+    probe fails), ``[(size-free key, ()), (key, exact cost at the key's own shape)]``.
+
+    The part is built once on the CPU and run in eval mode on zero images of five tiny sizes (a
+    few pixels, in units of its own stride) under the lean counters (equal to thop and
+    FlopCounterMode): four fit the law, the fifth must match it exactly. One such pass costs 1-2
+    ms; one meta pass at the full size costs ~14 ms, as PyTorch runs meta element-wise ops
+    through its Python reference implementations.
+    """
+    free = free_key(key)
+    if free is None:
+        return [(key, _build_and_measure(key, genotype))]
+    u = unit(key)
+    sizes = [(u * a, u * b) for a, b in (*_FIT, _CHECK)]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny ops: extra threads only wait for each other (or a busy core)
+    try:
+        module, _ = build_part(with_size(key, *sizes[0]), genotype)
+        params = sum(p.numel() for p in module.parameters())
+        thop_m, torch_m = {}, {}
+        for h, w in sizes:
+            _, inputs = build_part(with_size(key, h, w), None, inputs_only=True)
+            thop_m[(h, w)], torch_m[(h, w)] = count_macs_lean(module, inputs)
+    except Exception:  # noqa: BLE001 - a probe this part cannot take: measure it at its shape
+        return [(free, ()), (key, _build_and_measure(key, genotype))]
+    finally:
+        torch.set_num_threads(threads)
+    laws = [_fit(m, sizes[:4]) for m in (thop_m, torch_m)]
+    law = None if None in laws else (params, *laws[0], *laws[1])
+    if law is not None and _apply_law(law, *sizes[4])[1:3] == (
+        thop_m[sizes[4]],
+        torch_m[sizes[4]],
+    ):
+        return [(free, law)]
+    return [(free, ()), (key, _build_and_measure(key, genotype))]
+
+
 def _build_and_measure(key: tuple, genotype: Genotype) -> tuple[int, int, int, int]:
     with torch.device("meta"):  # build only: the context slows every op run inside it
-        module, inputs = _build_part(key, genotype)
-    return _measure(module, inputs)
-
-
-def _build_part(key: tuple, genotype: Genotype) -> tuple[nn.Module, tuple]:
-    """The module of one part and meta inputs of the shapes it sees."""
-    kind = key[0]
-    if kind == "stem":
-        _, name, cin, cout, h, w = key[:6]
-        return STEMS.build(name, cin, cout, genotype.options), (_meta(1, cin, h, w),)
-    if kind == "encoder":
-        (block, cin, cout, index), last, h, w = key[1], key[2], key[3], key[4]
-        stage = EncoderStage(genotype, Slot("encoder", index, block, cin, cout), last=last)
-        return stage, (_meta(1, cin, h, w),)
-    if kind == "bottleneck":
-        _, name, c, h, w = key[:5]
-        return BLOCKS.build(name, c, c, genotype.options), (_meta(1, c, h, w),)
-    if kind == "decoder":
-        (block, cin, cout, first), h, w = key[1], key[2], key[3]
-        slot = Slot("decoder", 0 if first else 1, block, cin, cout)
-        return DecoderStage(genotype, slot), (_meta(1, cin, h, w),)
-    if kind == "head":
-        _, cin, cout, h, w = key
-        return nn.Conv2d(cin, cout, 1), (_meta(1, cin, h, w),)
-    if kind == "bridge":
-        _, skips_shapes, deep_shape, dec_shapes, mask_shapes = key[:5]
-        bridge = BRIDGES.build(
-            genotype.bridge, genotype.skip_channels(), genotype.widths[-1], genotype
-        )
-        inputs = (
-            tuple(_meta(*s) for s in skips_shapes),
-            _meta(*deep_shape),
-            tuple(_meta(*s) for s in dec_shapes),
-            tuple(_meta(*s) if s else None for s in mask_shapes),
-        )
-        return _BridgeProbe(bridge), inputs
-    raise ValueError(f"unknown part {kind!r}")
-
-
-def _opts_key(g: Genotype, block: str) -> tuple:
-    entry = BLOCKS.entry(block) if block in BLOCKS else STEMS.entry(block)
-    return (
-        g.norm,
-        g.act,
-        g.attention if entry.takes_attention else "none",
-        g.compression if entry.takes_compression else 0,
-    )
-
-
-def iter_parts(g: Genotype, image_size: tuple[int, int]):
-    """Yield the cache key of every part of the network with the input shape it sees."""
-    h, w = image_size
-    slots = g.slots()
-    for s in slots:
-        if s.role == "stem":
-            yield ("stem", s.block, s.in_channels, s.out_channels, h, w, _opts_key(g, s.block))
-    enc = [s for s in slots if s.role == "encoder"]
-    res = []  # resolution each encoder stage sees
-    ch, cw = h, w
-    for i, s in enumerate(enc):
-        res.append((ch, cw))
-        last = i == len(enc) - 1
-        # the ulite stage's widening conv reads g.widths[index]: the index matters only there
-        index = i if g.layout == "ulite" else 0
-        widen = g.widths[i] if g.layout == "ulite" else 0
-        yield (
-            "encoder",
-            (s.block, s.in_channels, s.out_channels, index),
-            last and g.layout == "malunet",
-            ch,
-            cw,
-            g.layout,
-            widen,
-            _opts_key(g, s.block),
-        )
-        if not (g.layout == "malunet" and last):
-            ch, cw = ch // 2, cw // 2
-    for s in slots:
-        if s.role == "bottleneck":
-            yield ("bottleneck", s.block, s.in_channels, ch, cw, _opts_key(g, s.block))
-    dec = [s for s in slots if s.role == "decoder"]
-    skips = g.skip_channels()
-    if g.layout == "malunet":
-        skip_res = [(r[0] // 2, r[1] // 2) for r in res[:-1]]
-    else:
-        skip_res = res
-    dec_shapes, mask_shapes = [], []
-    for k, s in enumerate(dec):
-        level = len(skips) - 1 - k
-        sh, sw = skip_res[level]
-        # malunet decoder steps up-sample inside the stage (but the first); unet ones before it
-        dh, dw_ = (sh // 2, sw // 2) if g.layout == "malunet" and k > 0 else (sh, sw)
-        opts = _opts_key(g, s.block)
-        first = k == 0
-        yield (
-            "decoder",
-            (s.block, s.in_channels, s.out_channels, first),
-            dh,
-            dw_,
-            g.layout,
-            g.upsample,
-            opts,
-        )
-        if g.layout == "malunet":
-            dec_shapes.append((1, s.out_channels, sh, sw))
-        else:
-            prev = g.widths[-1] if k == 0 else dec[k - 1].out_channels
-            dec_shapes.append((1, prev, sh, sw))
-        if g.deep_supervision:
-            yield ("head", s.out_channels, g.out_channels, sh, sw)
-        mask_shapes.append(
-            (1, g.out_channels, sh, sw) if g.deep_supervision and g.layout == "malunet" else ()
-        )
-    last_dec = dec[-1]
-    oh, ow = skip_res[0]
-    yield ("head", last_dec.out_channels, g.out_channels, oh, ow)
-    if g.bridge != "none":
-        deep_shape = (1, g.widths[-1], *(res[-1] if g.layout == "malunet" else (ch, cw)))
-        yield (
-            "bridge",
-            tuple((1, c, *skip_res[i]) for i, c in enumerate(skips)),
-            deep_shape,
-            tuple(dec_shapes),
-            tuple(mask_shapes),
-            g.bridge,
-            g.layout,
-            g.deep_supervision,
-            g.out_channels,
-            g.norm,
-            g.act,
-        )
+        module, inputs = build_part(key, genotype)
+    return _measure(module, inputs, lean=True)
 
 
 def _check_size(g: Genotype, image_size: tuple[int, int]) -> tuple[int, int]:

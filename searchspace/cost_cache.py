@@ -24,7 +24,7 @@ import torch
 
 ENV_DIR = "LESION_NAS_CACHE"
 ENV_SWITCH = "LESION_NAS_COST_CACHE"
-Value = tuple[int, int, int, int]
+Value = tuple[int, ...]  # (params, thop, torch, 0), or a law (see cost._part), or ()
 
 
 @functools.lru_cache(maxsize=1)

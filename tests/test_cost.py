@@ -7,8 +7,9 @@ from pathlib import Path
 
 import optuna
 import pytest
+import torch
 
-from searchspace import Genotype, build_model
+from searchspace import BLOCKS, STEMS, BlockOptions, Genotype, build_model
 from searchspace.cost import count_cost, count_params
 from searchspace.presets import PRESETS
 from searchspace.space import sample_genotype
@@ -26,10 +27,12 @@ def test_tiny_network_by_hand():
     assert count_params(TINY) == sum(p.numel() for p in build_model(TINY).parameters())
 
 
+@pytest.mark.parametrize("size", [(64, 64), (192, 256)])
 @pytest.mark.parametrize("name", list(PRESETS))
-def test_parts_equal_whole_for_presets(name):
+def test_parts_equal_whole_for_presets(name, size):
+    # parts: lean counters on tiny CPU probes + the size law; whole: thop.profile and
+    # FlopCounterMode on the whole network at this size
     g = PRESETS[name].genotype
-    size = (64, 64) if g.stride <= 64 else (g.stride, g.stride)
     parts = count_cost(g, size)
     whole = count_cost(g, size, method="whole")
     assert (parts.params, parts.macs_thop, parts.macs_torch) == (
@@ -109,3 +112,61 @@ def test_part_costs_persist_across_processes(tmp_path):
 def test_part_cost_persistence_can_be_switched_off(tmp_path):
     _cost_in_subprocess(tmp_path, {"LESION_NAS_COST_CACHE": "0"})
     assert not list(tmp_path.glob("part-costs-*"))
+
+
+@pytest.mark.parametrize("opts", [0, 1], ids=["gn4-gelu", "bn-relu-ca_sa"])
+@pytest.mark.parametrize("name", BLOCKS.names() + tuple(f"stem:{n}" for n in STEMS.names()))
+def test_lean_counters_equal_thop_and_flopcountermode(name, opts):
+    from searchspace.cost import _count_macs
+    from searchspace.counters import count_macs_lean
+
+    registry = STEMS if name.startswith("stem:") else BLOCKS
+    entry = registry.entry(name.removeprefix("stem:"))
+    cin, cout = entry.test_channels
+    options = [
+        BlockOptions(norm="gn4", act="gelu", attention="none", compression=8),
+        BlockOptions(norm="bn", act="relu", attention="ca_sa", compression=4),
+    ][opts]
+    module = entry.factory(cin, cout, options)
+    for shape in ((1, cin, 8, 12), (2, cin, 16, 16)):
+        x = torch.zeros(shape)
+        lean = count_macs_lean(module, (x,))
+        # no counter state left on any module (thop.profile leaves some on unhooked ones)
+        assert not any(hasattr(m, "total_ops") for m in module.modules())
+        assert lean == _count_macs(module, (x,)), shape
+
+
+def test_size_law_serves_every_image_size_from_one_entry():
+    from searchspace.cost import PART_CACHE
+    from searchspace.parts import iter_parts, memo_key
+
+    g = PRESETS["scsonet"].genotype
+    count_cost(g, (64, 64))
+    misses = PART_CACHE.misses
+    other = count_cost(g, (96, 160))  # a size never asked for
+    # only the bridge (several input shapes, measured at its own) is measured again
+    sized = [k for k in iter_parts(g, (96, 160)) if memo_key(k) == k]
+    assert [k[0] for k in sized] == ["bridge"]
+    assert PART_CACHE.misses == misses + 1
+    laws = {memo_key(k) for k in iter_parts(g, (96, 160))} - set(sized)
+    assert laws == {memo_key(k) for k in iter_parts(g, (64, 64))} - {
+        k for k in iter_parts(g, (64, 64)) if k[0] == "bridge"
+    }
+    whole = count_cost(g, (96, 160), method="whole")
+    assert (other.params, other.macs_thop, other.macs_torch) == (
+        whole.params,
+        whole.macs_thop,
+        whole.macs_torch,
+    )
+
+
+def test_law_fit_is_exact_or_refused():
+    from searchspace.cost import _FIT, _fit
+
+    sizes = [(2, 2), (4, 2), (2, 4), (4, 4)]
+    assert list(_FIT) == sizes
+    law = (7, 3, 5, 11)  # a + b h + c w + d h w
+    m = {(h, w): law[0] + law[1] * h + law[2] * w + law[3] * h * w for h, w in sizes}
+    assert _fit(m, sizes) == law
+    m[(4, 4)] += 1  # not of that form with integer coefficients
+    assert _fit(m, sizes) is None
