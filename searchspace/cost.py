@@ -206,7 +206,8 @@ def measure_part(key: tuple, genotype: Genotype) -> list[tuple[tuple, tuple]]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny ops: extra threads only wait for each other (or a busy core)
     try:
-        module, _ = build_part(with_size(key, *sizes[0]), genotype)
+        with torch.random.fork_rng(devices=[]):  # building initialises weights: leave the
+            module, _ = build_part(with_size(key, *sizes[0]), genotype)  # caller's RNG as is
         params = sum(p.numel() for p in module.parameters())
         thop_m, torch_m = {}, {}
         for h, w in sizes:

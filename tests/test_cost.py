@@ -170,3 +170,18 @@ def test_law_fit_is_exact_or_refused():
     assert _fit(m, sizes) == law
     m[(4, 4)] += 1  # not of that form with integer coefficients
     assert _fit(m, sizes) is None
+
+
+def test_costing_leaves_the_global_rng_alone(tmp_path, monkeypatch):
+    from searchspace.cost import PART_CACHE
+
+    monkeypatch.setenv("LESION_NAS_CACHE", str(tmp_path))  # an empty memo: every part is built
+    PART_CACHE.clear()
+    g = PRESETS["dsnet"].genotype
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    count_cost(g, (64, 64))  # builds its parts on the CPU: their weights draw random numbers
+    assert PART_CACHE.misses > 0
+    assert torch.equal(torch.rand(3), expected)
+    PART_CACHE.clear()
