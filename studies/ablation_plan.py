@@ -1,9 +1,10 @@
-"""Which networks an ablation trains: one-factor-at-a-time neighbours, and the papers' plans.
+"""Which networks an ablation trains: its base, one-factor-at-a-time neighbours, the papers' plans.
 
-``neighbours(base, factors)`` returns the base plus, for every chosen factor, one variant per
-alternative value of that factor (everything else unchanged). A value that gives an invalid
-network, or a network identical to one already listed, is skipped with its reason. Named plans
-reproduce the structure of the papers' own ablation tables.
+``resolve_base(text, ...)`` turns ``--base`` (a preset name, a genotype JSON file, or STUDY:TRIAL)
+into the base genotype. ``neighbours(base, factors)`` returns the base plus, for every chosen
+factor, one variant per alternative value of that factor (everything else unchanged). A value that
+gives an invalid network, or a network identical to one already listed, is skipped with its
+reason. Named plans reproduce the structure of the papers' own ablation tables.
 """
 
 from __future__ import annotations
@@ -11,12 +12,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
 
 from searchspace import Genotype, GenotypeError
 from searchspace.presets import get_preset
 from searchspace.presets.ulrtsnet import ULRTS_ABLATION_VARIANTS, ULRTS_ATTENTION_VARIANTS
 from searchspace.registry import ATTENTION_ORDERS, COMPRESSIONS, UPSAMPLE_MODES
 from searchspace.space import BLOCK_FAMILIES, STEM_PATTERNS, with_block, with_stem
+from studies import schema
+from studies.storage import open_storage
 
 BRIDGES = ("none", "scab", "mlsffm", "gate", "gab")
 
@@ -161,3 +167,32 @@ def plan(name: str) -> list[Variant]:
     if name not in PLANS:
         raise ValueError(f"unknown plan {name!r}; known: {', '.join(PLANS)}")
     return PLANS[name][1]()
+
+
+def resolve_base(text: str, storage: str | None, out_root: Path) -> Genotype:
+    """A preset name, a genotype JSON file, or STUDY:TRIAL (a trial of a stored study)."""
+    from searchspace.presets import PRESETS
+
+    if text in PRESETS:
+        return PRESETS[text].genotype
+    path = Path(text)
+    if path.suffix == ".json" or path.is_file():
+        if not path.is_file():
+            raise FileNotFoundError(f"genotype file {path} does not exist")
+        return Genotype.from_json(path.read_text())
+    if ":" in text:
+        study_name, _, number = text.rpartition(":")
+        if not number.isdigit():
+            raise ValueError(f"--base {text!r}: expected STUDY:TRIAL with a trial number")
+        url = storage or f"sqlite:///{out_root / study_name / 'study.db'}"
+        storage_obj = open_storage(url, create=False)
+        study = optuna.load_study(study_name=study_name, storage=storage_obj)
+        trials = [t for t in study.trials if t.number == int(number)]
+        if not trials or schema.GENOTYPE not in trials[0].user_attrs:
+            raise ValueError(f"study {study_name!r} has no trial {number} with a genotype")
+        g = Genotype.from_dict(trials[0].user_attrs[schema.GENOTYPE])
+        return dataclasses.replace(g, name=g.name or f"{study_name}-{number}")
+    raise ValueError(
+        f"--base {text!r} is neither a preset ({', '.join(PRESETS)}), a genotype .json file, "
+        "nor STUDY:TRIAL"
+    )
