@@ -17,7 +17,7 @@ from ray.tune.search import Searcher  # noqa: E402
 
 from searchspace import Genotype  # noqa: E402
 from searchspace.space import sample_genotype  # noqa: E402
-from studies import ray_backend, schema  # noqa: E402
+from studies import ray_backend, ray_searcher, schema  # noqa: E402
 from studies.spec import PruneSettings, StudySpec  # noqa: E402
 from studies.storage import count_finished, open_study  # noqa: E402
 from trainer import load_data, recipe  # noqa: E402
@@ -174,6 +174,9 @@ def test_searcher_and_scheduler_prune_dedup_and_count(tmp_path: Path, monkeypatc
     spec = make_spec(epochs=3, budget=None, pruning=PruneSettings(warmup_epochs=1, margin=0.05))
     study = open_study(spec, "unit", optuna.storages.InMemoryStorage())
     add_reference(study, 0.9, 10)  # cheaper than any candidate, far more accurate
+    # a study with trials salts its sampler's seed with the process id: pin it, so the random
+    # candidates (and the trial numbers asserted below) are the same in every run
+    monkeypatch.setattr(ray_searcher.os, "getpid", lambda: 4242)
     searcher = ray_backend.StudySearcher(spec, study, trials=6, timeout=None, out_root=tmp_path)
     scheduler = ray_backend.ParetoStop(searcher)
 
