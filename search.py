@@ -41,6 +41,24 @@ def _image_size(values: list[int] | None, default: tuple[int, int] = (256, 256))
     return h, w
 
 
+def _add_image_size(parser, help: str) -> None:
+    """The --image-size H [W] option every verb that takes a size shares (read by _image_size)."""
+    parser.add_argument("--image-size", type=int, nargs="+", metavar="H [W]", help=help)
+
+
+def _add_budgets(parser, counter_help: str) -> None:
+    """--budget-params, --budget-gflops and --cost-counter, as search and space share them."""
+    parser.add_argument("--budget-params", metavar="N", help="max parameters: 400k, 0.4M, 400000")
+    parser.add_argument(
+        "--budget-gflops",
+        metavar="G",
+        help="max MACs (what papers call GFLOPs), in G by default: 0.1, 100M",
+    )
+    parser.add_argument(
+        "--cost-counter", choices=("thop", "torch"), default="thop", help=counter_help
+    )
+
+
 def _load_genotype(args):
     from searchspace import Genotype
     from searchspace.presets import get_preset
@@ -290,7 +308,7 @@ def cmd_space(args) -> int:
     start = time.perf_counter()
     df = cost_table(size, workers=args.workers, progress=not args.quiet)
     seconds = time.perf_counter() - start
-    macs = df["macs_thop" if args.counter == "thop" else "macs_torch"]
+    macs = df["macs_thop" if args.cost_counter == "thop" else "macs_torch"]
     fits = df["params"].ge(0)
     if max_params is not None:
         fits &= df["params"] <= max_params
@@ -309,7 +327,7 @@ def cmd_space(args) -> int:
     )
     print(
         f"params: {format_count(df['params'].min())} to {format_count(df['params'].max())}, "
-        f"median {format_count(df['params'].median())}; MACs ({args.counter}): "
+        f"median {format_count(df['params'].median())}; MACs ({args.cost_counter}): "
         f"{format_count(macs.min())} to {format_count(macs.max())}, median "
         f"{format_count(macs.median())}"
     )
@@ -401,18 +419,7 @@ def _add_search_parser(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     g = p.add_argument_group("budgets and objectives")
-    g.add_argument("--budget-params", metavar="N", help="max parameters: 400k, 0.4M, 400000")
-    g.add_argument(
-        "--budget-gflops",
-        metavar="G",
-        help="max MACs (what papers call GFLOPs), in G by default: 0.1, 100M",
-    )
-    g.add_argument(
-        "--cost-counter",
-        choices=("thop", "torch"),
-        default="thop",
-        help="which MAC count the budget and objective use (default thop)",
-    )
+    _add_budgets(g, "which MAC count the budget and objective use (default thop)")
     g.add_argument(
         "--objectives",
         default="dice,params,macs",
@@ -451,13 +458,7 @@ def _add_search_parser(sub) -> None:
         "--epochs", type=int, help="epochs per candidate (default 3 synthetic, else the recipe's)"
     )
     g.add_argument("--batch-size", type=int)
-    g.add_argument(
-        "--image-size",
-        type=int,
-        nargs="+",
-        metavar="H [W]",
-        help="a multiple of 32 (default 64 synthetic, 128 with --data)",
-    )
+    _add_image_size(g, "a multiple of 32 (default 64 synthetic, 128 with --data)")
     g.add_argument("--limit", type=int, help="use only the first N training images")
     g.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
     g = p.add_argument_group("study")
@@ -559,9 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default="synthetic", help="dataset folder or 'synthetic' (default)")
     p.add_argument("--recipe", default="fast", help="training recipe (default fast)")
     p.add_argument("--epochs", type=int)
-    p.add_argument(
-        "--image-size", type=int, nargs="+", metavar="H [W]", help="default: the recipe's"
-    )
+    _add_image_size(p, "default: the recipe's")
     p.add_argument("--limit", type=int, help="use only the first N training images")
     p.add_argument("--device", default="auto")
     p.add_argument("--storage", help="Optuna storage URL (default sqlite:///runs/STUDY/study.db)")
@@ -572,14 +571,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("presets", help="list the published models with their costs")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    p.add_argument("--image-size", type=int, nargs="+", metavar="H [W]", help="default 256")
+    _add_image_size(p, "default 256")
     p.set_defaults(func=cmd_presets)
 
     p = sub.add_parser("cost", help="exact costs of a preset or genotype file")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--preset", help="a preset name (see `presets`)")
     src.add_argument("--genotype", help="a genotype JSON file")
-    p.add_argument("--image-size", type=int, nargs="+", metavar="H [W]", help="default 256")
+    _add_image_size(p, "default 256")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_cost)
 
@@ -599,13 +598,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
-    p.add_argument(
-        "--image-size",
-        type=int,
-        nargs="+",
-        metavar="H [W]",
-        help="training size (default: the recipe's, 256)",
-    )
+    _add_image_size(p, "training size (default: the recipe's, 256)")
     p.add_argument("--limit", type=int, help="use only the first N training images (smoke runs)")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
@@ -638,12 +631,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--run", required=True, help="a run folder written by train or search")
     p.add_argument("--onnx", required=True, metavar="FILE", help="the .onnx file to write")
-    p.add_argument(
-        "--image-size",
-        type=int,
-        nargs="+",
-        metavar="H [W]",
-        help="input size, a multiple of the network's stride (default: the run's training size)",
+    _add_image_size(
+        p, "input size, a multiple of the network's stride (default: the run's training size)"
     )
     p.add_argument("--opset", type=int, help="ONNX opset, 11..20 (default 17)")
     p.add_argument(
@@ -667,17 +656,8 @@ def build_parser() -> argparse.ArgumentParser:
             "it. With budgets, counts the candidates within them (per block family)."
         ),
     )
-    p.add_argument("--image-size", type=int, nargs="+", metavar="H [W]", help="default 256")
-    p.add_argument("--budget-params", metavar="N", help="parameter budget, e.g. 0.4M or 400k")
-    p.add_argument(
-        "--budget-gflops", metavar="G", help="MAC budget in G (the papers' 'GFLOPs'), e.g. 0.5"
-    )
-    p.add_argument(
-        "--counter",
-        choices=("thop", "torch"),
-        default="thop",
-        help="which MAC count the budget and summary use (default thop)",
-    )
+    _add_image_size(p, "default 256")
+    _add_budgets(p, "which MAC count the budget and summary use (default thop)")
     p.add_argument(
         "--workers", type=int, metavar="K", help="processes measuring parts (default: CPU count)"
     )
