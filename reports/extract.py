@@ -231,11 +231,13 @@ def _get_importance_data(
     records = {r.number: r for r in view.records}
     study = optuna.create_study(directions=list(view.directions))
     study.add_trials(trials)
+    # the copy numbers its trials 0, 1, ... in the order added: map them back to the records
+    by_copy = {k: records[t.number] for k, t in enumerate(trials)}
     importances = []
     for i, direction in enumerate(view.directions):
 
         def target(t, i=i, sign=-1.0 if direction == "maximize" else 1.0) -> float:
-            return sign * view.objective_values(records[t.number])[i]  # type: ignore[index]
+            return sign * view.objective_values(by_copy[t.number])[i]  # type: ignore[index]
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -200,6 +200,8 @@ def test_importance_needs_enough_trials_and_then_ranks_the_right_factor(tmp_path
     assert few.importances == [] and "at least 10" in few.message and plot_importance(few) is None
     study, storage = _study(tmp_path, "imp", _spec())
     dice = {"scf": 0.8, "dsc": 0.6, "conv3": 0.4}
+    for _ in range(2):  # untrained trials first: trained ones are not numbered from 0
+        _add(study, None, 50_000_000, 5, feasible=False, over="params over budget")
     for i in range(12):
         block, up = ("dsc", "conv3", "scf")[i % 3], ("bilinear", "nearest")[(i // 3) % 2]
         params = 1000 * (1 + i % 2) * (10 if up == "nearest" else 1)
