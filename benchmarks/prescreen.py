@@ -30,22 +30,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import optuna  # noqa: E402
 
 from benchmarks.common import header  # noqa: E402
 from searchspace.cost import PART_CACHE, count_cost  # noqa: E402
-from searchspace.space import sample_genotype  # noqa: E402
-
-
-def draw(n: int, seed: int):
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-    out = []
-    for _ in range(n):
-        trial = study.ask()
-        out.append(sample_genotype(trial))
-        study.tell(trial, 0.0)
-    return out
+from searchspace.space import random_genotypes  # noqa: E402
 
 
 def rate(genotypes, **kwargs) -> float:
@@ -65,8 +53,8 @@ def main() -> None:
     args = parser.parse_args()
     print(header("budget pre-screen: candidates/s (params + thop MACs + torch MACs, 256x256)"))
     os.environ["LESION_NAS_CACHE"] = tempfile.mkdtemp(prefix="lesion-nas-prescreen-")
-    genotypes = draw(2 * args.candidates, args.seed)
-    others = draw(2 * args.candidates, args.seed + 1)
+    genotypes = random_genotypes(2 * args.candidates, args.seed)
+    others = random_genotypes(2 * args.candidates, args.seed + 1)
     count_cost(genotypes[0], (256, 256), method="whole")  # import thop and warm torch up
     baseline = rate(genotypes[: args.baseline_candidates], method="whole")
     PART_CACHE.clear()

@@ -183,3 +183,18 @@ def sample_choices(trial) -> dict:
 def sample_genotype(trial) -> Genotype:
     """A genotype drawn from the space through an Optuna trial (any sampler)."""
     return make_genotype(sample_choices(trial))
+
+
+def random_genotypes(n: int, seed: int = 0) -> list[Genotype]:
+    """``n`` genotypes drawn by Optuna's RandomSampler (seeded) through ``sample_genotype``: the
+    candidates a random search would try first (benchmarks and tests use them)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    out = []
+    for _ in range(n):
+        trial = study.ask()
+        out.append(sample_genotype(trial))
+        study.tell(trial, 0.0)
+    return out

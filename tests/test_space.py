@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import optuna
 import pytest
 import torch
 
@@ -14,24 +13,12 @@ from searchspace.space import (
     BLOCK_FAMILIES,
     STEM_PATTERNS,
     make_genotype,
-    sample_genotype,
+    random_genotypes,
     with_block,
     with_stem,
 )
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-def _samples(n: int, seed: int = 0) -> list[Genotype]:
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-    out = []
-    for _ in range(n):
-        trial = study.ask()
-        out.append(sample_genotype(trial))
-        study.tell(trial, 0.0)
-    return out
-
-
+_samples = random_genotypes
 SAMPLES = _samples(200)
 
 
