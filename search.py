@@ -23,6 +23,9 @@ verbs:
   search     the architecture search under hard budgets (the default verb:
              `python search.py --budget-params 0.4M` is `python search.py search --budget-params 0.4M`)
   confirm    retrain a study's Pareto front and presets with several seeds; test mean +- std
+  compare    groups of studies side by side (e.g. 3 seeds of TPE vs 3 of random search):
+             hypervolume with 95 % CIs, Mann-Whitney U / Welch tests, union fronts
+  fidelity   retrain a study's candidates at a higher fidelity: Spearman / Kendall with CIs
   ablate     one-factor-at-a-time ablation (or a paper's plan) over seeds, with paired statistics
 
 Run `python search.py VERB --help` for the options of a verb.
@@ -44,6 +47,16 @@ def _image_size(values: list[int] | None, default: tuple[int, int] = (256, 256))
 def _add_image_size(parser, help: str) -> None:
     """The --image-size H [W] option every verb that takes a size shares (read by _image_size)."""
     parser.add_argument("--image-size", type=int, nargs="+", metavar="H [W]", help=help)
+
+
+WORKERS_HELP = (
+    "worker processes on this machine (default auto: one per CPU core up to 8, each with one "
+    "torch thread; 1 on a GPU); independent runs are trained that many at a time"
+)
+
+
+def _add_workers(parser) -> None:
+    parser.add_argument("--workers", default="auto", metavar="N|auto", help=WORKERS_HELP)
 
 
 def _add_budgets(parser, counter_help: str) -> None:
@@ -351,10 +364,15 @@ def cmd_report(args) -> int:
 
 SEARCH_EPILOG = """\
 Budgets are hard and checked before training: over-budget candidates are recorded, never trained.
-Without --data: built-in SYNTHETIC data at 64x64, 3 epochs, 20 trials (about 10 min on 2 CPU
-cores). With --data: 128x128, the recipe's epochs (fast: 20), 100 trials (a GPU search).
-Re-running the same command resumes the study until it holds --trials finished trials
-(complete, over budget, duplicate, pruned and failed ones all count). See docs/search.md.
+Without --data: built-in SYNTHETIC data at 64x64 (400/100/100 images), 6 epochs, 30 trained
+candidates (a few minutes on 2 CPU cores). With --data: 128x128, the recipe's epochs (fast: 20),
+100 trained candidates (a GPU search).
+--trials counts TRAINED candidates (complete, pruned or failed in training): over-budget and
+duplicate candidates are recorded and told to the sampler but do not count. Re-running the same
+command resumes the study until it holds --trials trained candidates; a larger --trials extends
+it. --workers N runs N worker processes on the study (default auto: one single-thread worker per
+CPU core, up to 8; 1 on a GPU); the same command started on other machines against the same
+--storage adds workers. See docs/search.md.
 """
 
 
@@ -390,9 +408,11 @@ def cmd_search(args) -> int:
             gpus_per_trial=args.gpus_per_trial,
             cpus_per_trial=args.cpus_per_trial,
             report=not args.no_report,
+            workers=args.workers,
+            channels_last=args.channels_last,
         )
     )
-    return 0 if outcome.counts["finished"] else 1
+    return 0 if outcome.counts["trials"] else 1
 
 
 def cmd_confirm(args) -> int:
@@ -406,6 +426,7 @@ def cmd_confirm(args) -> int:
         epochs=args.epochs,
         device=args.device,
         out_root=args.out,
+        workers=args.workers,
     )
     print(f"confirmed {len(outcome.records)} model(s): {outcome.csv}")
     return 0
@@ -455,18 +476,27 @@ def _add_search_parser(sub) -> None:
     )
     g.add_argument("--recipe", default="fast", help="training recipe (default fast)")
     g.add_argument(
-        "--epochs", type=int, help="epochs per candidate (default 3 synthetic, else the recipe's)"
+        "--epochs", type=int, help="epochs per candidate (default 6 synthetic, else the recipe's)"
     )
     g.add_argument("--batch-size", type=int)
     _add_image_size(g, "a multiple of 32 (default 64 synthetic, 128 with --data)")
     g.add_argument("--limit", type=int, help="use only the first N training images")
     g.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
+    g.add_argument(
+        "--channels-last",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="NHWC memory format in training (default auto: on for CPU and CUDA, the measured "
+        "rule of benchmarks/channels_last.py; each run records its choice in runtime.json)",
+    )
     g = p.add_argument_group("study")
     g.add_argument(
         "--trials",
         type=int,
-        help="finished trials the study should hold (default 20 synthetic, else 100)",
+        help="trained candidates the study should hold (default 30 synthetic, else 100); "
+        "over-budget and duplicate candidates do not count",
     )
+    _add_workers(g)
     g.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
     g.add_argument("--study", help="study name (default search-DATA-pBUDGET[-mBUDGET])")
     g.add_argument(
@@ -482,6 +512,100 @@ def _add_search_parser(sub) -> None:
     p.set_defaults(func=cmd_search)
 
 
+def cmd_compare(args) -> int:
+    from reports.compare import group_markdown, run_compare
+
+    cmp, folder, notes = run_compare(args.group, args.storage, args.out, args.at)
+    first = next(iter(cmp.groups.values()))[0]
+    from reports import load_study_view
+    from reports.study import default_storage
+
+    label = load_study_view(first.name, args.storage or default_storage(first.name)).metric_label
+    print(group_markdown(cmp, label))
+    for note in notes:
+        print(note)
+    print(f"comparison: {folder / 'compare.html'}")
+    return 0
+
+
+def cmd_fidelity(args) -> int:
+    from studies.fidelity import run_fidelity
+
+    studies = [s.strip() for s in args.study.split(",") if s.strip()]
+    stats = run_fidelity(
+        studies,
+        storage=args.storage,
+        top=args.top,
+        sample=args.sample,
+        image_size=_image_size(args.image_size),
+        epochs=args.epochs,
+        seeds=args.seeds,
+        recipe_name=args.recipe,
+        device=args.device,
+        out_root=args.out,
+        workers=args.workers,
+    )
+    lo, hi = stats["spearman_ci"], stats["kendall_ci"]
+    print(
+        f"{stats['n']} candidates; {stats['metric']}: Spearman rho {stats['spearman']:.3f} "
+        f"[{lo[0]:.3f}, {lo[1]:.3f}], Kendall tau {stats['kendall']:.3f} [{hi[0]:.3f}, "
+        f"{hi[1]:.3f}] (95 % bootstrap CIs); the high-fidelity best is #"
+        f"{stats['high_best_rank_at_low']} at low fidelity"
+    )
+    if stats["failed"]:
+        print(f"failed at the high fidelity (left out): {', '.join(stats['failed'])}")
+    print(f"tables: {stats['folder']}/fidelity.md")
+    return 0
+
+
+def _add_fidelity_parser(sub) -> None:
+    p = sub.add_parser(
+        "fidelity",
+        help="retrain trained candidates at a higher fidelity: does the ranking hold?",
+        description="Retrain K trained candidates of one or more studies at a second fidelity "
+        "and report Spearman rho / Kendall tau between the two fidelities' validation scores, "
+        "with bootstrap CIs, and where the high-fidelity best ranked. See studies/fidelity.py.",
+    )
+    p.add_argument("--study", required=True, help="study name, or several: A,B,C (their union)")
+    p.add_argument("--storage", help="Optuna storage URL (default sqlite:///OUT/STUDY/study.db)")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--top", type=int, metavar="K", help="the front, then the best, K in all")
+    g.add_argument("--sample", type=int, metavar="K",
+                   help="the front, then a stratified sample of the dominated, K in all")  # fmt: skip
+    _add_image_size(p, "the second fidelity's size (required)")
+    p.add_argument("--epochs", type=int, required=True, help="the second fidelity's epochs")
+    p.add_argument("--seeds", type=int, default=1, help="training seeds per candidate (default 1)")
+    p.add_argument("--recipe", help="training recipe (default: the study's)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", default="runs", help="root of the run folders (default runs/)")
+    _add_workers(p)
+    p.set_defaults(func=cmd_fidelity)
+
+
+def _add_compare_parser(sub) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="search strategies side by side: hypervolume with CIs, tests, fronts",
+        description="Compare groups of studies (e.g. 3 seeds of NSGA-II vs 3 of random search) "
+        "of the same space, budgets, data and fidelity: hypervolume against trained candidates "
+        "and wall time (mean and 95 %% CI per group), the final hypervolume with Mann-Whitney U "
+        "and Welch tests, and the union Pareto fronts. See reports/compare.py.",
+    )
+    p.add_argument(
+        "--group",
+        action="append",
+        required=True,
+        metavar="NAME=STUDY,STUDY,...",
+        help="a group of studies (give it twice or more)",
+    )
+    p.add_argument("--storage", help="one storage for all studies (default: each study's "
+                   "sqlite:///runs/STUDY/study.db)")  # fmt: skip
+    p.add_argument("--at", type=int, help="read the final hypervolume after this many trained "
+                   "candidates (default: the fewest any study has)")  # fmt: skip
+    p.add_argument("--out", help="output folder (default runs/compare-GROUP-vs-GROUP)")
+    p.set_defaults(func=cmd_compare)
+
+
 def _add_confirm_parser(sub) -> None:
     p = sub.add_parser("confirm", help="retrain a study's front and presets with several seeds")
     p.add_argument("--study", required=True, help="study name")
@@ -491,6 +615,7 @@ def _add_confirm_parser(sub) -> None:
     p.add_argument("--epochs", type=int, help="epochs (default: the recipe's own)")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default="runs", help="root of the run folders (default runs/)")
+    _add_workers(p)
     p.set_defaults(func=cmd_confirm)
 
 
@@ -667,6 +792,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_search_parser(sub)
     _add_confirm_parser(sub)
+    _add_compare_parser(sub)
+    _add_fidelity_parser(sub)
     return parser
 
 

@@ -20,15 +20,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from searchspace import Genotype
 from studies import schema
 from studies.front import pareto_front, trained_records
 from studies.objective import load_study_data
-from studies.runs import train_genotype
+from studies.runs import train_runs
+from studies.workers import resolve_workers
 from studies.storage import load_existing_study, load_spec, storage_url
-from trainer import TrainConfig, read_json, recipe
+from trainer import TrainConfig, recipe
 
 
 @dataclass(frozen=True)
@@ -90,22 +92,6 @@ def confirm_config(spec, recipe_name: str | None, epochs: int | None, seed: int)
     return recipe(recipe_name or spec.recipe, **overrides)
 
 
-def _train_or_reuse(c: Candidate, config: TrainConfig, data, run_dir: Path, device: str):
-    """(val, test) of a finished run folder with this config, else of a new training run."""
-    metrics, saved = run_dir / "metrics.json", run_dir / "train_config.json"
-    if metrics.is_file() and saved.is_file():
-        if read_json(saved) == config.to_dict():
-            m = read_json(metrics)
-            if m.get("status") != "failed":
-                return m.get("val") or {}, m.get("test")
-    result = train_genotype(
-        c.genotype, config, data, out_dir=run_dir, device=device, progress=False
-    )
-    if result.status == "failed":
-        return {}, None
-    return result.val, result.test
-
-
 def run_confirm(
     study_name: str,
     storage: str | None = None,
@@ -116,6 +102,7 @@ def run_confirm(
     device: str = "auto",
     out_root: str | Path = "runs",
     progress: bool = True,
+    workers: str | int = 1,
 ) -> ConfirmOutcome:
     import pandas as pd
     from tqdm import tqdm
@@ -132,22 +119,31 @@ def run_confirm(
     models = candidates(study, spec)
     if not models:
         raise ValueError(f"study {study_name!r} has no trained candidate or preset to confirm")
+    n_workers, threads = resolve_workers(workers, device)
     data = load_study_data(spec, progress=progress)
     has_test = "test" in data.splits and len(data.split("test")) > 0
     seed_list = [spec.seed + k for k in range(seeds)]
     stored = dict(study.user_attrs.get(schema.CONFIRM) or {})
     rows, records = [], {}
-    bar = tqdm(total=len(models) * seeds, unit="run", desc="confirm", disable=not progress)
+    runs = []
     for c in models:
-        vals, tests, dirs = [], [], []
         for seed in seed_list:
             config = confirm_config(spec, recipe_name, epochs, seed)
             run_dir = out_root / study_name / "confirm" / f"{c.number:04d}-{c.name}" / f"seed{seed}"
-            val, test = _train_or_reuse(c, config, data, run_dir, device)
-            vals.append(val)
-            tests.append(test)
-            dirs.append(str(run_dir))
-            bar.update(1)
+            runs.append((c.genotype, config, run_dir))
+    bar = tqdm(total=len(runs), unit="run", desc="confirm", disable=not progress)
+    source = data if n_workers == 1 else partial(load_study_data, spec)
+    results = train_runs(
+        runs, source, workers=n_workers, threads=threads, device=device,
+        on_done=lambda i, m: bar.update(1),
+    )  # fmt: skip
+    bar.close()
+    for k, c in enumerate(models):
+        mine = results[k * seeds : (k + 1) * seeds]
+        vals = [(m or {}).get("val") or {} for m in mine]
+        tests = [(m or {}).get("test") for m in mine]
+        dirs = [str(r[2]) for r in runs[k * seeds : (k + 1) * seeds]]
+        config = runs[k * seeds][1]
         v = mean_std([d.get(spec.metric) for d in vals])
         t = mean_std([(d or {}).get(spec.metric) for d in tests]) if has_test else (None, None, 0)
         record = {
@@ -179,8 +175,7 @@ def run_confirm(
                 f"test_{spec.metric}_std": t[1],
             }
         )
-        study.set_user_attr(schema.CONFIRM, stored)  # after each model: an interruption keeps it
-    bar.close()
+        study.set_user_attr(schema.CONFIRM, stored)
     csv = out_root / study_name / "confirm.csv"
     csv.parent.mkdir(parents=True, exist_ok=True)
     table = pd.DataFrame(rows)

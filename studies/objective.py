@@ -8,9 +8,11 @@
    hard budgets *before* any training, written to the trial (``schema`` attributes);
 3. over budget: completed at once with ``infeasible_values`` (its costs, accuracy 0) and positive
    constraints, never trained, no run folder;
-4. ``find_duplicate``: a genotype already trained in this study is not trained again, its result
-   is reused (``DUPLICATE_OF``); one already pruned, or being trained right now by another
-   worker (an earlier RUNNING trial), is pruned with that reason;
+4. ``claim`` (under the study lock when several workers share the study, ``studies.workers``):
+   a genotype already trained in this study is not trained again, its result is reused
+   (``DUPLICATE_OF``); one already pruned, failed in training, or being trained right now by
+   another worker, is pruned with that reason; otherwise the trial is marked ``TRAIN_CLAIM``,
+   which is what ``--trials`` counts;
 5. ``train_candidate`` into ``<out>/<study>/trials/<number>-<name or id>/`` with the study's
    train config, the pruner (``studies.pruning``) watching every epoch through ``on_epoch``;
 6. ``values_from_result``: the objective values (``--metric`` on the validation split at the best
@@ -23,6 +25,7 @@ goes on. A pruned trial keeps its partial curve and ``PRUNE_REASON`` and raises 
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,21 +69,29 @@ def train_config(spec: StudySpec) -> TrainConfig:
     return TrainConfig.from_dict(spec.train_config)
 
 
-def load_study_data(spec: StudySpec, *, progress: bool = False) -> DataBundle:
-    """The study's data, reloaded from ``spec.data_source``; refused if it is not the same data."""
+def load_study_data(
+    spec: StudySpec, *, progress: bool = False, image_size: tuple[int, int] | None = None
+) -> DataBundle:
+    """The study's data, reloaded from ``spec.data_source``; refused if it is not the same data.
+    ``image_size``: at another size (the fidelity verb). Real data keeps its content fingerprint
+    at any size; synthetic data is generated at the size, so only its split is checked then."""
     kwargs: dict[str, Any] = {}
     if spec.synthetic_counts is not None:
         kwargs["synthetic_counts"] = tuple(spec.synthetic_counts)
+    size = tuple(image_size) if image_size is not None else tuple(spec.image_size)
     data = load_data(
         spec.data_source,
-        image_size=tuple(spec.image_size),
+        image_size=size,
         limit=spec.data_limit,
         seed=spec.split_seed,
         progress=progress,
         **kwargs,
     )
     split_hash = str(data.split_info.get("hash", ""))
-    if data.fingerprint != spec.data_fingerprint or split_hash != spec.split_hash:
+    same_data = data.fingerprint == spec.data_fingerprint or (
+        spec.synthetic and size != tuple(spec.image_size)
+    )
+    if not same_data or split_hash != spec.split_hash:
         raise ValueError(
             f"the data at {spec.data_source} is not the study's: fingerprint "
             f"{data.fingerprint[:12]} / split {split_hash[:8]} vs the study's "
@@ -229,8 +240,15 @@ def train_candidate(
 class EpochWatch:
     """``fit``'s ``on_epoch``: keeps the validation curve and applies the pruner each epoch."""
 
-    def __init__(self, spec: StudySpec, study: optuna.Study | None, screen: Screen, exempt: bool):
-        self.spec, self.study, self.exempt = spec, study, exempt
+    def __init__(
+        self,
+        spec: StudySpec,
+        study: optuna.Study | None,
+        screen: Screen,
+        exempt: bool,
+        hook: Callable[[], None] | None = None,
+    ):
+        self.spec, self.study, self.exempt, self.hook = spec, study, exempt, hook
         self.costs = costs_of(
             spec,
             {
@@ -243,6 +261,8 @@ class EpochWatch:
         self.decision = Decision(False)
 
     def __call__(self, epoch: int, row: dict) -> bool | None:
+        if self.hook is not None:
+            self.hook()
         value = row.get(f"val_{self.spec.metric}")
         while len(self.curve) < epoch - 1:
             self.curve.append(None)
@@ -280,6 +300,7 @@ def _record_fit(trial: optuna.Trial, result: FitResult, run_dir: Path, curve: li
     trial.set_user_attr(schema.EPOCHS_RUN, result.epochs_run)
     trial.set_user_attr(schema.TRAIN_SECONDS, result.train_seconds)
     trial.set_user_attr(schema.CURVE, curve)
+    trial.set_user_attr(schema.RUNTIME, result.runtime)
     if result.status != "failed":
         trial.set_user_attr(schema.VAL, result.val)
         trial.set_user_attr(schema.TEST, result.test)
@@ -294,6 +315,8 @@ def run_trial(
     out_root: Path,
     device: str = "auto",
     progress: bool = False,
+    lock=None,
+    between_epochs: Callable[[], None] | None = None,
 ) -> tuple[float, ...]:
     """The objective: screen, dedup, train with pruning, return the values (see module doc).
 
@@ -303,7 +326,9 @@ def run_trial(
     trial.set_user_attr(schema.FAIL_REASON, STALE_REASON)
     try:
         with JournalHeartbeat(trial):
-            values = _run(spec, trial, data, study_name, out_root, device, progress)
+            values = _run(
+                spec, trial, data, study_name, out_root, device, progress, lock, between_epochs
+            )
     except optuna.TrialPruned:
         trial.set_user_attr(schema.FAIL_REASON, None)
         raise
@@ -320,34 +345,76 @@ def run_trial(
     return values
 
 
-def _run(spec, trial, data, study_name, out_root, device, progress) -> tuple[float, ...]:
+def duplicate_decision(
+    trials: list[FrozenTrial], number: int, genotype_id: str
+) -> tuple[str, FrozenTrial | None, str | None]:
+    """Whether trial ``number`` should train ``genotype_id``, given the study's other trials:
+    ("reuse", the COMPLETE trained original, None), ("prune", the other trial, why) when the
+    genotype was pruned, failed in training, or is being trained (a RUNNING claimed trial, or
+    without claims an earlier RUNNING one), else ("train", None, None)."""
+    from studies.workers import is_stale_fail, was_claimed
+
+    same = [
+        t
+        for t in trials
+        if t.number != number
+        and t.user_attrs.get(schema.GENOTYPE_ID) == genotype_id
+        and t.user_attrs.get(schema.DUPLICATE_OF) is None
+    ]
+    for t in same:
+        a = t.user_attrs
+        if t.state == TrialState.COMPLETE and a.get(schema.FEASIBLE) and a.get(schema.VAL):
+            return "reuse", t, None
+    for t in same:
+        if t.state == TrialState.PRUNED:
+            return "prune", t, f"same genotype as pruned trial {t.number}"
+        if t.state == TrialState.FAIL and was_claimed(t) and not is_stale_fail(t):
+            return "prune", t, f"same genotype as trial {t.number}, which failed in training"
+        if t.state == TrialState.RUNNING and (was_claimed(t) or t.number < number):
+            return "prune", t, f"same genotype as trial {t.number}, being trained by another worker"
+    return "train", None, None
+
+
+def claim(trial: optuna.Trial, genotype: Genotype, lock=None) -> None:
+    """Decide, under ``lock`` (a ``workers.StudyLock``; none for a single in-process worker or
+    Ray's searcher), whether this feasible candidate is trained: reuse a duplicate's values
+    (raises ``_Reused``), prune it (raises ``TrialPruned``) or mark it ``TRAIN_CLAIM``."""
+    with lock if lock is not None else contextlib.nullcontext():
+        trials = trial.study.get_trials(deepcopy=False)
+        what, other, reason = duplicate_decision(trials, trial.number, genotype.id)
+        if what == "train":
+            trial.set_user_attr(schema.TRAIN_CLAIM, True)
+            return
+    if what == "reuse":
+        _reuse(trial, other)
+        raise _Reused(other)
+    trial.set_user_attr(schema.DUPLICATE_OF, other.number)
+    trial.set_user_attr(schema.PRUNE_REASON, reason)
+    raise optuna.TrialPruned(reason)
+
+
+class _Reused(Exception):
+    def __init__(self, original: FrozenTrial) -> None:
+        super().__init__(original.number)
+        self.original = original
+
+
+def _run(
+    spec, trial, data, study_name, out_root, device, progress, lock, between_epochs
+) -> tuple[float, ...]:
     genotype = candidate_for_trial(spec, trial)
     screen = prescreen(spec, genotype)
     record_screen(trial, genotype, screen, spec)
     if not screen.feasible:
         return infeasible_values(spec, screen)
-    original = find_duplicate(trial.study, genotype.id)
-    if original is not None:
-        _reuse(trial, original)
-        return values_from_val(spec, original.user_attrs[schema.VAL], screen)
-    pruned = _same_genotype(trial.study, genotype.id, TrialState.PRUNED)
-    running = [
-        t
-        for t in _same_genotype(trial.study, genotype.id, TrialState.RUNNING)
-        if t.number < trial.number
-    ]
-    if pruned or running:
-        other = pruned[0] if pruned else running[0]
-        reason = (
-            f"same genotype as pruned trial {other.number}"
-            if pruned
-            else f"same genotype as trial {other.number}, being trained by another worker"
-        )
-        trial.set_user_attr(schema.DUPLICATE_OF, other.number)
-        trial.set_user_attr(schema.PRUNE_REASON, reason)
-        raise optuna.TrialPruned(reason)
+    try:
+        claim(trial, genotype, lock)
+    except _Reused as r:
+        return values_from_val(spec, r.original.user_attrs[schema.VAL], screen)
     run_dir = trial_run_dir(out_root, study_name, trial.number, genotype)
-    watch = EpochWatch(spec, trial.study, screen, exempt=schema.PRESET in trial.user_attrs)
+    watch = EpochWatch(
+        spec, trial.study, screen, exempt=schema.PRESET in trial.user_attrs, hook=between_epochs
+    )
     result = train_candidate(
         spec, genotype, data, run_dir, device=device, on_epoch=watch, progress=progress
     )

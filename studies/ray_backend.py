@@ -3,7 +3,7 @@
 Same study, same storage: every candidate Ray asks for is a trial of the shared Optuna study,
 screened, de-duplicated and recorded by the driver as in the Optuna backend; workers only train.
 The study, not Tune's experiment folder, is the state: re-running resumes, and ``trials`` counts
-finished trials as in the Optuna backend. The backend is four modules; this one is its entry
+trained candidates as in the Optuna backend. The backend is four modules; this one is its entry
 (``run_ray``: Ray start-up, resources per trial, the Tuner) and re-exports the others' names:
 
 - ``studies.ray_searcher``: ``StudySearcher`` (Ray's ``OptunaSearch`` on the study, screening and
@@ -42,7 +42,8 @@ from studies.ray_schedulers import SCHEDULERS, AshaStop, ParetoStop, make_schedu
 from studies.ray_searcher import StudySearcher, _Heartbeat, beat, define_space
 from studies.ray_trainable import METRIC, PAYLOAD, _Reporter, train_trial
 from studies.spec import StudySpec
-from studies.storage import count_finished, fail_stale_trials, open_storage, open_study
+from studies.storage import fail_stale_trials, open_storage, open_study
+from studies.workers import count_trained
 
 __all__ = [  # the backend's names, importable from here as before the split
     "METRIC",
@@ -146,7 +147,7 @@ def run_ray(
             storage = open_storage(storage_url)
         study = open_study(spec, study_name, storage)
         fail_stale_trials(study)
-        if count_finished(study) >= trials:
+        if count_trained(study) >= trials:
             return study
         data = load_study_data(spec) if data is None else data
         started = _start_ray(address, num_cpus)

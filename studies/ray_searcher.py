@@ -54,7 +54,8 @@ from studies.objective import (
 from studies.ray_trainable import PAYLOAD
 from studies.samplers import make_sampler
 from studies.spec import StudySpec
-from studies.storage import _has_heartbeat, count_finished, heartbeat_interval
+from studies.storage import _has_heartbeat, heartbeat_interval
+from studies.workers import MAX_IDLE_DRAWS, count_trained
 from trainer import FitResult
 
 
@@ -118,9 +119,17 @@ class StudySearcher(OptunaSearch):
             return [c.trial for o in self.live.values() for c in (o, *o.twins)]
 
     def suggest(self, trial_id: str) -> dict | str | None:
+        idle = 0
         while True:
             late = self.deadline is not None and time.monotonic() > self.deadline
-            if late or count_finished(self.study) + len(self.open_trials()) >= self.trials:
+            # --trials counts trained candidates; the live ones are claimed (TRAIN_CLAIM)
+            if late or count_trained(self.study) >= self.trials:
+                return Searcher.FINISHED
+            if idle >= MAX_IDLE_DRAWS:
+                print(
+                    f"{idle} candidates in a row were over budget or duplicates: the budget "
+                    "leaves too few candidates (python search.py space counts them); stopping"
+                )
                 return Searcher.FINISHED
             with warnings.catch_warnings():  # "heartbeat is supposed to be used with optimize"
                 warnings.simplefilter("ignore")
@@ -130,6 +139,7 @@ class StudySearcher(OptunaSearch):
             config = self._screen(trial_id, trial)
             if config is not None:
                 return config
+            idle += 1
 
     def _screen(self, trial_id: str, trial: optuna.Trial) -> dict | None:
         """The Tune config of a candidate to train, or None when it was settled here."""
@@ -149,6 +159,7 @@ class StudySearcher(OptunaSearch):
         if self._settle_duplicate(cand):
             return None
         cand.run_dir = trial_run_dir(self.out_root, self.study.study_name, trial.number, genotype)
+        trial.set_user_attr(schema.TRAIN_CLAIM, True)
         with self.lock:
             self.live[trial_id] = cand
         return {

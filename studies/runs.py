@@ -194,3 +194,77 @@ def evaluate_run(
             )
     record["out_dir"] = str(out_dir)
     return json.loads(json.dumps(record, default=float))
+
+
+# ------------------------------------------------------------------------------ many runs
+def finished_run(run_dir: Path, config: TrainConfig) -> dict | None:
+    """metrics.json of a run folder that finished with exactly this config, else None."""
+    metrics, saved = Path(run_dir) / "metrics.json", Path(run_dir) / "train_config.json"
+    if metrics.is_file() and saved.is_file():
+        if json.loads(saved.read_text()) == config.to_dict():
+            m = json.loads(metrics.read_text())
+            if m.get("status") != "failed":
+                return m
+    return None
+
+
+def _prepare(genotype: Genotype, config: TrainConfig, run_dir: Path) -> None:
+    check_image_size(genotype, config.image_size)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "genotype.json", genotype.to_dict())
+    cost = count_cost(genotype, config.image_size, memory=True)
+    write_json(run_dir / "cost.json", {**cost.to_dict(), "counter_notes": COST_NOTES})
+
+
+def train_runs(
+    runs: list[tuple[Genotype, TrainConfig, Path]],
+    data: DataBundle | Callable[[], DataBundle],
+    *,
+    workers: int = 1,
+    threads: int | None = None,
+    device: str = "auto",
+    on_done: Callable[[int, dict | None], None] | None = None,
+) -> list[dict | None]:
+    """Train independent runs into their folders; a folder that already finished with the same
+    config is reused (an interrupted verb resumes). Returns each run's metrics.json content, or
+    None for a failed run. With ``workers`` > 1 the runs to train go to
+    ``trainer.packing.fit_packed``: that many spawned processes with ``threads`` torch threads
+    each, the data loaded once per process (``data`` must then be a picklable callable, or a
+    DataBundle, which is shared). The results are those of one process at a time, with the same
+    thread count (tests/test_fast_paths.py)."""
+    from functools import partial
+
+    from trainer.packing import PackJob, fit_packed
+
+    out: list[dict | None] = [None] * len(runs)
+    todo = []
+    for i, (g, config, run_dir) in enumerate(runs):
+        done = finished_run(run_dir, config)
+        if done is not None:
+            out[i] = done
+            if on_done is not None:
+                on_done(i, done)
+        else:
+            todo.append(i)
+    if workers <= 1:
+        bundle = data() if callable(data) and not isinstance(data, DataBundle) else data
+        for i in todo:
+            g, config, run_dir = runs[i]
+            train_genotype(g, config, bundle, out_dir=run_dir, device=device, progress=False)
+            out[i] = finished_run(run_dir, config)
+            if on_done is not None:
+                on_done(i, out[i])
+        return out
+    jobs = []
+    for i in todo:
+        g, config, run_dir = runs[i]
+        _prepare(g, config, Path(run_dir))
+        jobs.append(PackJob(str(run_dir), partial(build_model, g), config, str(run_dir)))
+    if jobs:
+        outcomes = fit_packed(jobs, data, processes=workers, device=device, threads=threads or 1)
+        for i, outcome in zip(todo, outcomes, strict=True):
+            g, config, run_dir = runs[i]
+            out[i] = finished_run(run_dir, config) if outcome.ok else None
+            if on_done is not None:
+                on_done(i, out[i])
+    return out

@@ -130,3 +130,15 @@ HEARTBEAT = "heartbeat"
 # and the results of `search.py confirm` ({trial number: {...}}; finished trials are read-only).
 PRESETS_ENQUEUED = "lesion_nas_presets_enqueued"
 CONFIRM = "lesion_nas_confirm"
+
+# ---- appended by the worker protocol (issue 15) ---------------------------------------------
+# Trial level: TRAIN_CLAIM (True) is written, under the study lock, when a candidate passed the
+# screen and the duplicate check and its worker starts training it: it is what ``--trials``
+# counts. WORKER is the index of the worker that ran the trial. RETRY_OF is the number of the
+# trial this one retrains (a trained candidate whose worker was killed; retried once).
+TRAIN_CLAIM = "train_claimed"
+WORKER = "worker"
+HOST = "host"  # the machine of the worker (workers share its cores between epochs)
+RETRY_OF = "retry_of"
+# Trial level: the channels_last and thread choices of the run that trained it.
+RUNTIME = "runtime"

@@ -15,7 +15,6 @@ Fidelity defaults (documented in docs/search.md): with synthetic data (no ``--da
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,16 +24,23 @@ from searchspace.budget import parse_macs, parse_params
 from studies import schema
 from studies.front import format_front, front_table, pareto_front, trained_records
 from studies.objective import prescreen, run_trial
-from studies.samplers import make_sampler
 from studies.spec import OBJECTIVE_NAMES, PruneSettings, StudySpec
 from studies.storage import (
     check_study_name,
-    count_finished,
     default_study_name,
-    fail_stale_trials,
     open_or_create_study,
     open_storage,
     storage_url,
+)
+from studies.workers import (
+    StudyLock,
+    WorkerJob,
+    count_trained,
+    fail_stale_and_retry,
+    resolve_workers,
+    run_workers,
+    tally,
+    work,
 )
 
 SYNTHETIC = "synthetic"
@@ -79,6 +85,8 @@ class SearchOptions:
     cpus_per_trial: float | None = None
     progress: bool = True
     report: bool = True
+    workers: str = "auto"
+    channels_last: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,11 @@ def _check_options(o: SearchOptions) -> None:
         raise ValueError(f"--backend must be one of {', '.join(BACKENDS)}, got {o.backend!r}")
     if o.backend == "optuna" and (o.address or o.gpus_per_trial or o.cpus_per_trial):
         raise ValueError("--address, --gpus-per-trial and --cpus-per-trial need --backend ray")
+    if o.backend == "optuna":
+        resolve_workers(o.workers, o.device)
+    elif str(o.workers) not in ("auto", "1"):
+        raise ValueError("--workers is for --backend optuna; Ray sizes its workers itself "
+                         "(--cpus-per-trial, --gpus-per-trial)")
     if o.backend == "ray":
         _ray_entry()  # fails now, before anything is written, when the backend is missing
 
@@ -144,6 +157,8 @@ def make_spec(o: SearchOptions, data=None) -> StudySpec:
         overrides["epochs"] = SYNTHETIC_EPOCHS
     if o.batch_size is not None:
         overrides["batch_size"] = o.batch_size
+    if o.channels_last != "auto":
+        overrides["channels_last"] = o.channels_last
     config = recipe(o.recipe, **overrides)
     info = data.split_info if data is not None else {}
     return StudySpec(
@@ -190,70 +205,80 @@ def enqueue_presets(study: optuna.Study, spec: StudySpec) -> tuple[list[str], li
 
 
 def study_counts(study: optuna.Study) -> dict[str, int]:
-    counts = dict.fromkeys(
-        ("finished", "trained", "over_budget", "duplicate", "pruned", "failed"), 0
-    )
-    for t in study.get_trials(deepcopy=False):
-        a, state = t.user_attrs, t.state.name
-        if state in ("COMPLETE", "PRUNED", "FAIL"):
-            counts["finished"] += 1
-        if state == "PRUNED":
-            counts["pruned"] += 1
-        elif state == "FAIL":
-            counts["failed"] += 1
-        elif state == "COMPLETE" and not a.get(schema.FEASIBLE):
-            counts["over_budget"] += 1
-        elif state == "COMPLETE" and a.get(schema.DUPLICATE_OF) is not None:
-            counts["duplicate"] += 1
-        elif state == "COMPLETE":
-            counts["trained"] += 1
-    return counts
+    """``workers.tally`` of the study (``trained`` is what ``--trials`` counts)."""
+    return tally(study.get_trials(deepcopy=False))
 
 
-def _optimize(study, spec, data, o: SearchOptions, name: str, trials: int, out: Path) -> None:
-    from tqdm import tqdm
+class _Progress:
+    """A tqdm bar over trained candidates, fed from the study (any worker's trials)."""
 
-    bar = tqdm(
-        total=trials,
-        initial=min(trials, count_finished(study)),
-        unit="trial",
-        desc=name,
-        disable=not o.progress,
-        dynamic_ncols=True,
-    )
+    def __init__(self, study, spec, name: str, trials: int, enabled: bool) -> None:
+        from tqdm import tqdm
 
-    def after(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        a = trial.user_attrs
-        c = study_counts(study)
-        bar.n = min(trials, c["finished"])
-        front = [r.val.get(spec.metric, 0.0) for r in trained_records(study)]
-        bar.set_postfix(
-            best=f"{max(front, default=0.0):.3f}",
-            trained=c["trained"],
+        self.study, self.spec, self.trials = study, spec, trials
+        self.bar = tqdm(
+            total=trials,
+            initial=min(trials, count_trained(study)),
+            unit="trained",
+            desc=name,
+            disable=not enabled,
+            dynamic_ncols=True,
+        )
+        self._last = None
+
+    def __call__(self, *_: object) -> None:
+        trials = self.study.get_trials(deepcopy=False)
+        c = tally(trials)
+        key = tuple(c.values())
+        if key == self._last:
+            return
+        self._last = key
+        self.bar.n = min(self.trials, c["trained"])
+        scores = [
+            float((t.user_attrs.get(schema.VAL) or {}).get(self.spec.metric, 0.0))
+            for t in trials
+            if t.state.name == "COMPLETE" and t.user_attrs.get(schema.FEASIBLE)
+        ]
+        self.bar.set_postfix(
+            best=f"{max(scores, default=0.0):.3f}",
+            drawn=c["trials"],
             over=c["over_budget"],
+            dup=c["duplicate"],
             pruned=c["pruned"],
             failed=c["failed"],
         )
-        what = a.get(schema.PRESET) or a.get(schema.GENOTYPE_ID, "?")
-        if trial.state.name == "FAIL":
-            bar.write(f"trial {trial.number} ({what}) FAILED: {a.get(schema.FAIL_REASON)}")
-        elif trial.state.name == "PRUNED":
-            bar.write(f"trial {trial.number} ({what}) pruned: {a.get(schema.PRUNE_REASON)}")
-        if c["finished"] >= trials:
-            study.stop()
+        self.bar.refresh()
 
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _optimize(study, spec, o: SearchOptions, name: str, url: str, trials: int, out: Path,
+              data) -> None:  # fmt: skip
+    import time
+
+    workers, threads = resolve_workers(o.workers, o.device)
+    job = WorkerJob(
+        spec=spec,
+        study_name=name,
+        url=url,
+        target=trials,
+        workers=workers,
+        threads=threads,
+        out_root=str(out),
+        device=o.device,
+        deadline=time.time() + o.timeout if o.timeout else None,
+    )
+    if workers > 1:
+        print(f"{workers} workers, {threads} torch thread(s) each")
+    bar = _Progress(study, spec, name, trials, o.progress)
     level = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
-        study.optimize(
-            lambda trial: run_trial(
-                spec, trial, data, study_name=name, out_root=out, device=o.device, progress=False
-            ),
-            n_trials=trials - count_finished(study),
-            timeout=o.timeout,
-            catch=(Exception,),
-            callbacks=[after],
-        )
+        if workers == 1:
+            work(job, data=data, on_trial=bar)
+        else:
+            run_workers(job, workers, progress=bar)
     finally:
         optuna.logging.set_verbosity(level)
         bar.close()
@@ -289,11 +314,14 @@ def run_search(o: SearchOptions) -> SearchOutcome:
     print(describe_data(data))
     storage = open_storage(url)
     study, created = open_or_create_study(spec, name, storage)
-    stale = fail_stale_trials(study)
+    with StudyLock(url, name):
+        stale, retried = fail_stale_and_retry(study)
     if stale:
         print(
             f"marked FAIL: trial(s) {', '.join(map(str, stale))} left RUNNING by a stopped worker"
         )
+    if retried:
+        print(f"enqueued a retry of trial(s) {', '.join(map(str, retried))} (trained, then killed)")
     if o.include_presets:
         enqueued, skipped = enqueue_presets(study, spec)
         if enqueued:
@@ -306,9 +334,9 @@ def run_search(o: SearchOptions) -> SearchOutcome:
     print(
         f"study {name!r} in {url}: {spec.budget_text()}, objectives "
         f"{', '.join(spec.objectives)} ({spec.metric}), {spec.sampler}, {spec.epochs} epochs "
-        f"at {spec.image_size[0]}x{spec.image_size[1]}; {count_finished(study)}/{trials} trials done"
+        f"at {spec.image_size[0]}x{spec.image_size[1]}; {count_trained(study)}/{trials} candidates trained"
     )
-    if count_finished(study) < trials:
+    if count_trained(study) < trials:
         if o.backend == "ray":
             _ray_entry()(
                 spec,
@@ -325,12 +353,7 @@ def run_search(o: SearchOptions) -> SearchOutcome:
                 data=data,
             )
         else:
-            started = sum(t.state.name != "WAITING" for t in study.get_trials(deepcopy=False))
-            salt = 0 if created else f"{started}:{os.getpid()}"
-            study = optuna.load_study(
-                study_name=name, storage=storage, sampler=make_sampler(spec, salt=salt)
-            )
-            _optimize(study, spec, data, o, name, trials, out)
+            _optimize(study, spec, o, name, url, trials, out, data)
     return _finish(study, spec, name, url, out, o)
 
 
@@ -338,9 +361,10 @@ def _finish(study, spec, name: str, url: str, out: Path, o: SearchOptions) -> Se
     counts = study_counts(study)
     front = pareto_front(spec, trained_records(study))
     print(
-        f"\n{counts['finished']} trials: {counts['trained']} trained, {counts['over_budget']} "
-        f"over budget (not trained), {counts['duplicate']} duplicates (re-used), "
-        f"{counts['pruned']} pruned, {counts['failed']} failed"
+        f"\n{counts['trials']} candidates drawn: {counts['trained']} trained (of them "
+        f"{counts['pruned']} pruned, {counts['failed']} failed), {counts['over_budget']} over "
+        f"budget and {counts['duplicate']} duplicates (not trained)"
+        + (f", {counts['retried']} killed and retried" if counts["retried"] else "")
     )
     print(
         f"Pareto front ({len(front)} of {counts['trained']} trained; validation "

@@ -208,12 +208,6 @@ def load_existing_study(study_name: str, url: str) -> optuna.Study:
     return optuna.load_study(study_name=study_name, storage=storage)
 
 
-def count_finished(study: optuna.Study) -> int:
-    """Trials that count towards ``--trials``: every finished one (COMPLETE, with over-budget
-    and duplicate candidates, PRUNED and FAIL)."""
-    return len(study.get_trials(deepcopy=False, states=FINISHED))
-
-
 # ------------------------------------------------------------------------------ stale trials
 def _has_heartbeat(storage: BaseStorage) -> bool:
     """Optuna's own heartbeat is on (RDB storages opened by ``open_storage``)."""

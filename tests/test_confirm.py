@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import search as cli
-import studies.confirm as confirm_mod
+import studies.runs as runs_mod
 from studies import schema
 from studies.confirm import mean_std, run_confirm
 from studies.search import options_from, run_search
@@ -36,6 +36,7 @@ def test_confirm_retrains_front_and_presets_with_seeds(tmp_path, capsys, monkeyp
             out=str(tmp_path),
             progress=False,
             report=False,
+            workers="1",
         )
     )
     study = optuna.load_study(study_name=outcome.study_name, storage=outcome.storage)
@@ -71,7 +72,7 @@ def test_confirm_retrains_front_and_presets_with_seeds(tmp_path, capsys, monkeyp
     def no_training(*args, **kwargs):
         raise AssertionError("confirm retrained a finished run")
 
-    monkeypatch.setattr(confirm_mod, "train_genotype", no_training)
+    monkeypatch.setattr(runs_mod, "train_genotype", no_training)
     again = run_confirm(outcome.study_name, seeds=2, epochs=1, out_root=tmp_path, progress=False)
     assert again.records.keys() == {int(k) for k in stored}
 

@@ -19,7 +19,8 @@ from searchspace import Genotype  # noqa: E402
 from searchspace.space import sample_genotype  # noqa: E402
 from studies import ray_backend, ray_searcher, schema  # noqa: E402
 from studies.spec import PruneSettings, StudySpec  # noqa: E402
-from studies.storage import count_finished, open_study  # noqa: E402
+from studies.storage import open_study  # noqa: E402
+from studies.workers import count_trained  # noqa: E402
 from trainer import load_data, recipe  # noqa: E402
 
 SIZE = (32, 32)
@@ -93,10 +94,12 @@ def test_run_ray_writes_the_shared_study_and_resumes(tmp_path: Path) -> None:
         )
         assert not ray.is_initialized()  # the local Ray it started is shut down
         trials = study.get_trials()
-        assert [t.state.name for t in trials] == ["COMPLETE"] * 4
+        assert all(t.state.name == "COMPLETE" for t in trials)
         trained = [t for t in trials if t.user_attrs[schema.FEASIBLE]]
         over = [t for t in trials if not t.user_attrs[schema.FEASIBLE]]
-        assert trained and over
+        # --trials counts trained candidates; over-budget ones are drawn on top
+        assert len(trained) == count_trained(study) == 4 and over
+        assert all(t.user_attrs[schema.TRAIN_CLAIM] for t in trained)
         for t in trials:
             a = t.user_attrs
             assert all(k in a for k in SCREEN_ATTRS), sorted(a)
@@ -133,7 +136,7 @@ def test_run_ray_writes_the_shared_study_and_resumes(tmp_path: Path) -> None:
             num_cpus=2,
             progress=False,
         )
-        assert count_finished(study) == len(study.get_trials()) == 6
+        assert count_trained(study) == 6
         after = snapshot(study)
         assert {n: after[n] for n in before} == before  # resumed: old trials intact
         for t in study.get_trials():

@@ -1,5 +1,6 @@
 """kill -9 a running search, re-run the same command: nothing finished is lost, the trial left
-RUNNING is marked FAIL (heartbeat), and the study reaches the requested count."""
+RUNNING is marked FAIL (heartbeat) and retrained once, and the study reaches the requested
+number of trained candidates."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import optuna
 
 from studies import schema
+from studies.workers import counts_as_trained
 
 ROOT = Path(__file__).resolve().parents[1]
 TRIALS = 5
@@ -40,11 +42,14 @@ def command(out: Path) -> list[str]:
         "--out",
         str(out),
         "--no-report",
+        "--workers",
+        "1",
     ]
 
 
 def snapshot(db: Path) -> tuple[int, list[int]]:
-    """(COMPLETE trials, ids of RUNNING trials that have a heartbeat) read straight from SQLite."""
+    """(COMPLETE trials, ids of RUNNING trials that have a heartbeat and were claimed for
+    training) read straight from SQLite."""
     if not db.is_file():
         return 0, []
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
@@ -52,7 +57,8 @@ def snapshot(db: Path) -> tuple[int, list[int]]:
         complete = con.execute("SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'").fetchone()
         running = con.execute(
             "SELECT t.trial_id FROM trials t JOIN trial_heartbeats h ON h.trial_id = t.trial_id "
-            "WHERE t.state = 'RUNNING'"
+            "JOIN trial_user_attributes a ON a.trial_id = t.trial_id "
+            "WHERE t.state = 'RUNNING' AND a.key = 'train_claimed'"
         ).fetchall()
         return int(complete[0]), [r[0] for r in running]
     except sqlite3.OperationalError:  # tables not created yet
@@ -107,5 +113,11 @@ def test_kill_minus_9_then_resume(tmp_path):
     for number in left_running:
         assert trials[number].state.name == "FAIL"
         assert "heartbeat" in trials[number].user_attrs[schema.FAIL_REASON]
-    finished = [t for t in trials.values() if t.state.name in ("COMPLETE", "PRUNED", "FAIL")]
-    assert len(finished) == TRIALS and len(trials) == TRIALS
+        # the killed candidate was trained again, once, by a trial that points to it
+        retries = [t for t in trials.values() if t.user_attrs.get(schema.RETRY_OF) == number]
+        assert len(retries) == 1 and retries[0].params == trials[number].params
+        assert retries[0].user_attrs[schema.GENOTYPE_ID] == trials[number].user_attrs[
+            schema.GENOTYPE_ID
+        ]
+    assert "enqueued a retry" in again.stdout
+    assert sum(counts_as_trained(t) for t in trials.values()) == TRIALS

@@ -73,7 +73,7 @@ class TrainConfig:
     # execution
     seed: int = 0
     amp: str = "auto"  # auto (bf16, or fp16 without bf16, on CUDA; off on CPU) | off | bf16 | fp16
-    channels_last: str = "auto"  # auto (on for CUDA) | on | off
+    channels_last: str = "auto"  # auto (on for CUDA and CPU, measured) | on | off
     num_threads: int | None = None  # torch CPU threads during fit; None = leave as is
 
     def __post_init__(self) -> None:

@@ -47,12 +47,33 @@ def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
     raise ValueError(f"amp must be auto, off, bf16 or fp16, got {amp!r}")
 
 
+# "auto": channels_last (NHWC) on CUDA and on CPU. Measured on CPU (benchmarks/channels_last.py,
+# RESULTS.md "channels_last on CPU"): a training step of the 7 presets and 30 random candidates
+# of the space at 64x64, 1 thread, is a median 1.2x faster in NHWC; 3 of the 37 are up to 5 %
+# slower and no layer kind marks them, so the rule does not split by network.
+CHANNELS_LAST_RULE = "auto: on for cuda and cpu (benchmarks/channels_last.py), off elsewhere"
+
+
 def resolve_channels_last(setting: str, device: torch.device) -> bool:
     if setting == "auto":
-        return device.type == "cuda"
+        return device.type in ("cuda", "cpu")
     if setting in ("on", "off"):
         return setting == "on"
     raise ValueError(f"channels_last must be auto, on or off, got {setting!r}")
+
+
+def runtime_choices(config, device: torch.device) -> dict:
+    """What the "auto" settings resolved to for a run on ``device`` (recorded in runtime.json)."""
+    dtype = resolve_amp(config.amp, device)
+    return {
+        "device": str(device),
+        "channels_last": resolve_channels_last(config.channels_last, device),
+        "channels_last_setting": config.channels_last,
+        "channels_last_rule": CHANNELS_LAST_RULE,
+        "amp": str(dtype).replace("torch.", "") if dtype is not None else "off",
+        "amp_setting": config.amp,
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:

@@ -8,10 +8,11 @@ folder.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,8 @@ from trainer.checkpoint import save_checkpoint
 from trainer.config import TrainConfig
 from trainer.datatypes import DataBundle
 from trainer.epoch import make_train_parts, place_split, steps_per_epoch, train_one_epoch
-from trainer.evaluation import evaluate, resolve_device
-from trainer.rundir import HISTORY, METRICS, MODEL, write_history_csv, write_json, write_run_start
+from trainer.evaluation import evaluate, resolve_device, runtime_choices
+from trainer.rundir import HISTORY, METRICS, MODEL, RUNTIME, write_history_csv, write_json, write_run_start
 
 OnEpoch = Callable[[int, dict[str, Any]], "bool | None"]
 STATUSES = ("completed", "early_stopped", "stopped", "failed")
@@ -47,6 +48,7 @@ class FitResult:
     train_seconds: float
     images_per_second: float
     out_dir: Path | None
+    runtime: dict[str, Any] = field(default_factory=dict)  # evaluation.runtime_choices
 
     @property
     def ok(self) -> bool:
@@ -112,8 +114,9 @@ def fit(
     stopping (config.early_stopping_patience, in epochs) watches the same metric. A NaN/inf loss
     ends the run with status "failed" and its reason, without raising. `on_epoch(epoch, row)` is
     called after each validation with the history row; returning True stops the run.
-    With out_dir, writes train_config.json, split.json, history.csv (after every epoch),
-    metrics.json and model.pt (best weights, weights-only) there.
+    With out_dir, writes train_config.json, split.json, runtime.json (what "auto" resolved to:
+    channels_last, amp, threads), history.csv (after every epoch), metrics.json and model.pt
+    (best weights, weights-only) there.
     """
     dev = resolve_device(device)
     _check_inputs(model, config, data)
@@ -121,7 +124,11 @@ def fit(
     if out is not None:
         write_run_start(out, config, data)
     with _runtime(config, dev):
+        runtime = runtime_choices(config, dev)
+        if out is not None:
+            write_json(out / RUNTIME, runtime)
         result = _train(model, config, data, dev, out, on_epoch, progress)
+    result = dataclasses.replace(result, runtime=runtime)
     if out is not None:
         _write_results(out, result, config, data, model)
     return result
@@ -270,5 +277,6 @@ def _write_results(
             "data": data_record,
             "train_seconds": result.train_seconds,
             "images_per_second": result.images_per_second,
+            "runtime": result.runtime,
         },
     )

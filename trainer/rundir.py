@@ -24,6 +24,7 @@ from trainer.config import TrainConfig
 from trainer.datatypes import DataBundle
 
 TRAIN_CONFIG = "train_config.json"
+RUNTIME = "runtime.json"
 SPLIT = "split.json"
 HISTORY = "history.csv"
 METRICS = "metrics.json"

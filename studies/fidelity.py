@@ -1,0 +1,267 @@
+"""``search.py fidelity``: does the cheap fidelity a search ranks candidates at predict a fuller one?
+
+Input: one or more studies of the same space, budgets, data and fidelity (``--study A,B,C``; the
+union of their trained candidates, one entry per genotype, its low-fidelity score the mean over
+the studies that trained it). Selection (``--top K`` or ``--sample K``, K >= 3):
+
+* ``--top K``: the union Pareto front first (best validation score first), then the best of the
+  rest, K in all;
+* ``--sample K``: the union front, then a stratified sample of the dominated candidates: sorted by
+  their low-fidelity score, split into equal strata, one drawn per stratum (seeded), K in all;
+* either way the published models (presets) the studies trained are added on top.
+
+Each selected candidate is retrained at the second fidelity (``--image-size H W``, ``--epochs E``,
+the study's recipe, ``--seeds S`` training seeds: the study's seed, +1, ...), on the study's own
+data and split, reloaded at the new size; the best epoch is chosen on the validation split. Run
+folders live under ``<out>/<first study>/fidelity/<HxW>-e<E>-<recipe>/`` and a finished one is
+reused, so an interrupted ``fidelity`` resumes.
+
+Reported: Spearman rho and Kendall tau (tau-b, scipy) between the two fidelities' validation
+scores (the high one the mean over seeds), each with a 95 % percentile bootstrap CI over
+candidates (2,000 resamples, seeded); the rank at low fidelity of the high-fidelity best, and
+whether it is inside the low-fidelity top 3 and top 5. Files: fidelity.csv (per candidate),
+fidelity.md and fidelity.json (the statistics) in the run folder above.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from searchspace import Genotype
+from studies import schema
+from studies.confirm import confirm_config, mean_std
+from studies.front import dominates, objective_vector
+from studies.objective import load_study_data
+from studies.runs import train_runs
+from studies.storage import load_existing_study, load_spec, storage_url
+from studies.workers import resolve_workers
+
+BOOTSTRAP = 2000
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    genotype: Genotype
+    low: float  # mean low-fidelity validation score over the studies that trained it
+    trials: tuple[str, ...]  # "study#number"
+    on_front: bool
+    preset: str | None
+    params: int | None
+
+
+def rank_correlations(low: list[float], high: list[float], *, seed: int = 0) -> dict:
+    """Spearman rho and Kendall tau-b with 95 % percentile bootstrap CIs over the pairs."""
+    from scipy import stats
+
+    if len(low) != len(high) or len(low) < 3:
+        raise ValueError("rank correlations need at least 3 paired scores")
+    rho = float(stats.spearmanr(low, high).statistic)
+    tau = float(stats.kendalltau(low, high).statistic)
+    rng = random.Random(seed)
+    n = len(low)
+    boot = {"spearman": [], "kendall": []}
+    for _ in range(BOOTSTRAP):
+        idx = [rng.randrange(n) for _ in range(n)]
+        a, b = [low[i] for i in idx], [high[i] for i in idx]
+        if len(set(a)) < 2 or len(set(b)) < 2:
+            continue  # a constant resample has no rank correlation
+        boot["spearman"].append(float(stats.spearmanr(a, b).statistic))
+        boot["kendall"].append(float(stats.kendalltau(a, b).statistic))
+
+    def ci(xs: list[float]) -> tuple[float, float]:
+        xs = sorted(x for x in xs if math.isfinite(x))
+        if not xs:
+            return (float("nan"), float("nan"))
+        return xs[int(0.025 * (len(xs) - 1))], xs[int(math.ceil(0.975 * (len(xs) - 1)))]
+
+    order_low = sorted(range(n), key=lambda i: -low[i])
+    best_high = max(range(n), key=lambda i: high[i])
+    rank = order_low.index(best_high) + 1
+    return {
+        "n": n,
+        "spearman": rho,
+        "spearman_ci": ci(boot["spearman"]),
+        "kendall": tau,
+        "kendall_ci": ci(boot["kendall"]),
+        "bootstrap_resamples": len(boot["spearman"]),
+        "high_best_rank_at_low": rank,
+        "high_best_in_low_top3": rank <= 3,
+        "high_best_in_low_top5": rank <= 5,
+    }
+
+
+def _entries(studies: list[str], storage: str | None, out_root: Path):
+    from reports.compare import check_compatible
+    from reports.study import load_study_view
+
+    views, specs = [], []
+    for name in studies:
+        url = storage_url(name, storage, out_root)
+        load_existing_study(name, url)  # clear error for a missing study
+        views.append(load_study_view(name, url))
+        specs.append(load_spec(load_existing_study(name, url)))
+    check_compatible(views)
+    spec = specs[0]
+    by_id: dict[str, dict] = {}
+    for view in views:
+        for r in view.records:
+            if not view.is_trained(r):
+                continue
+            e = by_id.setdefault(
+                r.genotype_id,
+                {"r": r, "scores": [], "trials": [], "preset": r.preset},
+            )
+            e["scores"].append(float(r.val[spec.metric]))
+            e["trials"].append(f"{view.name}#{r.number}")
+            e["preset"] = e["preset"] or r.preset
+    records = [e["r"] for e in by_id.values()]
+    vec = {r.genotype_id: objective_vector(spec, r) for r in records}
+    out = []
+    for gid, e in by_id.items():
+        r = e["r"]
+        front = not any(dominates(vec[o], vec[gid]) for o in vec if o != gid)
+        low = sum(e["scores"]) / len(e["scores"])
+        name = e["preset"] or gid[:12]
+        g = Genotype.from_dict(r.genotype)
+        out.append(Entry(name, g, low, tuple(e["trials"]), front, e["preset"], r.params))
+    return spec, out
+
+
+def select(entries: list[Entry], top: int | None, sample: int | None, seed: int) -> list[Entry]:
+    if (top is None) == (sample is None):
+        raise ValueError("give exactly one of --top K and --sample K")
+    k = top if top is not None else sample
+    if k < 3:
+        raise ValueError(f"--top/--sample must be >= 3 (rank correlations), got {k}")
+    pool = [e for e in entries if e.preset is None]
+    front = sorted((e for e in pool if e.on_front), key=lambda e: -e.low)
+    rest = sorted((e for e in pool if not e.on_front), key=lambda e: -e.low)
+    chosen = front[:k]
+    need = k - len(chosen)
+    if need > 0 and top is not None:
+        chosen += rest[:need]
+    elif need > 0:
+        if need >= len(rest):
+            chosen += rest
+        else:
+            rng = random.Random(seed)
+            bounds = [round(i * len(rest) / need) for i in range(need + 1)]
+            chosen += [rest[rng.randrange(a, b)] for a, b in zip(bounds, bounds[1:], strict=False)]
+    chosen += [e for e in entries if e.preset is not None]
+    if len(chosen) < 3:
+        raise ValueError(f"only {len(chosen)} trained candidates in the studies: need >= 3")
+    return chosen
+
+
+def run_fidelity(
+    studies: list[str],
+    *,
+    storage: str | None = None,
+    top: int | None = None,
+    sample: int | None = None,
+    image_size: tuple[int, int],
+    epochs: int,
+    seeds: int = 1,
+    recipe_name: str | None = None,
+    device: str = "auto",
+    out_root: str | Path = "runs",
+    workers: str | int = 1,
+    progress: bool = True,
+) -> dict:
+    import pandas as pd
+    from tqdm import tqdm
+
+    if epochs < 1 or seeds < 1:
+        raise ValueError(f"--epochs and --seeds must be >= 1, got {epochs} and {seeds}")
+    out_root = Path(out_root)
+    spec, entries = _entries(studies, storage, out_root)
+    chosen = select(entries, top, sample, spec.seed)
+    n_workers, threads = resolve_workers(workers, device)
+    size = tuple(int(v) for v in image_size)
+    tag = f"{size[0]}x{size[1]}-e{epochs}-{recipe_name or spec.recipe}"
+    folder = out_root / studies[0] / "fidelity" / tag
+    runs = []
+    hi_spec = spec.__class__(**{**spec.__dict__, "image_size": size})
+    for e in chosen:
+        for s in range(seeds):
+            config = confirm_config(hi_spec, recipe_name, epochs, spec.seed + s)
+            runs.append((e.genotype, config, folder / e.name / f"seed{spec.seed + s}"))
+    loader = partial(load_study_data, spec, image_size=size)
+    bar = tqdm(total=len(runs), unit="run", desc="fidelity", disable=not progress)
+    results = train_runs(
+        runs,
+        loader() if n_workers == 1 else loader,
+        workers=n_workers,
+        threads=threads,
+        device=device,
+        on_done=lambda i, m: bar.update(1),
+    )
+    bar.close()
+    rows = []
+    for k, e in enumerate(chosen):
+        mine = results[k * seeds : (k + 1) * seeds]
+        mean, std, n = mean_std([((m or {}).get("val") or {}).get(spec.metric) for m in mine])
+        rows.append(
+            {
+                "name": e.name,
+                "genotype_id": e.genotype.id,
+                "preset": e.preset or "",
+                "on_front": e.on_front,
+                "params": e.params,
+                "trials": " ".join(e.trials),
+                f"low_val_{spec.metric}": e.low,
+                f"high_val_{spec.metric}_mean": mean,
+                f"high_val_{spec.metric}_std": std,
+                "high_seeds": n,
+            }
+        )
+    table = pd.DataFrame(rows)
+    ok = table[table["high_seeds"] > 0]
+    stats = rank_correlations(
+        list(ok[f"low_val_{spec.metric}"]), list(ok[f"high_val_{spec.metric}_mean"]), seed=spec.seed
+    )
+    stats.update(
+        studies=studies,
+        low={"image_size": list(spec.image_size), "epochs": spec.epochs, "recipe": spec.recipe},
+        high={"image_size": list(size), "epochs": epochs, "recipe": recipe_name or spec.recipe,
+              "seeds": seeds},  # fmt: skip
+        metric=f"val {spec.metric} ({len(ok)} candidates, validation split)",
+        failed=[r["name"] for r in rows if r["high_seeds"] == 0],
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    table.to_csv(folder / "fidelity.csv", index=False)
+    (folder / "fidelity.json").write_text(json.dumps(stats, indent=2))
+    (folder / "fidelity.md").write_text(markdown(stats, table, spec.metric))
+    stats["folder"] = str(folder)
+    return stats
+
+
+def markdown(stats: dict, table, metric: str) -> str:
+    from reports.tables import to_markdown
+
+    lo, hi = stats["low"], stats["high"]
+    lines = [
+        f"Fidelity check of {', '.join(stats['studies'])}: {stats['n']} candidates, validation "
+        f"{metric}. Low: {lo['image_size'][0]}x{lo['image_size'][1]}, {lo['epochs']} epochs "
+        f"(the search, 1 seed). High: {hi['image_size'][0]}x{hi['image_size'][1]}, "
+        f"{hi['epochs']} epochs, mean of {hi['seeds']} seed(s).",
+        "",
+        "| statistic | value | 95 % bootstrap CI |",
+        "|---|---|---|",
+        f"| Spearman rho | {stats['spearman']:.3f} | [{stats['spearman_ci'][0]:.3f}, "
+        f"{stats['spearman_ci'][1]:.3f}] |",
+        f"| Kendall tau-b | {stats['kendall']:.3f} | [{stats['kendall_ci'][0]:.3f}, "
+        f"{stats['kendall_ci'][1]:.3f}] |",
+        f"| rank at low fidelity of the high-fidelity best | {stats['high_best_rank_at_low']} | |",
+        f"| high-fidelity best in the low-fidelity top 3 / top 5 | "
+        f"{'yes' if stats['high_best_in_low_top3'] else 'no'} / "
+        f"{'yes' if stats['high_best_in_low_top5'] else 'no'} | |",
+        "",
+    ]
+    return "\n".join(lines) + to_markdown(table)

@@ -1,0 +1,533 @@
+"""Workers on one study: what ``--trials`` counts, the study lock, and the worker loop.
+
+A *worker* is one process running ``work``: it asks the study for a candidate, screens it, trains
+it and tells the result, until the study holds ``--trials`` *trained* candidates. ``--workers N``
+starts N of them on this machine (``run_workers``, spawned processes, the threads shared out);
+starting the same search command on another machine against the same storage adds another. Every
+worker follows the same protocol, so local and remote workers mix.
+
+What counts. A candidate is *trained* when its worker claimed it for training (``TRAIN_CLAIM``):
+it passed the budget screen and the duplicate check. Its trial may end COMPLETE, PRUNED (by the
+pruner, after some epochs) or FAIL (an exception, NaN, out of memory). Over-budget candidates,
+duplicates (re-used values) and candidates pruned because the same genotype is or was trained
+elsewhere are recorded and told to the sampler but do not count. A trained candidate whose worker
+was killed (its heartbeat went stale) is marked FAIL with ``STALE_REASON`` and retrained once by a
+new trial with the same parameters (``RETRY_OF`` points to it); the stale trial counts only when
+it was itself a retry.
+
+The protocol, each step under the study lock (``StudyLock``: an exclusive ``flock`` on a file
+beside a SQLite or journal storage, a PostgreSQL / MySQL advisory lock on a server):
+
+1. *reserve*: fail stale trials (and enqueue their retries); count trained candidates T and
+   *undecided* trials U (RUNNING, not yet claimed: being screened). T >= N: stop. T + U >= N:
+   wait (one of the undecided may still claim the last place) and look again. Else ``ask`` a
+   trial: it is undecided from now on, so at most N candidates are ever claimed.
+2. *claim* (in ``objective.run_trial`` once the candidate is within budget): if another trial of
+   the same genotype was trained (or is being trained) the candidate is a duplicate, else it is
+   claimed. Both are decided under the lock, so no genotype is trained twice.
+
+Reproducibility: the random sampler draws trial k's candidate from (seed, k) alone
+(``samplers.TrialSeededRandomSampler``), so a random search with N workers trains the same set
+of genotypes as with one. Model-based samplers (NSGA-II, TPE) get a seed derived from the study's
+seed, the worker index and the number of trials already in the study, never from a process id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import multiprocessing
+import os
+import socket
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from studies import schema
+from studies.storage import STALE_REASON, stale_trial_ids
+
+POLL_SECONDS = 0.5
+HOST = socket.gethostname()
+# A worker stops after this many trials in a row that failed before they were screened (a bug or
+# a broken environment, not a candidate's fault) ...
+MAX_UNSCREENED_FAILS = 3
+# ... or that were drawn but not trained (over budget or duplicates): the budget (almost) nothing
+# fits, or a space the sampler has exhausted.
+MAX_IDLE_DRAWS = 200
+
+
+class WorkerStopped(ValueError):
+    """A worker gave up (``MAX_UNSCREENED_FAILS`` / ``MAX_IDLE_DRAWS``); the message says why."""
+
+
+# ------------------------------------------------------------------------------ the lock
+def _lock_path(url: str) -> Path | None:
+    if url.startswith("journal:"):
+        return Path(url[len("journal:") :] + ".lock")
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :]
+        return None if path in ("", ":memory:") else Path(path + ".lock")
+    return None
+
+
+class StudyLock:
+    """A mutex shared by every worker of a storage (see the module docstring). Re-entrant within
+    one process; a context manager."""
+
+    def __init__(self, url: str, study_name: str) -> None:
+        self.url, self.study_name = url, study_name
+        self.path = _lock_path(url)
+        self._depth = 0
+        self._fd: int | None = None
+        self._conn = None
+        digest = hashlib.sha256(f"lesion-nas:{study_name}".encode()).digest()
+        self._key = int.from_bytes(digest[:8], "big", signed=True)
+        scheme = url.split(":", 1)[0].split("+", 1)[0]
+        if self.path is None and scheme not in ("postgresql", "mysql"):
+            raise ValueError(
+                f"storage {url!r}: workers cannot share it (no lock); use a SQLite file, "
+                "journal:FILE, PostgreSQL or MySQL"
+            )
+        self._scheme = scheme
+
+    def __enter__(self) -> StudyLock:
+        if self._depth == 0:
+            self._acquire()
+        self._depth += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self._release()
+
+    def _acquire(self) -> None:
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            return
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(self.url, poolclass=sqlalchemy.pool.NullPool)
+        self._conn = engine.connect()
+        if self._scheme == "postgresql":
+            self._conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": self._key})
+        else:
+            self._conn.execute(
+                sqlalchemy.text("SELECT GET_LOCK(:k, -1)"), {"k": f"lesion-nas-{self._key}"}
+            )
+
+    def _release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+        if self._conn is not None:
+            import sqlalchemy
+
+            sql = "SELECT pg_advisory_unlock(:k)" if self._scheme == "postgresql" else None
+            if sql:
+                self._conn.execute(sqlalchemy.text(sql), {"k": self._key})
+            else:
+                self._conn.execute(
+                    sqlalchemy.text("SELECT RELEASE_LOCK(:k)"), {"k": f"lesion-nas-{self._key}"}
+                )
+            self._conn.close()
+            self._conn = None
+
+
+# ------------------------------------------------------------------------------ counting
+def is_stale_fail(t: FrozenTrial) -> bool:
+    return t.state == TrialState.FAIL and t.user_attrs.get(schema.FAIL_REASON) == STALE_REASON
+
+
+def was_claimed(t: FrozenTrial) -> bool:
+    """Whether the trial's candidate was (or is being) trained. Studies made before the claim
+    attribute existed: a run folder of its own (duplicates copy their original's)."""
+    a = t.user_attrs
+    if schema.TRAIN_CLAIM in a:
+        return bool(a[schema.TRAIN_CLAIM])
+    return bool(a.get(schema.RUN_DIR)) and a.get(schema.DUPLICATE_OF) is None
+
+
+def counts_as_trained(t: FrozenTrial) -> bool:
+    """What ``--trials`` counts: a claimed candidate, except a killed one that gets a retry."""
+    if not was_claimed(t):
+        return False
+    return not is_stale_fail(t) or t.user_attrs.get(schema.RETRY_OF) is not None
+
+
+COUNT_KEYS = (
+    "trials", "trained", "running", "over_budget", "duplicate", "pruned", "failed", "retried",
+)  # fmt: skip
+
+
+def tally(trials: list[FrozenTrial]) -> dict[str, int]:
+    """Counts for the progress bar and the summary (``trained`` is what ``--trials`` counts:
+    complete, pruned, failed and running trained candidates; ``pruned``, ``failed`` and
+    ``running`` are among them)."""
+    c = dict.fromkeys(COUNT_KEYS, 0)
+    for t in trials:
+        if t.state == TrialState.WAITING:
+            continue
+        c["trials"] += 1
+        a = t.user_attrs
+        if counts_as_trained(t):
+            c["trained"] += 1
+            if t.state == TrialState.RUNNING:
+                c["running"] += 1
+            elif t.state == TrialState.PRUNED:
+                c["pruned"] += 1
+            elif t.state == TrialState.FAIL:
+                c["failed"] += 1
+        elif is_stale_fail(t) and was_claimed(t):
+            c["retried"] += 1
+        elif t.state.is_finished() and a.get(schema.FEASIBLE) is False:
+            c["over_budget"] += 1
+        elif t.state.is_finished() and a.get(schema.DUPLICATE_OF) is not None:
+            c["duplicate"] += 1
+        elif t.state == TrialState.FAIL:
+            c["failed"] += 1  # failed before it could be screened
+    return c
+
+
+def count_trained(study: optuna.Study) -> int:
+    return sum(counts_as_trained(t) for t in study.get_trials(deepcopy=False))
+
+
+# ------------------------------------------------------------------------------ stale and retry
+def fail_stale_and_retry(study: optuna.Study) -> tuple[list[int], list[int]]:
+    """Mark stale RUNNING trials FAIL (``STALE_REASON``); enqueue one retry for each trained
+    candidate among them that was not itself a retry. Returns (failed numbers, retried numbers).
+    Call it under the study lock, so that two workers never enqueue the same retry."""
+    storage = study._storage
+    failed = []
+    for trial_id in stale_trial_ids(study):
+        try:
+            storage.set_trial_user_attr(trial_id, schema.FAIL_REASON, STALE_REASON)
+            if storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                failed.append(storage.get_trial(trial_id).number)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+    trials = study.get_trials(deepcopy=False)
+    retried_already = {t.user_attrs.get(schema.RETRY_OF) for t in trials}
+    retried = []
+    for t in trials:
+        a = t.user_attrs
+        if not (is_stale_fail(t) and was_claimed(t)) or a.get(schema.RETRY_OF) is not None:
+            continue
+        if t.number in retried_already:
+            continue
+        attrs = {schema.RETRY_OF: t.number}
+        if a.get(schema.PRESET):
+            attrs[schema.PRESET] = a[schema.PRESET]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            study.enqueue_trial(dict(t.params), user_attrs=attrs, skip_if_exists=False)
+        retried.append(t.number)
+    return failed, retried
+
+
+def undecided(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """RUNNING trials not yet claimed for training: being screened, they may still claim."""
+    return [t for t in trials if t.state == TrialState.RUNNING and not was_claimed(t)]
+
+
+# ------------------------------------------------------------------------------ the worker
+@dataclass(frozen=True)
+class WorkerJob:
+    """Everything a worker needs, picklable (a spawned worker reloads the data from the spec)."""
+
+    spec: object  # StudySpec
+    study_name: str
+    url: str
+    target: int
+    index: int = 0
+    workers: int = 1
+    threads: int | None = None
+    out_root: str = "runs"
+    device: str = "auto"
+    deadline: float | None = None  # time.time() after which no new trial starts
+    verbose: bool = True
+
+
+def worker_salt(study: optuna.Study, index: int) -> str:
+    started = sum(t.state != TrialState.WAITING for t in study.get_trials(deepcopy=False))
+    return f"{started}:w{index}"
+
+
+def _say(job: WorkerJob, text: str) -> None:
+    if job.verbose:
+        prefix = f"[worker {job.index}] " if job.workers > 1 else ""
+        print(prefix + text, flush=True)
+
+
+def reserve(study: optuna.Study, lock: StudyLock, target: int) -> optuna.Trial | None | bool:
+    """Step 1 of the protocol: a new trial, None (the study has its trained candidates) or
+    False (wait: undecided trials may still fill the last places)."""
+    with lock:
+        failed, retried = fail_stale_and_retry(study)
+        for n in failed:
+            print(f"trial {n} was left RUNNING by a stopped worker: marked FAIL", flush=True)
+        for n in retried:
+            print(f"trial {n} will be trained again (retry of a killed worker's candidate)")
+        trials = study.get_trials(deepcopy=False)
+        trained = sum(counts_as_trained(t) for t in trials)
+        if trained >= target:
+            return None
+        if trained + len(undecided(trials)) >= target:
+            return False
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            trial = study.ask()
+        trial.set_user_attr(schema.HEARTBEAT, time.time())
+        return trial
+
+
+def work(
+    job: WorkerJob,
+    data=None,
+    on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
+) -> int:
+    """Run the worker loop (module docstring) until the study holds ``job.target`` trained
+    candidates or the deadline passes; returns the number of trials this worker ran."""
+    import torch
+    from optuna.storages._heartbeat import get_heartbeat_thread
+
+    from studies.objective import load_study_data, run_trial
+    from studies.samplers import make_sampler
+    from studies.storage import open_storage
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    if job.threads is not None:
+        torch.set_num_threads(job.threads)
+    spec = job.spec
+    storage = open_storage(job.url, create=False)
+    lock = StudyLock(job.url, job.study_name)
+    probe = optuna.load_study(study_name=job.study_name, storage=storage)
+    study = optuna.load_study(
+        study_name=job.study_name,
+        storage=storage,
+        sampler=make_sampler(spec, salt=worker_salt(probe, job.index)),
+    )
+    if data is None:
+        data = load_study_data(spec)
+    ran, broken, idle, idle_limit = 0, 0, 0, MAX_IDLE_DRAWS
+    while job.deadline is None or time.time() < job.deadline:
+        trial = reserve(study, lock, job.target)
+        if trial is None:
+            break
+        if trial is False:
+            time.sleep(POLL_SECONDS)
+            continue
+        trial.set_user_attr(schema.WORKER, job.index)
+        trial.set_user_attr(schema.HOST, HOST)
+        if job.threads is not None:
+            torch.set_num_threads(job.threads)
+        heartbeat = get_heartbeat_thread(trial._trial_id, storage)
+        heartbeat.start()
+        state, values = TrialState.COMPLETE, None
+        try:
+            values = run_trial(
+                spec,
+                trial,
+                data,
+                study_name=job.study_name,
+                out_root=Path(job.out_root),
+                device=job.device,
+                lock=lock,
+                between_epochs=partial(share_cores, study, job) if job.workers > 1 else None,
+            )
+        except optuna.TrialPruned:
+            state = TrialState.PRUNED
+        except KeyboardInterrupt:
+            heartbeat.join()
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        except Exception:
+            state = TrialState.FAIL
+        finally:
+            heartbeat.join()
+        if state == TrialState.COMPLETE:
+            study.tell(trial, values)
+        else:
+            study.tell(trial, state=state)
+        ran += 1
+        frozen = study._storage.get_trial(trial._trial_id)
+        _report_trial(job, frozen)
+        if on_trial is not None:
+            on_trial(study, frozen)
+        screened = schema.FEASIBLE in frozen.user_attrs
+        broken = 0 if screened else broken + 1
+        idle = 0 if was_claimed(frozen) else idle + 1
+        if broken >= MAX_UNSCREENED_FAILS:
+            raise WorkerStopped(
+                f"{broken} trials in a row failed before their candidate was screened (last: "
+                f"{frozen.user_attrs.get(schema.FAIL_REASON)}); stopping"
+            )
+        if idle >= idle_limit:
+            idle_limit = _check_budget_room(spec, job.target, idle)
+    return ran
+
+
+def space_room(spec) -> tuple[int, int]:
+    """(distinct candidates of the space within the spec's budgets, all distinct candidates) at
+    its image size, from the whole-space cost table (``search.py space``; cached part costs)."""
+    from searchspace.table import cost_table
+
+    df = cost_table(tuple(spec.image_size), progress=False)
+    fits = df["params"].ge(0)
+    if spec.budget_params is not None:
+        fits &= df["params"] <= spec.budget_params
+    if spec.budget_macs is not None:
+        counter = "macs_thop" if spec.cost_counter == "thop" else "macs_torch"
+        fits &= df[counter] <= spec.budget_macs
+    return int(df.loc[fits, "genotype_id"].nunique()), int(df["genotype_id"].nunique())
+
+
+def _check_budget_room(spec, target: int, idle: int) -> int:
+    """After ``idle`` untrained draws in a row: stop with the space's count when fewer than
+    ``target`` candidates fit the budgets; else the next limit, scaled to how rare they are."""
+    fit, total = space_room(spec)
+    where = f"{spec.budget_text()} at {spec.image_size[0]}x{spec.image_size[1]}"
+    if fit < target:
+        raise WorkerStopped(
+            f"{idle} candidates in a row were over budget or duplicates: only {fit:,} of the "
+            f"space's {total:,} candidates fit {where}, fewer than --trials {target}; raise the "
+            "budget or ask for fewer trials"
+        )
+    return max(MAX_IDLE_DRAWS, idle + 20 * total // max(fit, 1))
+
+
+def share_cores(study: optuna.Study, job: WorkerJob) -> None:
+    """Between epochs: this machine's cores shared among the trials its workers are training
+    now, so that the last trial of a search, alone, gets them all (and gives them back when
+    another worker starts training again)."""
+    import torch
+
+    busy = sum(
+        1
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if was_claimed(t) and t.user_attrs.get(schema.HOST) == HOST
+    )
+    threads = max(1, usable_cores() // max(1, busy))
+    if threads != torch.get_num_threads():
+        torch.set_num_threads(threads)
+
+
+def _report_trial(job: WorkerJob, t: FrozenTrial) -> None:
+    a = t.user_attrs
+    what = a.get(schema.PRESET) or a.get(schema.GENOTYPE_ID, "?")
+    if t.state == TrialState.FAIL:
+        _say(job, f"trial {t.number} ({what}) FAILED: {a.get(schema.FAIL_REASON)}")
+    elif t.state == TrialState.PRUNED:
+        _say(job, f"trial {t.number} ({what}) pruned: {a.get(schema.PRUNE_REASON)}")
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A local worker ends when the search command that started it dies (kill -9 included): its
+    running trial then goes stale and is retried, as with any crash."""
+    import threading
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+def _worker_main(job: WorkerJob, parent: int, errors) -> None:
+    _exit_with_parent(parent)
+    try:
+        work(job)
+    except KeyboardInterrupt:
+        pass
+    except WorkerStopped as e:
+        errors.put(str(e))
+        raise SystemExit(3) from None
+
+
+# ------------------------------------------------------------------------------ N local workers
+def usable_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+MAX_AUTO_WORKERS = 8
+
+
+def resolve_workers(setting: str | int, device: str) -> tuple[int, int | None]:
+    """(workers, torch threads per worker) for ``--workers``: a number, or ``auto`` = on CPU one
+    worker per usable core up to 8, the cores shared out (benchmarks/search_throughput.py: on 2
+    cores, 2 single-thread workers train 1.8x the candidates per hour of one 2-thread worker);
+    on a GPU 1 (several trials per GPU pay off or not by model size: measure with
+    benchmarks/packing.py and ask for them)."""
+    import torch
+
+    cores = usable_cores()
+    text = str(setting).strip().lower()
+    if text == "auto":
+        cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+        n = 1 if cuda else min(cores, MAX_AUTO_WORKERS)
+    else:
+        try:
+            n = int(text)
+        except ValueError:
+            raise ValueError(f"--workers must be a number >= 1 or 'auto', got {setting!r}") from None
+        if n < 1:
+            raise ValueError(f"--workers must be >= 1, got {n}")
+    threads = max(1, cores // n) if n > 1 else None
+    return n, threads
+
+
+def run_workers(job: WorkerJob, n: int, progress: Callable[[], None] | None = None) -> None:
+    """Start ``n`` worker processes on the study (spawned, each with ``job.threads`` threads)
+    and wait for them; ``progress()`` is called every second meanwhile."""
+    ctx = multiprocessing.get_context("spawn")
+    errors = ctx.SimpleQueue()
+    procs = []
+    for i in range(n):
+        p = ctx.Process(
+            target=_worker_main,
+            args=(dataclasses.replace(job, index=i, workers=n), os.getpid(), errors),
+            name=f"lesion-nas-worker-{i}",
+        )
+        p.start()
+        procs.append(p)
+    try:
+        while any(p.is_alive() for p in procs):
+            if progress is not None:
+                progress()
+            for p in procs:
+                p.join(timeout=1.0 / n)
+    except KeyboardInterrupt:
+        for p in procs:
+            p.terminate()
+        raise
+    finally:
+        for p in procs:
+            with contextlib.suppress(Exception):
+                p.join(timeout=5)
+    if progress is not None:
+        progress()
+    stopped = []
+    while not errors.empty():
+        stopped.append(errors.get())
+    if stopped:
+        raise WorkerStopped(stopped[0])
+    bad = [f"worker {i} (exit {p.exitcode})" for i, p in enumerate(procs) if p.exitcode]
+    if bad:
+        print(f"warning: {', '.join(bad)} stopped with an error; the study keeps its trials")
