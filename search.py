@@ -216,8 +216,8 @@ def cmd_evaluate(args) -> int:
     )
     m = record["metrics"]
     print(
-        f"{record['images']} images of {record['data']['name']} ({record['split']}), scored at "
-        f"{record['metric_resolution']} resolution:"
+        f"{record['images']} images of {record['data']['name']} ({record['split']}: "
+        f"{record['split_reason']}), scored at {record['metric_resolution']} resolution:"
     )
     for key in (
         "dice",
@@ -379,6 +379,12 @@ CPU core, up to 8; 1 on a GPU); the same command started on other machines again
 def cmd_search(args) -> int:
     from studies.search import SearchOptions, run_search
 
+    try:
+        from reports import build_report
+    except ImportError:  # the report package is optional for a search
+        build_report = None
+        print("(no report package: the front table is the result)")
+
     outcome = run_search(
         SearchOptions(
             budget_params=args.budget_params,
@@ -410,9 +416,22 @@ def cmd_search(args) -> int:
             report=not args.no_report,
             workers=args.workers,
             channels_last=args.channels_last,
-        )
+        ),
+        report_builder=build_report,
     )
     return 0 if outcome.counts["trials"] else 1
+
+
+def _externals(items: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise ValueError(f"--external {item!r}: write NAME=PATH")
+        if name.strip() in out:
+            raise ValueError(f"--external {name.strip()!r} given twice")
+        out[name.strip()] = path.strip()
+    return out
 
 
 def cmd_confirm(args) -> int:
@@ -427,6 +446,7 @@ def cmd_confirm(args) -> int:
         device=args.device,
         out_root=args.out,
         workers=args.workers,
+        external=_externals(args.external),
     )
     print(f"confirmed {len(outcome.records)} model(s): {outcome.csv}")
     return 0
@@ -616,6 +636,13 @@ def _add_confirm_parser(sub) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default="runs", help="root of the run folders (default runs/)")
     _add_workers(p)
+    p.add_argument(
+        "--external",
+        action="append",
+        metavar="NAME=PATH",
+        help="also evaluate every confirmed run on this dataset (all its images, at the masks' "
+        "own resolution); repeatable, e.g. --external ph2=data/PH2",
+    )
     p.set_defaults(func=cmd_confirm)
 
 
@@ -733,7 +760,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="score a trained run on a dataset")
     p.add_argument("--run", required=True, help="a run folder written by train or search")
     p.add_argument("--data", required=True, help="dataset folder or 'synthetic'")
-    p.add_argument("--split", help="test, val, train or all (default: test if present, else val)")
+    p.add_argument(
+        "--split",
+        help="test, val, train or all (default: on the run's own dataset test if present, else "
+        "val; on any other dataset all its images)",
+    )
     p.add_argument(
         "--metric-resolution",
         choices=("original", "model"),

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from searchspace import Genotype
+from studies.latency import latency_note, measure_latency_ms
 
 from . import plots
 from .cards import card_html, card_name
@@ -29,7 +30,6 @@ from .extract import (
 )
 from .html import analysis_html, index_html
 from .images import Samples, load_samples
-from .latency import latency_note, measure_latency_ms
 from .study import ReportError, StudyView, default_storage, load_study_view
 from .tables import display_table, front_table, trials_table, write_tables
 

@@ -78,7 +78,12 @@ def card_html(
         parts.append(
             f"<p>Confirmed over {c.seeds} seeds{escape(' (' + c.detail + ')' if c.detail else '')}, "
             f"{escape(view.metric_label)}: val "
-            f"{_pm(c.val_mean, c.val_std)}, test {_pm(c.test_mean, c.test_std)}</p>"
+            f"{_pm(c.val_mean, c.val_std)}, test {_pm(c.test_mean, c.test_std)}"
+            + "".join(
+                f", {escape(name)} (all {n} images) {_pm(m, sd)}"
+                for name, (m, sd, n) in sorted(c.external.items())
+            )
+            + "</p>"
         )
     if record.genotype:
         g = Genotype.from_dict(record.genotype)

@@ -32,10 +32,8 @@ from pathlib import Path
 
 from reports.hypervolume import hypervolume, non_dominated
 from reports.study import ReportError, StudyView, default_storage, load_study_view
+from studies.spec import check_comparable
 
-# Spec fields that may differ between the studies of a comparison (what is being compared).
-FREE_FIELDS = {"sampler", "population_size", "seed"}
-FREE_TRAIN = {"seed"}
 COSTS = ("params", "macs")
 
 
@@ -75,31 +73,8 @@ def parse_groups(items: list[str]) -> dict[str, list[str]]:
     return groups
 
 
-def _comparable(spec: dict) -> dict:
-    out = {k: v for k, v in spec.items() if k not in FREE_FIELDS}
-    out["train_config"] = {
-        k: v for k, v in (spec.get("train_config") or {}).items() if k not in FREE_TRAIN
-    }
-    return out
-
-
 def check_compatible(views: list[StudyView]) -> None:
-    first = views[0]
-    base = _comparable(first.spec)
-    for v in views[1:]:
-        mine = _comparable(v.spec)
-        for key in sorted(set(base) | set(mine)):
-            if base.get(key) != mine.get(key):
-                if key == "train_config":
-                    a, b = base[key], mine.get(key) or {}
-                    inner = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
-                    what = ", ".join(f"{k} {a.get(k)!r} vs {b.get(k)!r}" for k in inner)
-                else:
-                    what = f"{base.get(key)!r} vs {mine.get(key)!r}"
-                raise ValueError(
-                    f"studies {first.name!r} and {v.name!r} are not comparable: {key} differs "
-                    f"({what}); compare studies of the same space, budgets, data and fidelity"
-                )
+    check_comparable([(v.name, v.spec) for v in views])
 
 
 def _cost(view: StudyView, r, name: str) -> float | None:
@@ -277,7 +252,9 @@ def study_table(cmp: Comparison):
 def group_markdown(cmp: Comparison, metric_label: str) -> str:
     lines = [
         f"Hypervolume after {cmp.at} trained candidates (validation {metric_label}; axes "
-        + ", ".join(f"{a} (reference {r:.4g})" for a, r in zip(cmp.axes, cmp.reference, strict=True))
+        + ", ".join(
+            f"{a} (reference {r:.4g})" for a, r in zip(cmp.axes, cmp.reference, strict=True)
+        )
         + ")",
         "",
         "| group | studies | HV mean | HV sd | 95 % CI | best val accuracy (mean) |",
@@ -286,15 +263,17 @@ def group_markdown(cmp: Comparison, metric_label: str) -> str:
     for g, cs in cmp.groups.items():
         vals = [final_hv(c, cmp.at) for c in cs]
         mean, lo, hi = t_interval(vals)
-        sd = (
-            math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0
-        )
+        sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0
         bests = [max((p[0] for p in c.points), default=float("nan")) for c in cs]
         lines.append(
             f"| {g} | {len(cs)} | {mean:.4f} | {sd:.4f} | [{lo:.4f}, {hi:.4f}] | "
             f"{sum(bests) / len(bests):.4f} |"
         )
-    lines += ["", "| groups | Mann-Whitney U | p (two-sided) | Welch t | p |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| groups | Mann-Whitney U | p (two-sided) | Welch t | p |",
+        "|---|---|---|---|---|",
+    ]
     for t in cmp.tests:
         u = f"{t['mannwhitney_u']:.1f}" if "mannwhitney_u" in t else "-"
         pu = f"{t['mannwhitney_p']:.3f}" if "mannwhitney_p" in t else "-"
@@ -317,15 +296,24 @@ def _band(fig, xs, per_study: list[list[float]], name: str, colour: str, row: in
     lo = [v for _, v, _ in stats]
     hi = [v for _, _, v in stats]
     fig.add_trace(
-        go.Scatter(x=list(xs) + list(xs)[::-1], y=hi + lo[::-1], fill="toself", opacity=0.2,
-                   line={"width": 0}, fillcolor=colour, hoverinfo="skip", showlegend=False,
-                   legendgroup=name),  # fmt: skip
+        go.Scatter(
+            x=list(xs) + list(xs)[::-1],
+            y=hi + lo[::-1],
+            fill="toself",
+            opacity=0.2,
+            line={"width": 0},
+            fillcolor=colour,
+            hoverinfo="skip",
+            showlegend=False,
+            legendgroup=name,
+        ),  # fmt: skip
         row=row,
         col=col,
     )
     fig.add_trace(
-        go.Scatter(x=list(xs), y=mean, name=name, line={"color": colour}, legendgroup=name,
-                   showlegend=show),  # fmt: skip
+        go.Scatter(
+            x=list(xs), y=mean, name=name, line={"color": colour}, legendgroup=name, showlegend=show
+        ),  # fmt: skip
         row=row,
         col=col,
     )
@@ -357,16 +345,29 @@ def figure(cmp: Comparison, metric_label: str):
         keep = sorted((pts[j] for j in non_dominated([(-p[0], p[1], p[2]) for p in pts])),
                       key=lambda p: p[1])  # fmt: skip
         fig.add_trace(
-            go.Scatter(x=[p[1] for p in pts], y=[p[0] for p in pts], mode="markers",
-                       marker={"color": colour, "size": 5, "opacity": 0.35}, name=f"{g}: trained",
-                       legendgroup=g, showlegend=False),  # fmt: skip
+            go.Scatter(
+                x=[p[1] for p in pts],
+                y=[p[0] for p in pts],
+                mode="markers",
+                marker={"color": colour, "size": 5, "opacity": 0.35},
+                name=f"{g}: trained",
+                legendgroup=g,
+                showlegend=False,
+            ),  # fmt: skip
             row=1,
             col=3,
         )
         fig.add_trace(
-            go.Scatter(x=[p[1] for p in keep], y=[p[0] for p in keep], mode="markers+lines",
-                       line={"color": colour, "shape": "hv"}, marker={"color": colour, "size": 8},
-                       name=f"{g}: union front", legendgroup=g, showlegend=False),  # fmt: skip
+            go.Scatter(
+                x=[p[1] for p in keep],
+                y=[p[0] for p in keep],
+                mode="markers+lines",
+                line={"color": colour, "shape": "hv"},
+                marker={"color": colour, "size": 8},
+                name=f"{g}: union front",
+                legendgroup=g,
+                showlegend=False,
+            ),  # fmt: skip
             row=1,
             col=3,
         )
@@ -378,10 +379,16 @@ def figure(cmp: Comparison, metric_label: str):
     for name, ps in sorted(presets.items()):
         acc = sum(p[0] for p in ps) / len(ps)
         fig.add_trace(
-            go.Scatter(x=[ps[0][1]], y=[acc], mode="markers+text", text=[name],
-                       textposition="top center", marker={"symbol": "star", "size": 12,
-                       "color": "black"}, name=f"{name} (mean of {len(ps)} studies)",
-                       showlegend=False),  # fmt: skip
+            go.Scatter(
+                x=[ps[0][1]],
+                y=[acc],
+                mode="markers+text",
+                text=[name],
+                textposition="top center",
+                marker={"symbol": "star", "size": 12, "color": "black"},
+                name=f"{name} (mean of {len(ps)} studies)",
+                showlegend=False,
+            ),  # fmt: skip
             row=1,
             col=3,
         )

@@ -11,25 +11,21 @@ import statistics
 import warnings
 from typing import NamedTuple
 
+from studies import objectives as objectives_table
 from studies.schema import TrialRecord
 
-from .hypervolume import hypervolume_history, non_dominated
+from .hypervolume import hypervolume_history
 from .study import StudyView, metric_label
 
 MIN_IMPORTANCE_TRIALS = 10
-COST_OBJECTIVES = ("params", "macs")
 
 
 # ------------------------------------------------------------------------------ front
-def _loss(view: StudyView, values: tuple[float, ...]) -> tuple[float, ...]:
-    return tuple(-v if d == "maximize" else v for v, d in zip(values, view.directions, strict=True))
-
-
 def front_records(view: StudyView) -> list[TrialRecord]:
-    """The Pareto front among trained, feasible, unique trials, in trial order."""
+    """The Pareto front among trained, feasible, unique trials, in trial order
+    (``studies.objectives.pareto_front``, the search's own front function)."""
     trained = [r for r in view.records if view.is_trained(r)]
-    losses = [_loss(view, view.objective_values(r)) for r in trained]  # type: ignore[arg-type]
-    return [trained[i] for i in non_dominated(losses)]
+    return objectives_table.pareto_front(view, trained, lambda r: r.attrs)
 
 
 def _fmt_int(v: int | None) -> str:
@@ -70,6 +66,16 @@ class _ParetoPoint(NamedTuple):
     confirm_std: float | None
     confirm_seeds: int
     hover: str
+    costs: dict = {}  # cost objective name -> value (one plot panel each)
+
+
+class _Panel(NamedTuple):
+    """One panel of the Pareto plot: accuracy against one cost objective."""
+
+    name: str  # objective name (a key of _ParetoPoint.costs and a _Reference attribute)
+    title: str
+    log: bool
+    budget: float | None
 
 
 class _Reference(NamedTuple):
@@ -94,6 +100,7 @@ class _ParetoData(NamedTuple):
     references: list[_Reference]
     budget_params: int | None
     budget_macs: int | None
+    panels: tuple = ()  # _Panel per cost objective of the study
 
 
 def _get_pareto_data(view: StudyView, references: list[_Reference] | None = None) -> _ParetoData:
@@ -125,13 +132,16 @@ def _get_pareto_data(view: StudyView, references: list[_Reference] | None = None
                 confirm_std=c.val_std if c else None,
                 confirm_seeds=c.seeds if c else 0,
                 hover=hover_text(view, r),
+                costs={
+                    o.name: objectives_table.value(view, o, r.attrs) for o in view.cost_objectives()
+                },
             )
         )
     by_number = {r.number: r for r in view.records}
     return _ParetoData(
         metric_label=view.metric_label,
         counter=view.counter,
-        objectives=view.objectives,
+        objectives=tuple(o.label(view) for o in objectives_table.of(view)),
         points=points,
         front=groups["front"],
         dominated=groups["dominated"],
@@ -142,6 +152,15 @@ def _get_pareto_data(view: StudyView, references: list[_Reference] | None = None
         references=list(references or []),
         budget_params=view.budget_params,
         budget_macs=view.budget_macs,
+        panels=tuple(
+            _Panel(
+                o.name,
+                o.label(view),
+                o.log_axis,
+                getattr(view, o.budget_field, None) if o.budget_field else None,
+            )
+            for o in view.cost_objectives()
+        ),
     )
 
 
@@ -165,31 +184,30 @@ def _get_hypervolume_data(view: StudyView) -> _HypervolumeData:
     columns = (
         list(zip(*(view.objective_values(r) for r in trained), strict=True)) if trained else []
     )
-    budgets = {"params": view.budget_params, "macs": view.budget_macs}
     reference: list[float] = []
     axes: list[str] = []
-    for i, (name, direction) in enumerate(zip(view.objectives, view.directions, strict=True)):
+    objs = objectives_table.of(view)
+    for i, o in enumerate(objs):
         largest = max(columns[i]) if columns else 1.0
-        if direction == "maximize":
+        if o.direction == "maximize":
             reference.append(0.0)
-            axes.append(f"-{view.metric_label if name == 'dice' else name}")
-        elif name in COST_OBJECTIVES:
-            bound = budgets[name] or 1.1 * largest
-            reference.append(math.log10(bound))
-            axes.append(f"log10 {name}{' (' + view.counter + ')' if name == 'macs' else ''}")
+            axes.append(f"-{o.label(view)}")
+        elif o.log_axis:
+            budget = getattr(view, o.budget_field, None) if o.budget_field else None
+            reference.append(math.log10(budget or 1.1 * largest))
+            axes.append(f"log10 {o.label(view)}")
         else:
             reference.append(1.1 * largest if largest > 0 else 1.0)
-            axes.append(name)
+            axes.append(o.label(view))
 
     def transform(r: TrialRecord) -> tuple[float, ...] | None:
         if not view.is_trained(r):
             return None
-        out = []
-        for v, name, d in zip(
-            view.objective_values(r), view.objectives, view.directions, strict=True
-        ):  # type: ignore[arg-type]
-            out.append(-v if d == "maximize" else math.log10(v) if name in COST_OBJECTIVES else v)
-        return tuple(out)
+        values = view.objective_values(r)
+        return tuple(
+            -v if o.direction == "maximize" else math.log10(max(v, 1e-12)) if o.log_axis else v
+            for v, o in zip(values, objs, strict=True)  # type: ignore[arg-type]
+        )
 
     numbers = [r.number for r in view.records]
     values = hypervolume_history([transform(r) for r in view.records], reference)
@@ -213,7 +231,7 @@ def _get_importance_data(
     """Optuna's default importance evaluator, one objective at a time, on trained trials only."""
     import optuna
 
-    labels = [view.metric_label if n == "dice" else n for n in view.objectives]
+    labels = [o.label(view) for o in objectives_table.of(view)]
     trained = {
         r.number
         for r in view.records

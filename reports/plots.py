@@ -29,12 +29,21 @@ def _floor(data: _ParetoData) -> float:
     return low - 0.08 * max(high - low, 0.05)
 
 
+def _x(item, name: str):
+    """A point's (or a reference's) value on a panel's cost axis."""
+    costs = getattr(item, "costs", None)
+    if costs and name in costs:
+        return costs[name]
+    return getattr(item, name, None)
+
+
 def plot_pareto(data: _ParetoData) -> go.Figure:
-    """Accuracy vs params and vs MACs (log x), front in colour, the rest grey."""
-    macs_title = f"MACs ({data.counter}, batch 1)"
+    """Accuracy vs each cost objective of the study (one panel each, log x where the objective
+    says so), front in colour, the rest grey."""
+    panels = list(data.panels)
     fig = make_subplots(
-        rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04,
-        subplot_titles=("vs parameters", f"vs {macs_title}"),
+        rows=1, cols=len(panels), shared_yaxes=True, horizontal_spacing=0.04,
+        subplot_titles=[f"vs {p.title}" for p in panels],
     )  # fmt: skip
     floor = _floor(data)
     groups = (
@@ -43,14 +52,15 @@ def plot_pareto(data: _ParetoData) -> go.Figure:
         ("over budget (not trained, drawn at the floor)", data.over_budget, dict(color=GREY, size=7, symbol="x-thin", line=dict(color=GREY, width=1.5))),
         ("Pareto front", data.front, dict(color=FRONT, size=11, line=dict(color="black", width=1))),
     )  # fmt: skip
-    for col, xkey in ((1, "params"), (2, "macs")):
+    for col, panel in enumerate(panels, start=1):
+        xkey = panel.name
         for name, idx, marker in groups:
             if not idx:
                 continue
             pts = [data.points[i] for i in idx]
             fig.add_trace(
                 go.Scatter(
-                    x=[getattr(p, xkey) for p in pts],
+                    x=[_x(p, xkey) for p in pts],
                     y=[floor if p.accuracy is None else p.accuracy for p in pts],
                     mode="markers", marker=marker, name=name, legendgroup=name,
                     showlegend=col == 1, text=[p.hover for p in pts],
@@ -62,7 +72,7 @@ def plot_pareto(data: _ParetoData) -> go.Figure:
             pts = [data.points[i] for i in data.presets]
             fig.add_trace(
                 go.Scatter(
-                    x=[getattr(p, xkey) for p in pts],
+                    x=[_x(p, xkey) for p in pts],
                     y=[floor if p.accuracy is None else p.accuracy for p in pts],
                     mode="markers+text", text=[p.label for p in pts], textposition="top center",
                     marker=dict(symbol="diamond-open", size=15, color=ANCHOR, line=dict(width=2)),
@@ -75,7 +85,7 @@ def plot_pareto(data: _ParetoData) -> go.Figure:
             pts = [data.points[i] for i in data.confirmed]
             fig.add_trace(
                 go.Scatter(
-                    x=[getattr(p, xkey) for p in pts], y=[p.confirm_mean for p in pts],
+                    x=[_x(p, xkey) for p in pts], y=[p.confirm_mean for p in pts],
                     error_y=dict(type="data", array=[p.confirm_std or 0 for p in pts], visible=True),
                     mode="markers", marker=dict(symbol="line-ew-open", size=14, color=CONFIRM),
                     name="confirmed: mean ± std over seeds", legendgroup="confirm",
@@ -90,7 +100,7 @@ def plot_pareto(data: _ParetoData) -> go.Figure:
             refs = data.references
             fig.add_trace(
                 go.Scatter(
-                    x=[getattr(r, xkey) for r in refs], y=[floor] * len(refs),
+                    x=[_x(r, xkey) for r in refs], y=[floor] * len(refs),
                     mode="markers+text", text=[r.name for r in refs], textposition="bottom center",
                     marker=dict(symbol="triangle-up-open", size=11, color=ANCHOR),
                     name="published models, costs only (not trained here)",
@@ -100,19 +110,23 @@ def plot_pareto(data: _ParetoData) -> go.Figure:
                 ),
                 row=1, col=col,
             )  # fmt: skip
-        budget = data.budget_params if xkey == "params" else data.budget_macs
+        budget = panel.budget
         if budget:
-            label = f"budget {budget / 1e6:.3g} M {'params' if xkey == 'params' else 'MACs'}"
+            label = (
+                f"budget {budget / 1e6:.3g} M {panel.title}" if panel.log else f"budget {budget:g}"
+            )
             fig.add_vline(
                 x=budget, line=dict(color="black", dash="dash", width=1.5), row=1, col=col
             )
             axis = "x" if col == 1 else f"x{col}"
             fig.add_annotation(  # on a log axis an annotation's x is log10 of the value
-                x=math.log10(budget), y=0.02, xref=axis, yref=f"y{'' if col == 1 else col} domain",
+                x=math.log10(budget) if panel.log else budget, y=0.02, xref=axis, yref=f"y{'' if col == 1 else col} domain",
                 text=label, showarrow=False, xanchor="right", font=dict(size=12),
             )  # fmt: skip
-    fig.update_xaxes(type="log", title_text="parameters", row=1, col=1)
-    fig.update_xaxes(type="log", title_text=macs_title, row=1, col=2)
+    for col, panel in enumerate(panels, start=1):
+        fig.update_xaxes(
+            type="log" if panel.log else "linear", title_text=panel.title, row=1, col=col
+        )
     fig.update_yaxes(title_text=f"val {data.metric_label}", row=1, col=1)
     fig.update_layout(
         template="plotly_white", height=560, width=1250, hovermode="closest",

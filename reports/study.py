@@ -12,36 +12,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from studies import objectives as objectives_table
 from studies import schema
+from studies.objectives import metric_label  # noqa: F401  (re-exported for the reports)
 
 DEFAULT_METRIC = "dice_per_image_mean"
-DEFAULT_OBJECTIVES = ("dice", "params", "macs")
-
-_METRIC_NAMES = {
-    "dice": "Dice",
-    "jaccard": "IoU (Jaccard)",
-    "jaccard_thresholded": "thresholded Jaccard",
-    "accuracy": "pixel accuracy",
-    "sensitivity": "sensitivity",
-    "specificity": "specificity",
-    "miou": "mIoU",
-    "fwiou": "FWIoU",
-    "hd95": "HD95",
-    "loss": "loss",
-}
+DEFAULT_OBJECTIVES = ("accuracy", "params", "macs")
 
 
 class ReportError(ValueError):
     """A study that cannot be reported on (missing, empty, unreadable): one clear message."""
-
-
-def metric_label(key: str) -> str:
-    """``dice_per_image_mean`` -> ``Dice (per-image mean)``; ``dice_pooled`` -> ``Dice (pooled)``."""
-    for suffix, how in (("_per_image_mean", "per-image mean"), ("_pooled", "pooled")):
-        if key.endswith(suffix):
-            base = key[: -len(suffix)]
-            return f"{_METRIC_NAMES.get(base, base)} ({how})"
-    return _METRIC_NAMES.get(key, key)
 
 
 @dataclass(frozen=True)
@@ -54,6 +34,8 @@ class Confirmed:
     test_mean: float | None = None
     test_std: float | None = None
     detail: str = ""  # how the seeds were trained, e.g. "recipe fast, 20 epochs"
+    # confirm --external: {dataset name: (mean, std, images)} over the seeds, all its images
+    external: dict = field(default_factory=dict)
 
 
 def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
@@ -98,7 +80,12 @@ def parse_confirm(attr: Any, metric: str) -> Confirmed | None:
         how.append(f"recipe {attr['recipe']}")
     if attr.get("epochs") is not None:
         how.append(f"{attr['epochs']} epochs")
-    return Confirmed(n, val_mean, val_std, test_mean, test_std, ", ".join(how))
+    external = {}
+    for name, e in dict(attr.get("external") or {}).items():
+        mean, std = _mean_std(list(e.get("values") or []))
+        if mean is not None:
+            external[name] = (mean, std, e.get("images"))
+    return Confirmed(n, val_mean, val_std, test_mean, test_std, ", ".join(how), external)
 
 
 @dataclass(frozen=True)
@@ -108,7 +95,7 @@ class StudyView:
     name: str
     storage: str
     directions: tuple[str, ...]  # "maximize" / "minimize", one per objective
-    objectives: tuple[str, ...]  # "dice", "params", "macs" (schema.OBJECTIVES names)
+    objectives: tuple[str, ...]  # names of studies.objectives.OBJECTIVES ("accuracy", ...)
     metric: str  # the validation metric of the accuracy objective
     counter: str  # "thop" or "torch": the MAC count of the "macs" objective and budget
     budget_params: int | None
@@ -131,22 +118,28 @@ class StudyView:
         value = record.val.get(self.metric) if record.val else None
         return float(value) if value is not None and math.isfinite(float(value)) else None
 
+    @property
+    def cost_counter(self) -> str:  # the name the objectives table reads
+        return self.counter
+
     def objective_values(self, record: schema.TrialRecord) -> tuple[float, ...] | None:
-        """The record's objective vector (None when a value is missing)."""
-        out: list[float] = []
-        for i, name in enumerate(self.objectives):
-            if name == "dice":
-                v: float | None = self.accuracy(record)
-            elif name == "params":
-                v = record.params
-            elif name == "macs":
-                v = self.macs(record)
-            else:  # an objective this report does not know: the stored value
-                v = record.values[i] if record.values and i < len(record.values) else None
-            if v is None:
-                return None
-            out.append(float(v))
-        return tuple(out)
+        """The record's objective vector (``studies.objectives.values``; None when a value is
+        missing or not finite)."""
+        v = objectives_table.values(self, record.attrs)
+        if v is None or not all(math.isfinite(x) for x in v):
+            return None
+        return v
+
+    def loss_vector(self, record: schema.TrialRecord) -> tuple[float, ...] | None:
+        v = self.objective_values(record)
+        return None if v is None else objectives_table.loss_vector(self, record.attrs)
+
+    def cost_objectives(self):
+        """The study's cost objectives, or params and MACs for an accuracy-only study."""
+        return objectives_table.costs(self) or [
+            objectives_table.OBJECTIVES["params"],
+            objectives_table.OBJECTIVES["macs"],
+        ]
 
     def is_trained(self, record: schema.TrialRecord) -> bool:
         """Trained, feasible, scored, not a re-use of another trial's result."""
@@ -217,7 +210,10 @@ def load_study_view(study_name: str, storage: str) -> StudyView:
         )
     spec = dict(study.user_attrs.get(schema.STUDY_SPEC) or {})
     directions = tuple(d.name.lower() for d in study.directions)
-    objectives = tuple(spec.get("objectives") or DEFAULT_OBJECTIVES[: len(directions)])
+    objectives = tuple(
+        objectives_table.canonical(o)
+        for o in (spec.get("objectives") or DEFAULT_OBJECTIVES[: len(directions)])
+    )
     if len(objectives) != len(directions):
         raise ReportError(
             f"study {study_name!r}: its spec names {len(objectives)} objectives "

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from studies.schema import TrialRecord
+from studies.tables import to_markdown  # noqa: F401  (re-exported)
 
 from .extract import _Reference, front_records, trial_factors
 from .study import StudyView
@@ -70,6 +71,8 @@ def _metric_cells(view: StudyView, r: TrialRecord) -> dict:
             )
         if c.test_mean is not None:
             cells.update({f"test {label}": c.test_mean, f"test {label} std": c.test_std, "test seeds": c.seeds})  # fmt: skip
+        for name, (mean, std, _) in sorted(c.external.items()):
+            cells.update({f"{name} {label}": mean, f"{name} {label} std": std})
     return cells
 
 
@@ -165,18 +168,6 @@ def display_table(df: pd.DataFrame, view: StudyView) -> pd.DataFrame:
 
         out[col] = df.apply(cell, axis=1)
     return out
-
-
-def to_markdown(df: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table (no tabulate needed)."""
-
-    def esc(v) -> str:
-        return str(v).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(esc(c) for c in df.columns) + " |"]
-    lines.append("|" + "|".join("---" for _ in df.columns) + "|")
-    lines += ["| " + " | ".join(esc(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
 
 
 def to_latex(df: pd.DataFrame, caption: str) -> str:

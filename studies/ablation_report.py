@@ -50,7 +50,7 @@ def ablation_table(study: optuna.Study, variants: list[Variant], *, latency: boo
             {"params": cost.params, "MACs (thop)": cost.macs_thop, "MACs (torch)": cost.macs_torch}
         )
         if latency:
-            from reports.latency import measure_latency_ms
+            from studies.latency import measure_latency_ms
 
             row["CPU latency ms (batch 1)"] = measure_latency_ms(
                 v.genotype, tuple(spec["train_config"]["image_size"])

@@ -27,9 +27,9 @@ from searchspace import Genotype
 from studies import schema
 from studies.front import pareto_front, trained_records
 from studies.objective import load_study_data
-from studies.runs import train_runs
-from studies.workers import resolve_workers
+from studies.runs import evaluate_run, train_runs
 from studies.storage import load_existing_study, load_spec, storage_url
+from studies.workers import resolve_workers
 from trainer import TrainConfig, recipe
 
 
@@ -103,7 +103,12 @@ def run_confirm(
     out_root: str | Path = "runs",
     progress: bool = True,
     workers: str | int = 1,
+    external: dict[str, str] | None = None,
 ) -> ConfirmOutcome:
+    """Retrain and score (module docstring). ``external``: {name: dataset folder}; every
+    confirmed run is also evaluated on each, all its images at each mask's own resolution
+    (``studies.runs.evaluate_run``), and mean ± std over seeds goes to confirm.csv and the
+    stored record ("external")."""
     import pandas as pd
     from tqdm import tqdm
 
@@ -116,6 +121,10 @@ def run_confirm(
     study = load_existing_study(study_name, url)
     spec = load_spec(study)
     confirm_config(spec, recipe_name, epochs, spec.seed)  # a bad recipe fails before training
+    external = dict(external or {})
+    for name, path in external.items():
+        if not Path(path).is_dir():
+            raise FileNotFoundError(f"--external {name}={path}: no such folder")
     models = candidates(study, spec)
     if not models:
         raise ValueError(f"study {study_name!r} has no trained candidate or preset to confirm")
@@ -146,6 +155,19 @@ def run_confirm(
         config = runs[k * seeds][1]
         v = mean_std([d.get(spec.metric) for d in vals])
         t = mean_std([(d or {}).get(spec.metric) for d in tests]) if has_test else (None, None, 0)
+        ext = {}
+        for name, path in external.items():
+            values, images = [], None
+            for m, run_dir in zip(mine, dirs, strict=True):
+                if m is None:
+                    values.append(None)
+                    continue
+                r = evaluate_run(Path(run_dir), path, split="all", progress=False,
+                                 out_dir=Path(run_dir) / "eval" / f"external-{name}")  # fmt: skip
+                values.append(r["metrics"].get(spec.metric))
+                images = r["images"]
+            ext[name] = {"path": str(path), "images": images, "values": values,
+                         "mean_std": list(mean_std(values))}  # fmt: skip
         record = {
             "seeds": seed_list,
             "recipe": recipe_name or spec.recipe,
@@ -156,6 +178,7 @@ def run_confirm(
             "test_split": "test" if has_test else None,
             "mean_std": {"val": list(v), "test": list(t)},
             "run_dirs": dirs,
+            "external": ext,
         }
         records[c.number] = record
         stored[str(c.number)] = record
@@ -173,6 +196,11 @@ def run_confirm(
                 f"val_{spec.metric}_std": v[1],
                 f"test_{spec.metric}_mean": t[0],
                 f"test_{spec.metric}_std": t[1],
+                **{
+                    f"{name}_{spec.metric}_{what}": e["mean_std"][j]
+                    for name, e in ext.items()
+                    for j, what in ((0, "mean"), (1, "std"))
+                },
             }
         )
         study.set_user_attr(schema.CONFIRM, stored)

@@ -33,11 +33,12 @@ from functools import partial
 from pathlib import Path
 
 from searchspace import Genotype
-from studies import schema
+from studies import objectives, schema
 from studies.confirm import confirm_config, mean_std
-from studies.front import dominates, objective_vector
+from studies.front import trained_records
 from studies.objective import load_study_data
 from studies.runs import train_runs
+from studies.spec import check_comparable
 from studies.storage import load_existing_study, load_spec, storage_url
 from studies.workers import resolve_workers
 
@@ -97,39 +98,30 @@ def rank_correlations(low: list[float], high: list[float], *, seed: int = 0) -> 
 
 
 def _entries(studies: list[str], storage: str | None, out_root: Path):
-    from reports.compare import check_compatible
-    from reports.study import load_study_view
-
-    views, specs = [], []
+    loaded = []
     for name in studies:
-        url = storage_url(name, storage, out_root)
-        load_existing_study(name, url)  # clear error for a missing study
-        views.append(load_study_view(name, url))
-        specs.append(load_spec(load_existing_study(name, url)))
-    check_compatible(views)
-    spec = specs[0]
+        study = load_existing_study(name, storage_url(name, storage, out_root))
+        loaded.append((name, study, study.user_attrs.get(schema.STUDY_SPEC) or {}))
+    check_comparable([(name, spec) for name, _, spec in loaded])
+    spec = load_spec(loaded[0][1])
     by_id: dict[str, dict] = {}
-    for view in views:
-        for r in view.records:
-            if not view.is_trained(r):
-                continue
+    for name, study, _ in loaded:
+        for r in trained_records(study):
             e = by_id.setdefault(
-                r.genotype_id,
-                {"r": r, "scores": [], "trials": [], "preset": r.preset},
+                r.genotype_id, {"r": r, "scores": [], "trials": [], "preset": None}
             )
             e["scores"].append(float(r.val[spec.metric]))
-            e["trials"].append(f"{view.name}#{r.number}")
+            e["trials"].append(f"{name}#{r.number}")
             e["preset"] = e["preset"] or r.preset
     records = [e["r"] for e in by_id.values()]
-    vec = {r.genotype_id: objective_vector(spec, r) for r in records}
+    front = {r.genotype_id for r in objectives.pareto_front(spec, records, lambda r: r.attrs)}
     out = []
     for gid, e in by_id.items():
         r = e["r"]
-        front = not any(dominates(vec[o], vec[gid]) for o in vec if o != gid)
         low = sum(e["scores"]) / len(e["scores"])
         name = e["preset"] or gid[:12]
         g = Genotype.from_dict(r.genotype)
-        out.append(Entry(name, g, low, tuple(e["trials"]), front, e["preset"], r.params))
+        out.append(Entry(name, g, low, tuple(e["trials"]), gid in front, e["preset"], r.params))
     return spec, out
 
 
@@ -229,8 +221,12 @@ def run_fidelity(
     stats.update(
         studies=studies,
         low={"image_size": list(spec.image_size), "epochs": spec.epochs, "recipe": spec.recipe},
-        high={"image_size": list(size), "epochs": epochs, "recipe": recipe_name or spec.recipe,
-              "seeds": seeds},  # fmt: skip
+        high={
+            "image_size": list(size),
+            "epochs": epochs,
+            "recipe": recipe_name or spec.recipe,
+            "seeds": seeds,
+        },  # fmt: skip
         metric=f"val {spec.metric} ({len(ok)} candidates, validation split)",
         failed=[r["name"] for r in rows if r["high_seeds"] == 0],
     )
@@ -243,7 +239,7 @@ def run_fidelity(
 
 
 def markdown(stats: dict, table, metric: str) -> str:
-    from reports.tables import to_markdown
+    from studies.tables import to_markdown
 
     lo, hi = stats["low"], stats["high"]
     lines = [

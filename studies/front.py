@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import optuna
 
-from studies import schema
+from studies import objectives, schema
 from studies.schema import TrialRecord
 from studies.spec import StudySpec
 
@@ -27,45 +27,44 @@ def trained_records(study: optuna.Study) -> list[TrialRecord]:
 
 
 def objective_vector(spec: StudySpec, r: TrialRecord) -> tuple[float, ...]:
-    """Objective values oriented so that larger is better on every axis."""
-    macs = r.macs_thop if spec.cost_counter == "thop" else r.macs_torch
-    by_name = {"dice": float(r.val[spec.metric]), "params": -float(r.params or 0)}
-    by_name["macs"] = -float(macs or 0)
-    return tuple(by_name[o] for o in spec.objectives)
+    """Objective values oriented so that larger is better on every axis (the loss negated)."""
+    loss = objectives.loss_vector(spec, r.attrs)
+    return tuple(-v for v in loss) if loss is not None else ()
 
 
 def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
     """``a`` dominates ``b`` (larger is better): no worse anywhere, better somewhere."""
-    return all(x >= y for x, y in zip(a, b, strict=True)) and any(
-        x > y for x, y in zip(a, b, strict=True)
-    )
+    return objectives.dominates([-x for x in a], [-x for x in b])
 
 
 def pareto_front(spec: StudySpec, records: Sequence[TrialRecord]) -> list[TrialRecord]:
-    """The non-dominated records, sorted by the first cost objective (cheapest first)."""
-    scored = [(objective_vector(spec, r), r) for r in records if spec.metric in r.val]
-    front = [r for v, r in scored if not any(dominates(w, v) for w, _ in scored)]
-    return sorted(front, key=lambda r: (r.params or 0, r.number))
+    """The non-dominated records (``objectives.pareto_front``), cheapest first."""
+    scored = [r for r in records if spec.metric in r.val]
+    front = objectives.pareto_front(spec, scored, lambda r: r.attrs)
+    first = objectives.costs(spec)[0] if objectives.costs(spec) else None
+    return sorted(
+        front,
+        key=lambda r: ((objectives.value(spec, first, r.attrs) or 0) if first else 0, r.number),
+    )
 
 
 def front_table(spec: StudySpec, records: Sequence[TrialRecord]):
-    """A pandas DataFrame of the front: trial, name, metric, params, MACs, summary."""
+    """A pandas DataFrame of the front: trial, name, accuracy, every cost objective, summary."""
     import pandas as pd
 
     rows = []
     for r in records:
-        macs = r.macs_thop if spec.cost_counter == "thop" else r.macs_torch
-        rows.append(
-            {
-                "trial": r.number,
-                "name": r.preset or r.genotype_id,
-                f"val {spec.metric}": round(float(r.val[spec.metric]), 4),
-                "params": r.params,
-                f"MACs {spec.cost_counter}": macs,
-                "run": r.run_dir,
-                "summary": r.summary,
-            }
-        )
+        row = {
+            "trial": r.number,
+            "name": r.preset or r.genotype_id,
+            objectives.OBJECTIVES[objectives.ACCURACY].label(spec): round(
+                float(r.val[spec.metric]), 4
+            ),
+        }
+        for o in objectives.costs(spec) or [objectives.OBJECTIVES["params"]]:
+            row[o.label(spec)] = objectives.value(spec, o, r.attrs)
+        row.update({"run": r.run_dir, "summary": r.summary})
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -76,8 +75,8 @@ def format_front(spec: StudySpec, records: Sequence[TrialRecord]) -> str:
     if not records:
         return "(no trained candidate yet: the front is empty)"
     df = front_table(spec, records).drop(columns=["run"])
-    df["params"] = df["params"].map(format_count)
-    col = f"MACs {spec.cost_counter}"
-    df[col] = df[col].map(format_count)
+    for o in objectives.costs(spec) or [objectives.OBJECTIVES["params"]]:
+        col = o.label(spec)
+        df[col] = df[col].map(lambda v: format_count(v) if v is not None else "-")
     df["summary"] = df["summary"].map(lambda s: s if len(s) <= 70 else s[:67] + "...")
     return df.to_string(index=False)

@@ -42,6 +42,9 @@ from searchspace.cost import Cost, count_cost
 from searchspace.presets import get_preset
 from searchspace.space import sample_genotype
 from studies import schema
+from studies.objectives import budgets as budgets_of
+from studies.objectives import value as objectives_value
+from studies.objectives import values as objectives_values
 from studies.pruning import Decision, cost_names, costs_of, prune_decision, references_from_trials
 from studies.runs import train_genotype
 from studies.samplers import CONSTRAINTS_ON_TRIAL, constraint_names
@@ -111,23 +114,26 @@ def candidate_for_trial(spec: StudySpec, trial: optuna.Trial) -> Genotype:
     return get_preset(name).genotype if name else sample_genotype(trial)
 
 
+def cost_attrs(cost: Cost) -> dict[str, Any]:
+    """A pre-screen's costs as the trial attributes the objectives table reads."""
+    return {
+        schema.PARAMS: cost.params,
+        schema.MACS_THOP: cost.macs_thop,
+        schema.MACS_TORCH: cost.macs_torch,
+    }
+
+
 def prescreen(spec: StudySpec, genotype: Genotype) -> Screen:
+    """Exact costs at the study's image size, checked against every budget of the spec
+    (``objectives.budgets``: Optuna constraints ``value / budget - 1``, <= 0 is within)."""
     cost = count_cost(genotype, tuple(spec.image_size))
+    attrs = cost_attrs(cost)
     constraints, reasons = [], []
-    if spec.budget_params is not None:
-        constraints.append(cost.params / spec.budget_params - 1.0)
-        if cost.params > spec.budget_params:
-            reasons.append(
-                f"params {format_count(cost.params)} > budget {format_count(spec.budget_params)}"
-            )
-    if spec.budget_macs is not None:
-        macs = cost.macs(spec.cost_counter)
-        constraints.append(macs / spec.budget_macs - 1.0)
-        if macs > spec.budget_macs:
-            reasons.append(
-                f"{spec.cost_counter} MACs {format_count(macs)} > budget "
-                f"{format_count(spec.budget_macs)}"
-            )
+    for o, budget in budgets_of(spec):
+        value = objectives_value(spec, o, attrs)
+        constraints.append(value / budget - 1.0)
+        if value > budget:
+            reasons.append(f"{o.label(spec)} {format_count(value)} > budget {format_count(budget)}")
     reason = "; ".join(reasons) or None
     return Screen(cost, reason is None, reason, tuple(constraints))
 
@@ -160,9 +166,11 @@ def record_screen(
 
 
 def _values(spec: StudySpec, accuracy: float, cost: Cost) -> tuple[float, ...]:
-    by_name = {"dice": accuracy, "params": float(cost.params)}
-    by_name["macs"] = float(cost.macs(spec.cost_counter))
-    return tuple(by_name[o] for o in spec.objectives)
+    attrs = {**cost_attrs(cost), schema.VAL: {spec.metric: accuracy}}
+    out = objectives_values(spec, attrs)
+    if out is None:
+        raise CandidateFailed("an objective value is missing")
+    return out
 
 
 def infeasible_values(spec: StudySpec, screen: Screen) -> tuple[float, ...]:
@@ -183,7 +191,7 @@ def values_from_result(spec: StudySpec, result: FitResult, screen: Screen) -> tu
     return values_from_val(spec, result.val, screen)
 
 
-def _same_genotype(study: optuna.Study, genotype_id: str, state: TrialState) -> list[FrozenTrial]:
+def same_genotype(study: optuna.Study, genotype_id: str, state: TrialState) -> list[FrozenTrial]:
     return [
         t
         for t in study.get_trials(deepcopy=False, states=(state,))
@@ -194,7 +202,7 @@ def _same_genotype(study: optuna.Study, genotype_id: str, state: TrialState) -> 
 
 def find_duplicate(study: optuna.Study, genotype_id: str) -> FrozenTrial | None:
     """The first COMPLETE, trained (feasible, scored) trial of this genotype, if any."""
-    for t in _same_genotype(study, genotype_id, TrialState.COMPLETE):
+    for t in same_genotype(study, genotype_id, TrialState.COMPLETE):
         if t.user_attrs.get(schema.FEASIBLE) and t.user_attrs.get(schema.VAL):
             return t
     return None
@@ -249,14 +257,7 @@ class EpochWatch:
         hook: Callable[[], None] | None = None,
     ):
         self.spec, self.study, self.exempt, self.hook = spec, study, exempt, hook
-        self.costs = costs_of(
-            spec,
-            {
-                schema.PARAMS: screen.cost.params,
-                schema.MACS_THOP: screen.cost.macs_thop,
-                schema.MACS_TORCH: screen.cost.macs_torch,
-            },
-        )
+        self.costs = costs_of(spec, cost_attrs(screen.cost))
         self.curve: list[float | None] = []
         self.decision = Decision(False)
 
@@ -283,7 +284,7 @@ class EpochWatch:
         return True if self.decision.prune else None
 
 
-def _reuse(trial: optuna.Trial, original: FrozenTrial) -> None:
+def reuse_result(trial: optuna.Trial, original: FrozenTrial) -> None:
     a = original.user_attrs
     trial.set_user_attr(schema.DUPLICATE_OF, original.number)
     for key in (schema.VAL, schema.TEST, schema.RUN_DIR, schema.EPOCHS_RUN, schema.ACT_BYTES):
@@ -292,7 +293,7 @@ def _reuse(trial: optuna.Trial, original: FrozenTrial) -> None:
     trial.set_user_attr(schema.TRAIN_SECONDS, 0.0)
 
 
-def _record_fit(trial: optuna.Trial, result: FitResult, run_dir: Path, curve: list) -> None:
+def record_fit(trial: optuna.Trial, result: FitResult, run_dir: Path, curve: list) -> None:
     cost_file = run_dir / "cost.json"
     if cost_file.is_file():
         trial.set_user_attr(schema.ACT_BYTES, read_json(cost_file).get("act_bytes"))
@@ -386,7 +387,7 @@ def claim(trial: optuna.Trial, genotype: Genotype, lock=None) -> None:
             trial.set_user_attr(schema.TRAIN_CLAIM, True)
             return
     if what == "reuse":
-        _reuse(trial, other)
+        reuse_result(trial, other)
         raise _Reused(other)
     trial.set_user_attr(schema.DUPLICATE_OF, other.number)
     trial.set_user_attr(schema.PRUNE_REASON, reason)
@@ -418,7 +419,7 @@ def _run(
     result = train_candidate(
         spec, genotype, data, run_dir, device=device, on_epoch=watch, progress=progress
     )
-    _record_fit(trial, result, run_dir, watch.curve)
+    record_fit(trial, result, run_dir, watch.curve)
     if watch.decision.prune:
         trial.set_user_attr(schema.PRUNE_REASON, watch.decision.reason)
         raise optuna.TrialPruned(watch.decision.reason)

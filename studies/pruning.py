@@ -32,7 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from studies import schema
+from studies import objectives, schema
 from studies.spec import PruneSettings, StudySpec
 
 
@@ -105,24 +105,13 @@ def _fmt(v: float) -> str:
 
 # ------------------------------------------------------------------------------ study glue
 def cost_names(spec: StudySpec) -> tuple[str, ...]:
-    """The cost objectives of the study, in objective order."""
-    return tuple(o for o in spec.objectives if o != "dice")
+    """The cost objectives of the study, in objective order (``objectives.costs``)."""
+    return tuple(o.name for o in objectives.costs(spec))
 
 
 def costs_of(spec: StudySpec, attrs: dict[str, Any]) -> tuple[float, ...] | None:
     """A trial's cost vector from its user attrs (None when a cost is missing)."""
-    out = []
-    for name in cost_names(spec):
-        key = (
-            schema.PARAMS
-            if name == "params"
-            else (schema.MACS_THOP if spec.cost_counter == "thop" else schema.MACS_TORCH)
-        )
-        value = attrs.get(key)
-        if value is None:
-            return None
-        out.append(float(value))
-    return tuple(out)
+    return objectives.cost_vector(spec, attrs)
 
 
 def references_from_trials(spec: StudySpec, trials: Iterable[Any]) -> list[Reference]:

@@ -18,7 +18,6 @@ from typing import Any
 from optuna.trial import TrialState
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
-from studies import schema
 from studies.pruning import cost_names, costs_of, prune_decision, references_from_trials
 from studies.ray_searcher import StudySearcher
 from studies.ray_trainable import METRIC, PAYLOAD
@@ -37,8 +36,7 @@ class ParetoStop(FIFOScheduler):
         spec, config = self.searcher.spec, trial.config
         if config.get("preset") or PAYLOAD not in result:
             return TrialScheduler.CONTINUE
-        macs = config["macs"]
-        attrs = {schema.PARAMS: config["params"], schema.MACS_THOP: macs, schema.MACS_TORCH: macs}
+        attrs = config["cost_attrs"]
         done = self.searcher.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         decision = prune_decision(
             costs_of(spec, attrs) or (),

@@ -21,7 +21,6 @@ through ``studies.ray_backend``.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 import warnings
@@ -39,14 +38,15 @@ from studies import schema
 from studies.objective import (
     CandidateFailed,
     Screen,
-    _record_fit,
-    _reuse,
-    _same_genotype,
     candidate_for_trial,
+    cost_attrs,
     find_duplicate,
     infeasible_values,
     prescreen,
+    record_fit,
     record_screen,
+    reuse_result,
+    same_genotype,
     trial_run_dir,
     values_from_result,
     values_from_val,
@@ -89,7 +89,7 @@ class StudySearcher(OptunaSearch):
         progress: bool = False,
     ) -> None:
         started = sum(t.state != TrialState.WAITING for t in study.get_trials(deepcopy=False))
-        salt = 0 if started == 0 else f"ray:{started}:{os.getpid()}"  # no replayed candidates
+        salt = 0 if started == 0 else f"ray:{started}"  # no replayed candidates, no process id
         super().__init__(
             define_space,
             metric=list(spec.objectives),
@@ -167,19 +167,18 @@ class StudySearcher(OptunaSearch):
             "genotype": genotype.to_dict(),
             "run_dir": str(cand.run_dir),
             "preset": schema.PRESET in trial.user_attrs,
-            "params": float(screen.cost.params),
-            "macs": float(screen.cost.macs(spec.cost_counter)),
+            "cost_attrs": cost_attrs(screen.cost),
         }
 
     def _settle_duplicate(self, cand: _Open) -> bool:
         """Finish ``cand`` from an earlier trial of its genotype, as the Optuna backend does."""
         original = find_duplicate(self.study, cand.genotype.id)
         if original is not None:
-            _reuse(cand.trial, original)
+            reuse_result(cand.trial, original)
             val = original.user_attrs[schema.VAL]
             self._tell(cand, values_from_val(self.spec, val, cand.screen))
             return True
-        pruned = _same_genotype(self.study, cand.genotype.id, TrialState.PRUNED)
+        pruned = same_genotype(self.study, cand.genotype.id, TrialState.PRUNED)
         if pruned:
             cand.trial.set_user_attr(schema.DUPLICATE_OF, pruned[0].number)
             reason = f"same genotype as pruned trial {pruned[0].number}"
@@ -203,7 +202,7 @@ class StudySearcher(OptunaSearch):
         try:
             if final is not None and "epochs_run" in final:  # fit returned
                 fit = FitResult(**{**final, "history": [], "out_dir": cand.run_dir})
-                _record_fit(cand.trial, fit, cand.run_dir, payload["curve"])
+                record_fit(cand.trial, fit, cand.run_dir, payload["curve"])
                 self._tell(cand, values_from_result(self.spec, fit, cand.screen))
             elif final is not None:  # fit raised in the worker
                 raise CandidateFailed(final["reason"])

@@ -17,6 +17,7 @@ from typing import Any
 from ray import tune
 
 from searchspace import Genotype
+from studies import objectives
 from studies.objective import CandidateFailed, train_candidate
 from studies.spec import StudySpec
 
@@ -29,7 +30,10 @@ class _Reporter:
     (the final report, with the fit result, follows ``fit``)."""
 
     def __init__(self, spec: StudySpec, config: dict) -> None:
-        self.spec, self.costs = spec, {o: config[o] for o in spec.objectives if o != "dice"}
+        self.spec = spec
+        self.costs = {
+            o.name: objectives.value(spec, o, config["cost_attrs"]) for o in objectives.costs(spec)
+        }
         self.curve: list[float | None] = []
         self.val: dict = {}
         self.seconds = 0.0
@@ -51,7 +55,13 @@ class _Reporter:
         if final is not None:
             payload["final"] = final
         text = json.dumps(payload, default=str)
-        return {"epoch": epoch, METRIC: best, "dice": best, **self.costs, PAYLOAD: text}
+        return {
+            "epoch": epoch,
+            METRIC: best,
+            objectives.ACCURACY: best,
+            **self.costs,
+            PAYLOAD: text,
+        }
 
 
 def train_trial(config: dict, *, spec: StudySpec, data: Any, device: str, threads: int) -> None:

@@ -98,6 +98,14 @@ def _concat(bundle: DataBundle) -> SplitData:
     )
 
 
+def _run_fingerprint(run_dir: Path) -> str | None:
+    """The content fingerprint of the data a run was trained on (its metrics.json)."""
+    path = Path(run_dir) / "metrics.json"
+    if not path.is_file():
+        return None
+    return (json.loads(path.read_text()).get("data") or {}).get("fingerprint")
+
+
 def _safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "data"
 
@@ -115,8 +123,10 @@ def evaluate_run(
 ) -> dict:
     """Score a trained run on a dataset split; write ``per_image.csv`` and ``metrics.json``.
 
-    ``split``: a split name of the dataset ("test", "val", "train") or "all"; by default "test"
-    when the dataset has one, else "val". ``metric_resolution="original"`` brings each
+    ``split``: a split name of the dataset ("test", "val", "train") or "all". By default, on the
+    run's own dataset (same content fingerprint): "test" when it has one, else "val" (the images
+    the run did not train on); on any other dataset: "all" its images, since none of them was
+    seen in training. The record's ``split_reason`` says which rule chose. ``metric_resolution="original"`` brings each
     prediction back to its ground-truth mask's own size (bilinear on the probability, then > 0.5)
     and scores it there, as the ISIC challenge does; ``"model"`` scores at the model's input size.
     """
@@ -128,8 +138,19 @@ def evaluate_run(
         )
     genotype, config, model = load_run(run_dir)
     bundle = load_data(source, image_size=config.image_size, progress=progress)
+    own = _run_fingerprint(run_dir)
     if split in (None, ""):
-        split = "test" if "test" in bundle.splits else "val"
+        if own is not None and own != bundle.fingerprint:
+            split = "all"
+            reason = (
+                f"{bundle.name} is not the run's training data (fingerprint "
+                f"{bundle.fingerprint[:12]} vs {own[:12]}): all its images"
+            )
+        else:
+            split = "test" if "test" in bundle.splits else "val"
+            reason = f"the run's own dataset: its {split} split (not trained on)"
+    else:
+        reason = f"--split {split}"
     data = _concat(bundle) if split == "all" else bundle.split(split)
     _, _, probs = evaluate(
         model,
@@ -178,6 +199,7 @@ def evaluate_run(
             "synthetic": bundle.synthetic,
         },
         "split": split,
+        "split_reason": reason,
         "images": len(data),
         "metric_resolution": resolution,
         "metrics": metrics,
@@ -238,7 +260,7 @@ def train_runs(
 
     out: list[dict | None] = [None] * len(runs)
     todo = []
-    for i, (g, config, run_dir) in enumerate(runs):
+    for i, (_g, config, run_dir) in enumerate(runs):
         done = finished_run(run_dir, config)
         if done is not None:
             out[i] = done

@@ -20,8 +20,8 @@ import math
 from collections.abc import Container, Sequence
 from typing import Any
 
-import optuna
 import numpy as np
+import optuna
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
@@ -49,9 +49,10 @@ CONSTRAINTS_ON_TRIAL = hasattr(optuna.trial.Trial, "set_constraint")
 
 
 def constraint_names(spec: StudySpec) -> tuple[str, ...]:
-    """One constraint per budget: ``params / budget - 1`` and ``macs / budget - 1``."""
-    names = ("params",) if spec.budget_params is not None else ()
-    return names + (("macs",) if spec.budget_macs is not None else ())
+    """One constraint per budget (``objectives.budgets``): ``value / budget - 1``."""
+    from studies.objectives import budgets
+
+    return tuple(o.name for o, _ in budgets(spec))
 
 
 def n_constraints(spec: StudySpec) -> int:

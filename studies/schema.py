@@ -55,12 +55,9 @@ TRAIN_SECONDS = "train_seconds"
 FAIL_REASON = "fail_reason"
 CONSTRAINTS = "constraints"
 
-# Objective names -> (direction, how to read the value from a trial record).
-OBJECTIVES = {
-    "dice": "maximize",  # validation Dice, per-image mean (or --metric)
-    "params": "minimize",
-    "macs": "minimize",  # the MAC count of --cost-counter
-}
+# Cost attributes beyond params and MACs that a trial record carries (read by the objectives
+# table, studies/objectives.py, which declares every objective and its direction).
+COST_ATTRS: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,10 +83,22 @@ class TrialRecord:
     fail_reason: str | None = None
     values: tuple[float, ...] | None = None
     params_suggested: dict = field(default_factory=dict)
+    costs: dict = field(default_factory=dict)  # further cost attributes (COST_ATTRS) present
 
     @property
     def trained(self) -> bool:
         return self.state == "COMPLETE" and self.feasible and bool(self.val)
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """The user attributes the objectives table reads (``studies.objectives.value``)."""
+        return {
+            VAL: self.val,
+            PARAMS: self.params,
+            MACS_THOP: self.macs_thop,
+            MACS_TORCH: self.macs_torch,
+            **self.costs,
+        }
 
 
 def record_from_trial(trial: Any) -> TrialRecord:
@@ -115,6 +124,7 @@ def record_from_trial(trial: Any) -> TrialRecord:
         fail_reason=a.get(FAIL_REASON),
         values=tuple(trial.values) if trial.values is not None else None,
         params_suggested=dict(trial.params),
+        costs={k: a[k] for k in COST_ATTRS if k in a},
     )
 
 

@@ -21,9 +21,10 @@ from pathlib import Path
 import optuna
 
 from searchspace.budget import parse_macs, parse_params
+from studies import objectives as objectives_table
 from studies import schema
 from studies.front import format_front, front_table, pareto_front, trained_records
-from studies.objective import prescreen, run_trial
+from studies.objective import prescreen
 from studies.spec import OBJECTIVE_NAMES, PruneSettings, StudySpec
 from studies.storage import (
     check_study_name,
@@ -100,13 +101,7 @@ class SearchOutcome:
 
 
 def _objectives(text: str) -> tuple[str, ...]:
-    names = tuple(n.strip() for n in str(text).split(",") if n.strip())
-    bad = [n for n in names if n not in OBJECTIVE_NAMES]
-    if bad or not names:
-        raise ValueError(
-            f"--objectives {text!r}: use a comma-separated subset of {', '.join(OBJECTIVE_NAMES)}"
-        )
-    return names
+    return objectives_table.parse(str(text))
 
 
 def _check_options(o: SearchOptions) -> None:
@@ -125,8 +120,10 @@ def _check_options(o: SearchOptions) -> None:
     if o.backend == "optuna":
         resolve_workers(o.workers, o.device)
     elif str(o.workers) not in ("auto", "1"):
-        raise ValueError("--workers is for --backend optuna; Ray sizes its workers itself "
-                         "(--cpus-per-trial, --gpus-per-trial)")
+        raise ValueError(
+            "--workers is for --backend optuna; Ray sizes its workers itself "
+            "(--cpus-per-trial, --gpus-per-trial)"
+        )
     if o.backend == "ray":
         _ray_entry()  # fails now, before anything is written, when the backend is missing
 
@@ -284,8 +281,10 @@ def _optimize(study, spec, o: SearchOptions, name: str, url: str, trials: int, o
         bar.close()
 
 
-def run_search(o: SearchOptions) -> SearchOutcome:
-    """Run (or resume) a search; see the module docstring."""
+def run_search(o: SearchOptions, report_builder=None) -> SearchOutcome:
+    """Run (or resume) a search; see the module docstring. ``report_builder`` (the CLI passes
+    ``reports.build_report``; ``studies`` never imports ``reports``) writes the report when
+    ``o.report``; a report error is printed and does not lose the search."""
     from trainer import load_data
     from trainer.data import describe_data
 
@@ -354,10 +353,12 @@ def run_search(o: SearchOptions) -> SearchOutcome:
             )
         else:
             _optimize(study, spec, o, name, url, trials, out, data)
-    return _finish(study, spec, name, url, out, o)
+    return _finish(study, spec, name, url, out, o, report_builder)
 
 
-def _finish(study, spec, name: str, url: str, out: Path, o: SearchOptions) -> SearchOutcome:
+def _finish(
+    study, spec, name: str, url: str, out: Path, o: SearchOptions, report_builder=None
+) -> SearchOutcome:
     counts = study_counts(study)
     front = pareto_front(spec, trained_records(study))
     print(
@@ -375,21 +376,16 @@ def _finish(study, spec, name: str, url: str, out: Path, o: SearchOptions) -> Se
     folder.mkdir(parents=True, exist_ok=True)
     csv = folder / "front.csv"
     front_table(spec, front).to_csv(csv, index=False)
-    report = None
-    if o.report:
-        report = _report(name, url, folder / "report")
     print(f"front table: {csv}")
-    if report is not None:
-        print(f"report: {report / 'index.html'}")
+    report = None
+    if o.report and report_builder is not None:
+        report = _report(report_builder, name, url, folder / "report")
+        if report is not None:
+            print(f"report: {report / 'index.html'}")
     return SearchOutcome(name, url, counts, front, report, csv)
 
 
-def _report(name: str, url: str, out_dir: Path) -> Path | None:
-    try:
-        from reports import build_report
-    except (ImportError, AttributeError):
-        print("(no report package: the front table above is the result)")
-        return None
+def _report(build_report, name: str, url: str, out_dir: Path) -> Path | None:
     try:
         return Path(build_report(name, url, out_dir))
     except Exception as e:  # a report problem must not lose a finished search

@@ -21,12 +21,13 @@ from typing import Any
 
 from searchspace.genotype import GENOTYPE_VERSION
 from searchspace.space import LAYOUT_DEPTHS, SPACE_VERSION
+from studies import objectives as objectives_table
 from studies import schema
 from trainer.metrics import METRIC_NAMES
 
 COUNTERS = ("thop", "torch")
 SAMPLERS = ("nsga2", "tpe", "random")
-OBJECTIVE_NAMES = tuple(schema.OBJECTIVES)  # dice, params, macs
+OBJECTIVE_NAMES = objectives_table.DEFAULT  # accuracy (the --metric), params, macs
 # Fields that may legitimately differ between two runs of one study.
 NOT_COMPARED = ("data_source",)
 
@@ -96,12 +97,16 @@ class StudySpec:
                 object.__setattr__(self, name, tuple(value))
         if isinstance(self.pruning, dict):
             object.__setattr__(self, "pruning", PruneSettings(**self.pruning))
+        # "dice" was the accuracy objective's name in studies made before the objectives table
+        object.__setattr__(
+            self, "objectives", tuple(objectives_table.canonical(o) for o in self.objectives)
+        )
         _validate(self)
 
     # ------------------------------------------------------------------ derived
     @property
     def directions(self) -> tuple[str, ...]:
-        return tuple(schema.OBJECTIVES[o] for o in self.objectives)
+        return tuple(objectives_table.OBJECTIVES[o].direction for o in self.objectives)
 
     @property
     def budgets(self) -> dict[str, int | None]:
@@ -146,6 +151,11 @@ class StudySpec:
     def differences(self, stored: dict[str, Any]) -> list[str]:
         """Field names where ``stored`` (a study's spec dict) differs from this spec."""
         mine = self.to_dict()
+        if isinstance(stored.get("objectives"), list):
+            stored = {
+                **stored,
+                "objectives": [objectives_table.canonical(o) for o in stored["objectives"]],
+            }
         keys = sorted((set(mine) | set(stored)) - {"budgets", "data", *NOT_COMPARED})
         return [k for k in keys if _normal(mine.get(k)) != _normal(stored.get(k))]
 
@@ -185,13 +195,7 @@ def _validate(s: StudySpec) -> None:
         )
     if s.sampler not in SAMPLERS:
         raise ValueError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {s.sampler!r}")
-    if not s.objectives or len(set(s.objectives)) != len(s.objectives):
-        raise ValueError(f"--objectives needs distinct names among {', '.join(OBJECTIVE_NAMES)}")
-    unknown = [o for o in s.objectives if o not in OBJECTIVE_NAMES]
-    if unknown:
-        raise ValueError(
-            f"unknown objective(s) {', '.join(unknown)}; choose among {', '.join(OBJECTIVE_NAMES)}"
-        )
+    objectives_table.parse(list(s.objectives))
     if s.metric not in metric_keys():
         raise ValueError(
             f"--metric {s.metric!r} is not a validation metric to maximise; choose one of "
@@ -210,3 +214,41 @@ def _validate(s: StudySpec) -> None:
         )
     if s.population_size < 2:
         raise ValueError(f"population size must be >= 2, got {s.population_size}")
+
+
+# Spec fields that may differ between studies compared with each other (compare, fidelity): the
+# search strategy and its seeds. Everything else (space, budgets, objectives, data, split, image
+# size, recipe and epochs) must be equal.
+FREE_FIELDS = {"sampler", "population_size", "seed"}
+FREE_TRAIN = {"seed"}
+
+
+def _comparable(spec: dict) -> dict:
+    out = {k: v for k, v in spec.items() if k not in FREE_FIELDS}
+    if isinstance(out.get("objectives"), list):
+        out["objectives"] = [objectives_table.canonical(o) for o in out["objectives"]]
+    out["train_config"] = {
+        k: v for k, v in (spec.get("train_config") or {}).items() if k not in FREE_TRAIN
+    }
+    return out
+
+
+def check_comparable(named_specs: list[tuple[str, dict]]) -> None:
+    """One clear error naming the first two studies and the field where their specs differ."""
+    first_name, first = named_specs[0]
+    base = _comparable(first)
+    for name, spec in named_specs[1:]:
+        mine = _comparable(spec)
+        for key in sorted(set(base) | set(mine)):
+            if _normal(base.get(key)) == _normal(mine.get(key)):
+                continue
+            if key == "train_config":
+                a, b = base[key], mine.get(key) or {}
+                inner = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+                what = ", ".join(f"{k} {a.get(k)!r} vs {b.get(k)!r}" for k in inner)
+            else:
+                what = f"{_short(base.get(key))} vs {_short(mine.get(key))}"
+            raise ValueError(
+                f"studies {first_name!r} and {name!r} are not comparable: {key} differs "
+                f"({what}); compare studies of the same space, budgets, data and fidelity"
+            )

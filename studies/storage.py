@@ -168,6 +168,7 @@ def open_or_create_study(
         else:
             study.set_user_attr(schema.STUDY_SPEC, spec.to_dict())
             study.set_user_attr(schema.STUDY_KIND, "search")
+            _name_metrics(study, spec)
             return study, True
     study = optuna.load_study(study_name=study_name, storage=storage)
     stored = study.user_attrs.get(schema.STUDY_SPEC)
@@ -189,6 +190,15 @@ def open_or_create_study(
             "re-run with the study's settings to resume it, or choose another --study"
         )
     return study, False
+
+
+def _name_metrics(study: optuna.Study, spec: StudySpec) -> None:
+    """Objective names for Optuna (optuna-dashboard shows them instead of 0, 1, 2)."""
+    from studies.objectives import metric_names
+
+    with warnings.catch_warnings():  # experimental in some Optuna versions
+        warnings.simplefilter("ignore")
+        study.set_metric_names(metric_names(spec))
 
 
 def load_spec(study: optuna.Study) -> StudySpec:

@@ -486,7 +486,9 @@ def resolve_workers(setting: str | int, device: str) -> tuple[int, int | None]:
         try:
             n = int(text)
         except ValueError:
-            raise ValueError(f"--workers must be a number >= 1 or 'auto', got {setting!r}") from None
+            raise ValueError(
+                f"--workers must be a number >= 1 or 'auto', got {setting!r}"
+            ) from None
         if n < 1:
             raise ValueError(f"--workers must be >= 1, got {n}")
     threads = max(1, cores // n) if n > 1 else None

@@ -116,8 +116,9 @@ def test_kill_minus_9_then_resume(tmp_path):
         # the killed candidate was trained again, once, by a trial that points to it
         retries = [t for t in trials.values() if t.user_attrs.get(schema.RETRY_OF) == number]
         assert len(retries) == 1 and retries[0].params == trials[number].params
-        assert retries[0].user_attrs[schema.GENOTYPE_ID] == trials[number].user_attrs[
-            schema.GENOTYPE_ID
-        ]
+        assert (
+            retries[0].user_attrs[schema.GENOTYPE_ID]
+            == trials[number].user_attrs[schema.GENOTYPE_ID]
+        )
     assert "enqueued a retry" in again.stdout
     assert sum(counts_as_trained(t) for t in trials.values()) == TRIALS

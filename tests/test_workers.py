@@ -51,15 +51,24 @@ def test_two_workers_train_exactly_n_distinct_and_the_same_set_as_one(tmp_path):
         for key in (schema.PARAMS, schema.MACS_THOP, schema.RUN_DIR, schema.RUNTIME):
             assert key in t.user_attrs
     # a larger --trials extends the study by exactly the difference
-    more = run_search(options_from(workers="2", out=str(tmp_path / "two"), **{**common, "trials": 6}))
+    more = run_search(
+        options_from(workers="2", out=str(tmp_path / "two"), **{**common, "trials": 6})
+    )
     assert len(trained(more)) == 6
     assert {t.number for t in t2} <= {t.number for t in trained(more)}
 
 
 def test_a_budget_that_screens_most_candidates_still_trains_exactly_n(tmp_path):
     outcome = run_search(
-        options_from(budget_params="25k", trials=3, sampler="random", seed=2, workers="1",
-                     out=str(tmp_path), **TINY)  # fmt: skip
+        options_from(
+            budget_params="25k",
+            trials=3,
+            sampler="random",
+            seed=2,
+            workers="1",
+            out=str(tmp_path),
+            **TINY,
+        )  # fmt: skip
     )
     study = optuna.load_study(study_name=outcome.study_name, storage=outcome.storage)
     trials = study.get_trials()
@@ -73,17 +82,36 @@ def test_a_budget_that_screens_most_candidates_still_trains_exactly_n(tmp_path):
 
 def test_runtime_choices_are_recorded_in_the_run_and_the_trial(tmp_path):
     outcome = run_search(
-        options_from(budget_params="0.2M", trials=1, sampler="random", seed=4, workers="1",
-                     out=str(tmp_path), **TINY)  # fmt: skip
+        options_from(
+            budget_params="0.2M",
+            trials=1,
+            sampler="random",
+            seed=4,
+            workers="1",
+            out=str(tmp_path),
+            **TINY,
+        )  # fmt: skip
     )
     (t,) = trained(outcome)
     runtime = json.loads((Path(t.user_attrs[schema.RUN_DIR]) / "runtime.json").read_text())
-    assert runtime["channels_last"] is True and runtime["channels_last_setting"] == "auto"
-    assert runtime["device"] == "cpu" and "benchmarks/channels_last.py" in runtime["channels_last_rule"]
+    assert runtime["channels_last_setting"] == "auto"
+    assert runtime["channels_last"] is (not runtime["channels_last_slow_modules"])
+    assert (
+        runtime["device"] == "cpu"
+        and "benchmarks/channels_last.py" in runtime["channels_last_rule"]
+    )
     assert t.user_attrs[schema.RUNTIME] == runtime
     off = run_search(
-        options_from(budget_params="0.2M", trials=1, sampler="random", seed=4, workers="1",
-                     channels_last="off", out=str(tmp_path / "off"), **TINY)  # fmt: skip
+        options_from(
+            budget_params="0.2M",
+            trials=1,
+            sampler="random",
+            seed=4,
+            workers="1",
+            channels_last="off",
+            out=str(tmp_path / "off"),
+            **TINY,
+        )  # fmt: skip
     )
     (t_off,) = trained(off)
     assert t_off.user_attrs[schema.RUNTIME]["channels_last"] is False
@@ -203,3 +231,25 @@ def test_workers_option():
             resolve_workers(bad, "cpu")
     with pytest.raises(ValueError, match="cannot share"):
         StudyLock("sqlite:///:memory:", "s")
+
+
+def test_channels_last_rule_reads_the_modules_not_the_model_name():
+    import torch
+
+    from searchspace import build_model
+    from searchspace.presets import PRESETS
+    from trainer import recipe
+    from trainer.evaluation import resolve_channels_last, runtime_choices
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    scsonet = build_model(PRESETS["scsonet"].genotype)  # ODConv in its stem and decoder
+    malunet = build_model(PRESETS["malunet"].genotype)
+    assert resolve_channels_last("auto", cpu, malunet) is True
+    assert resolve_channels_last("auto", cpu, scsonet) is False
+    assert resolve_channels_last("auto", cuda, scsonet) is True
+    assert resolve_channels_last("on", cpu, scsonet) is True
+    assert resolve_channels_last("off", cuda, malunet) is False
+    info = runtime_choices(recipe("fast"), cpu, scsonet)
+    assert info["channels_last"] is False and info["channels_last_slow_modules"] == ["ODConv3"]
+    with pytest.raises(ValueError, match="channels_last"):
+        resolve_channels_last("sometimes", cpu, malunet)

@@ -64,7 +64,7 @@ def make_train_parts(
     """Seeds torch, moves the model to the device (channels_last if asked) and builds the rest."""
     torch.manual_seed(config.seed)
     amp_dtype = resolve_amp(config.amp, device)
-    channels_last = resolve_channels_last(config.channels_last, device)
+    channels_last = resolve_channels_last(config.channels_last, device, model)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     model.to(device).to(memory_format=memory_format)
     optimizer = make_optimizer(model, config, device)

@@ -47,29 +47,55 @@ def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
     raise ValueError(f"amp must be auto, off, bf16 or fp16, got {amp!r}")
 
 
-# "auto": channels_last (NHWC) on CUDA and on CPU. Measured on CPU (benchmarks/channels_last.py,
-# RESULTS.md "channels_last on CPU"): a training step of the 7 presets and 30 random candidates
-# of the space at 64x64, 1 thread, is a median 1.2x faster in NHWC; 3 of the 37 are up to 5 %
-# slower and no layer kind marks them, so the rule does not split by network.
-CHANNELS_LAST_RULE = "auto: on for cuda and cpu (benchmarks/channels_last.py), off elsewhere"
+# "auto": channels_last (NHWC) on CUDA; on CPU too, unless a module of the network declares
+# ``channels_last_cpu = False``. Measured on CPU (benchmarks/channels_last.py, RESULTS.md
+# "channels_last on CPU"): a training step of the 7 presets and 30 random candidates of the space
+# at 64x64, 1 thread, is a median 1.18x faster in NHWC (geometric mean 1.21x); of the 7 that are
+# slower, the 3 slower by more than 5 % (0.83-0.89x) and 4 of the 6 networks with ODConv hold
+# ODConv, whose per-sample grouped convolution reshapes the batch into channels, which costs a
+# copy in NHWC; ODConv3 declares it. The 31 networks without ODConv are all >= 0.95x.
+CHANNELS_LAST_RULE = (
+    "auto: on for cuda; on for cpu unless a module has channels_last_cpu = False "
+    "(ODConv; benchmarks/channels_last.py)"
+)
 
 
-def resolve_channels_last(setting: str, device: torch.device) -> bool:
+def _slow_in_nhwc_on_cpu(model: nn.Module | None) -> list[str]:
+    if model is None:
+        return []
+    return sorted(
+        {
+            type(m).__name__
+            for m in model.modules()
+            if getattr(m, "channels_last_cpu", True) is False
+        }
+    )
+
+
+def resolve_channels_last(
+    setting: str, device: torch.device, model: nn.Module | None = None
+) -> bool:
+    """Whether to train / evaluate in channels_last (see ``CHANNELS_LAST_RULE``)."""
     if setting == "auto":
-        return device.type in ("cuda", "cpu")
+        if device.type == "cuda":
+            return True
+        return device.type == "cpu" and not _slow_in_nhwc_on_cpu(model)
     if setting in ("on", "off"):
         return setting == "on"
     raise ValueError(f"channels_last must be auto, on or off, got {setting!r}")
 
 
-def runtime_choices(config, device: torch.device) -> dict:
-    """What the "auto" settings resolved to for a run on ``device`` (recorded in runtime.json)."""
+def runtime_choices(config, device: torch.device, model: nn.Module | None = None) -> dict:
+    """What the "auto" settings resolved to for a run on ``device`` (recorded in runtime.json);
+    torch_threads is the count at the start of the run."""
     dtype = resolve_amp(config.amp, device)
+    slow = _slow_in_nhwc_on_cpu(model) if device.type == "cpu" else []
     return {
         "device": str(device),
-        "channels_last": resolve_channels_last(config.channels_last, device),
+        "channels_last": resolve_channels_last(config.channels_last, device, model),
         "channels_last_setting": config.channels_last,
         "channels_last_rule": CHANNELS_LAST_RULE,
+        "channels_last_slow_modules": slow,
         "amp": str(dtype).replace("torch.", "") if dtype is not None else "off",
         "amp_setting": config.amp,
         "torch_threads": torch.get_num_threads(),
@@ -139,7 +165,7 @@ def evaluate(
     amp_dtype = resolve_amp(amp, dev)
     memory_format = (
         torch.channels_last
-        if resolve_channels_last(channels_last, dev)
+        if resolve_channels_last(channels_last, dev, model)
         else torch.contiguous_format
     )
     normalize = Normalizer(mean, std, dev)

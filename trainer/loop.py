@@ -25,7 +25,15 @@ from trainer.config import TrainConfig
 from trainer.datatypes import DataBundle
 from trainer.epoch import make_train_parts, place_split, steps_per_epoch, train_one_epoch
 from trainer.evaluation import evaluate, resolve_device, runtime_choices
-from trainer.rundir import HISTORY, METRICS, MODEL, RUNTIME, write_history_csv, write_json, write_run_start
+from trainer.rundir import (
+    HISTORY,
+    METRICS,
+    MODEL,
+    RUNTIME,
+    write_history_csv,
+    write_json,
+    write_run_start,
+)
 
 OnEpoch = Callable[[int, dict[str, Any]], "bool | None"]
 STATUSES = ("completed", "early_stopped", "stopped", "failed")
@@ -124,7 +132,7 @@ def fit(
     if out is not None:
         write_run_start(out, config, data)
     with _runtime(config, dev):
-        runtime = runtime_choices(config, dev)
+        runtime = runtime_choices(config, dev, model)
         if out is not None:
             write_json(out / RUNTIME, runtime)
         result = _train(model, config, data, dev, out, on_epoch, progress)

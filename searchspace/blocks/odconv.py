@@ -33,6 +33,10 @@ class ODConv3(nn.Module):
     batch of 1 (which makes the authors' BatchNorm fail) is normalised with the running statistics.
     """
 
+    # Read by trainer.evaluation.resolve_channels_last: on CPU this per-sample grouped conv is
+    # slower in NHWC (benchmarks/channels_last.py), so "auto" trains such networks contiguous.
+    channels_last_cpu = False
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3) -> None:
         super().__init__()
         self.in_channels = in_channels

@@ -12,7 +12,12 @@ Methods:
   the rest.
 - ``"kfold"``: pool likewise, cut a seeded permutation into ``k`` near-equal folds
   (``numpy.array_split``); fold ``fold`` is val, the others are train.
-- ``"auto"``: ``"official"`` when the layout has an official train split, else ``"ratio"``.
+- ``"auto"``: ``"official"`` when the layout has any official split, else ``"ratio"``.
+
+A folder that holds only official evaluation splits (e.g. just ``ISIC-2017_Test_v2_Data/`` and
+its ground truth, the usual download for scoring a trained model) keeps them under their own
+names with no train split (``split_info["evaluation_only"]``): it can be evaluated on, not
+trained on (``fit`` refuses it for want of a train split).
 
 Ids are sorted within each split. ``limit`` keeps the first N training ids (sorted by id) and
 leaves val and test alone. ``split_info["hash"]`` is the sha256 of the canonical JSON
@@ -120,10 +125,13 @@ def make_split(
         if name is not None:
             official.setdefault(name, []).append(sample_id)
     if method == "auto":
-        method = "official" if "train" in official else "ratio"
+        method = "official" if official else "ratio"
     info: dict = {"method": method, "seed": None}
 
-    if method == "official":
+    if method == "official" and official and "train" not in official:
+        ids = {name: tuple(sorted(official[name])) for name in SPLIT_NAMES if name in official}
+        info["evaluation_only"] = True
+    elif method == "official":
         if "train" not in official:
             has = f"only {', '.join(official)}" if official else "none"
             raise DataError(
@@ -151,7 +159,7 @@ def make_split(
             info.update(k=k, fold=fold)
 
     ids = {name: ids[name] for name in SPLIT_NAMES if ids.get(name)}
-    if limit is not None:
+    if limit is not None and "train" in ids:
         ids["train"] = ids["train"][:limit]
     info["limit"] = limit
     info["ids"] = {name: list(v) for name, v in ids.items()}

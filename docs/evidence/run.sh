@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The evidence experiment of docs/evidence.md, as run (resumable: re-running skips what is done).
+# Run from the repository root:  bash docs/evidence/run.sh [search|fidelity|published|compare|all]
+# Sizes: ISIC 2017 sample (2,000 training images, the official 150 validation images), search at
+# 64x64 for 2 epochs (recipe fast: AdamW, batch 16, BCE + Dice), 20 trained candidates per study
+# (the 3 presets within 0.2 M params included), budget 0.2 M params, 3 search seeds per strategy;
+# the second fidelity 96x96 for 6 epochs (3x the epochs, 2.25x the pixels). --workers auto (2 single-thread workers on 2 cores).
+set -euo pipefail
+DATA=../shared/data/isic2017
+COMMON=(--budget-params 0.2M --data "$DATA" --image-size 64 64 --epochs 2 --trials 20
+        --include-presets --no-report)
+STUDIES_TPE=ev-tpe-s0,ev-tpe-s1,ev-tpe-s2
+STUDIES_RANDOM=ev-random-s0,ev-random-s1,ev-random-s2
+HIGH=(--image-size 96 96 --epochs 6)
+phase=${1:-all}
+if [[ $phase == search || $phase == all ]]; then
+  for seed in 0 1 2; do
+    python search.py "${COMMON[@]}" --sampler tpe --population 6 --seed $seed --study ev-tpe-s$seed
+    python search.py "${COMMON[@]}" --sampler random --seed $seed --study ev-random-s$seed
+  done
+fi
+if [[ $phase == compare || $phase == all ]]; then
+  python search.py compare --group tpe=$STUDIES_TPE --group random=$STUDIES_RANDOM \
+      --out runs/evidence-compare
+fi
+if [[ $phase == fidelity || $phase == all ]]; then
+  # the union front plus a stratified sample of dominated candidates, 10 in all, and the presets
+  python search.py fidelity --study $STUDIES_TPE,$STUDIES_RANDOM --sample 10 "${HIGH[@]}" --seeds 1
+fi
+if [[ $phase == published || $phase == all ]]; then
+  # the two best found networks (validation, low fidelity) and the presets, 3 seeds each
+  python search.py fidelity --study $STUDIES_TPE,$STUDIES_RANDOM --top 2 "${HIGH[@]}" --seeds 3
+fi

@@ -1,0 +1,101 @@
+"""The objectives table: every entry through a tiny search (values, directions, the front, Optuna's
+metric names, the plot's panels), labels by the metric, the one front function, old studies."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+import studies.objective as objective
+from reports import load_study_view
+from reports.extract import _get_pareto_data, front_records
+from searchspace.cost import count_cost
+from studies import objectives, schema
+from studies.front import pareto_front, trained_records
+from studies.search import make_spec, options_from, run_search
+from trainer import FitResult
+
+TINY = dict(image_size=(32, 32), limit=32, epochs=1, progress=False, report=False,
+            sampler="random", workers="1")  # fmt: skip
+
+
+def fake(metric: str):
+    def train(genotype, config, data, *, out_dir, device, progress, on_epoch):
+        score = 0.9 - count_cost(genotype, (32, 32)).params / 2e6
+        row = {"epoch": 1, f"val_{metric}": score}
+        if on_epoch is not None:
+            on_epoch(1, dict(row))
+        return FitResult("completed", "fake", 1, {metric: score}, None, [row], 1, 0.01, 0.0,
+                         out_dir)  # fmt: skip
+
+    return train
+
+
+SUBSETS = [
+    ("accuracy,params", "dice_per_image_mean"),
+    ("dice,macs", "dice_per_image_mean"),  # "dice": the old name of accuracy
+    ("accuracy,params,macs", "jaccard_per_image_mean"),
+    ("accuracy", "dice_pooled"),
+]
+
+
+@pytest.mark.parametrize("names, metric", SUBSETS)
+def test_every_objective_through_a_search(names, metric, tmp_path, monkeypatch):
+    monkeypatch.setattr(objective, "train_genotype", fake(metric))
+    out = run_search(options_from(objectives=names, metric=metric, trials=5, seed=2,
+                                  out=str(tmp_path), **TINY))  # fmt: skip
+    spec = make_spec(options_from(objectives=names, metric=metric, **TINY))
+    assert spec.objectives == objectives.parse(names)
+    study = optuna.load_study(study_name=out.study_name, storage=out.storage)
+    assert study.metric_names == objectives.metric_names(spec)
+    assert [d.name.lower() for d in study.directions] == [o.direction for o in objectives.of(spec)]
+    for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
+        assert tuple(t.values) == pytest.approx(objectives.values(spec, t.user_attrs))
+    # one front function: the search's, the report's, and the table's on the trials agree
+    records = trained_records(study)
+    search_front = {r.number for r in pareto_front(spec, records)}
+    view = load_study_view(out.study_name, out.storage)
+    assert {r.number for r in front_records(view)} == search_front == {r.number for r in out.front}
+    by_table = objectives.pareto_front(spec, records, lambda r: r.attrs)
+    assert {r.number for r in by_table} == search_front
+    # brute force: nothing on the front is dominated, everything off it is
+    losses = {r.number: objectives.loss_vector(spec, r.attrs) for r in records}
+    for n, v in losses.items():
+        dominated = any(objectives.dominates(w, v) for m, w in losses.items() if m != n)
+        assert dominated == (n not in search_front)
+    # the plot: one panel per cost objective (params and MACs for an accuracy-only study)
+    data = _get_pareto_data(view)
+    expected = [o.name for o in objectives.costs(spec)] or ["params", "macs"]
+    assert [p.name for p in data.panels] == expected
+    # labelled by the metric, never "dice" for another metric
+    labels = " ".join(
+        [*data.objectives, *study.metric_names, *out.front_csv.read_text().split(",")[:3]]
+    )
+    assert metric in " ".join(study.metric_names)
+    if not metric.startswith("dice"):
+        assert "dice" not in labels.lower() and "Dice" not in data.metric_label
+
+
+def test_parse_and_old_names():
+    assert objectives.parse("dice,params") == ("accuracy", "params")
+    for bad in ("params", "accuracy,latency", "accuracy,accuracy", "", "dice,dice"):
+        with pytest.raises(ValueError, match="--objectives"):
+            objectives.parse(bad)
+    spec = make_spec(options_from(objectives="dice,params,macs"))
+    stored = spec.to_dict()
+    stored["objectives"] = ["dice", "params", "macs"]  # a study made before the table
+    assert spec.differences(stored) == []
+    assert type(spec).from_dict(stored).objectives == ("accuracy", "params", "macs")
+
+
+def test_budgets_and_costs_read_the_table():
+    spec = make_spec(options_from(budget_params="50k", budget_gflops="0.01", cost_counter="torch",
+                                  objectives="accuracy,macs"))  # fmt: skip
+    assert [(o.name, b) for o, b in objectives.budgets(spec)] == [("params", 5e4), ("macs", 1e7)]
+    assert [o.name for o in objectives.costs(spec)] == ["macs"]
+    attrs = {schema.PARAMS: 10, schema.MACS_THOP: 100, schema.MACS_TORCH: 200,
+             schema.VAL: {spec.metric: 0.5}}  # fmt: skip
+    assert objectives.values(spec, attrs) == (0.5, 200.0)  # the torch counter
+    assert objectives.loss_vector(spec, attrs) == (-0.5, 200.0)
+    assert objectives.cost_vector(spec, attrs) == (200.0,)
+    assert objectives.values(spec, {schema.PARAMS: 10}) is None
