@@ -389,6 +389,8 @@ def cmd_search(args) -> int:
         SearchOptions(
             budget_params=args.budget_params,
             budget_gflops=args.budget_gflops,
+            budget_latency=args.budget_latency,
+            latency_runtime=args.latency_runtime,
             cost_counter=args.cost_counter,
             objectives=args.objectives,
             metric=args.metric,
@@ -463,8 +465,23 @@ def _add_search_parser(sub) -> None:
     _add_budgets(g, "which MAC count the budget and objective use (default thop)")
     g.add_argument(
         "--objectives",
-        default="dice,params,macs",
-        help="comma-separated subset of dice,params,macs (default all three)",
+        default="accuracy,params,macs",
+        help="comma-separated objectives: accuracy (the validation --metric; 'dice' is an old "
+        "name for it) and any of params, macs, latency (= latency_ort_cpu_ms), "
+        "latency_torch_cpu_ms (default accuracy,params,macs)",
+    )
+    g.add_argument(
+        "--budget-latency",
+        metavar="T",
+        help="max latency of the untrained network at batch 1, measured before training: 15ms, "
+        "15 (ms), 0.015s (on --latency-runtime)",
+    )
+    g.add_argument(
+        "--latency-runtime",
+        choices=("ort_cpu", "torch_cpu"),
+        default="ort_cpu",
+        help="what 'latency' and --budget-latency measure: ONNX Runtime on the CPU, 1 thread "
+        "(default), or torch eager on the CPU",
     )
     g.add_argument(
         "--metric",

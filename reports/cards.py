@@ -63,8 +63,17 @@ def card_html(
         (f"MACs thop (1x3x{size})", f"{record.macs_thop:,}" if record.macs_thop is not None else "-"),
         (f"MACs torch (1x3x{size})", f"{record.macs_torch:,}" if record.macs_torch is not None else "-"),
         ("train activations per image (fp32)", "-" if act is None else f"{act / 2**20:.2f} MiB"),
-        ("CPU latency, batch 1", "not measured" if latency_ms is None else f"{latency_ms:.1f} ms"),
+        ("report-time torch eager CPU latency, batch 1", "not measured" if latency_ms is None else f"{latency_ms:.1f} ms"),
     ]  # fmt: skip
+    for key, value in sorted(record.costs.items()):
+        if key.startswith("latency_") and not key.endswith("_detail"):
+            detail = record.costs.get(f"{key}_detail") or {}
+            spread = (
+                f" (IQR {detail['iqr_ms']:.2f} ms, {detail['repeats']} repeats, {detail['threads']} thread(s))"
+                if detail
+                else ""
+            )
+            costs.append((f"{key} (pre-screen, untrained network)", f"{value:.2f} ms{spread}"))
     parts.append("<h2>Costs</h2>" + table_html(["cost", "value"], costs))
     keys = sorted(set(record.val) | set(record.test or {}))
     rows = [

@@ -32,9 +32,8 @@ from pathlib import Path
 
 from reports.hypervolume import hypervolume, non_dominated
 from reports.study import ReportError, StudyView, default_storage, load_study_view
+from studies import objectives as objectives_table
 from studies.spec import check_comparable
-
-COSTS = ("params", "macs")
 
 
 @dataclass(frozen=True)
@@ -78,17 +77,16 @@ def check_compatible(views: list[StudyView]) -> None:
 
 
 def _cost(view: StudyView, r, name: str) -> float | None:
-    return r.params if name == "params" else view.macs(r)
+    return objectives_table.value(view, objectives_table.OBJECTIVES[name], r.attrs)
 
 
 def reference_point(views: list[StudyView]) -> tuple[float, ...]:
     """(-accuracy ref, log10 cost refs...) shared by all studies; see the module docstring."""
     first = views[0]
     ref = [0.0]
-    for name in first.objectives:
-        if name not in COSTS:
-            continue
-        budget = first.budget_params if name == "params" else first.budget_macs
+    for o in objectives_table.costs(first):
+        name = o.name
+        budget = getattr(first, o.budget_field, None) if o.budget_field else None
         if budget:
             ref.append(math.log10(budget))
             continue
@@ -102,9 +100,8 @@ def reference_point(views: list[StudyView]) -> tuple[float, ...]:
 
 def _point(view: StudyView, r) -> tuple[float, ...]:
     coords = [-float(view.accuracy(r))]
-    for name in view.objectives:
-        if name in COSTS:
-            coords.append(math.log10(max(float(_cost(view, r, name) or 1), 1.0)))
+    for o in objectives_table.costs(view):
+        coords.append(math.log10(max(float(_cost(view, r, o.name) or 1e-9), 1e-9)))
     return tuple(coords)
 
 
@@ -201,9 +198,7 @@ def compare(
     ref = reference_point(list(views.values()))
     first = next(iter(views.values()))
     axes = ("-" + first.metric_label,) + tuple(
-        f"log10 {n}{' (' + first.counter + ' MACs)' if n == 'macs' else ''}"
-        for n in first.objectives
-        if n in COSTS
+        f"log10 {o.label(first)}" for o in objectives_table.costs(first)
     )
     curves = {g: [study_curve(g, views[n], ref) for n in names] for g, names in groups.items()}
     common = min(c.trained for cs in curves.values() for c in cs)

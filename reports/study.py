@@ -122,6 +122,15 @@ class StudyView:
     def cost_counter(self) -> str:  # the name the objectives table reads
         return self.counter
 
+    @property
+    def budget_latency_ms(self) -> float | None:
+        value = self.spec.get("budget_latency_ms")
+        return float(value) if value is not None else None
+
+    @property
+    def latency_runtime(self) -> str:
+        return str(self.spec.get("latency_runtime") or "ort_cpu")
+
     def objective_values(self, record: schema.TrialRecord) -> tuple[float, ...] | None:
         """The record's objective vector (``studies.objectives.values``; None when a value is
         missing or not finite)."""

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from studies import objectives as objectives_table
 from studies.schema import TrialRecord
 from studies.tables import to_markdown  # noqa: F401  (re-exported)
 
 from .extract import _Reference, front_records, trial_factors
 from .study import StudyView
 
-LATENCY = "CPU latency, batch 1 (ms, median)"
+LATENCY = "report-time torch eager CPU latency, batch 1 (ms, median)"
 ACT = "train activations per image (MiB, fp32)"
 
 
@@ -35,6 +36,7 @@ def trials_table(view: StudyView) -> pd.DataFrame:
             "macs_thop": r.macs_thop,
             "macs_torch": r.macs_torch,
             "act_bytes": r.act_bytes,
+            **{k: v for k, v in r.costs.items() if not k.endswith("_detail")},
             **{f"choice_{k}": v for k, v in trial_factors(r).items()},
             **{f"val_{k}": v for k, v in sorted(r.val.items())},
             **{f"test_{k}": v for k, v in sorted((r.test or {}).items())},
@@ -76,6 +78,11 @@ def _metric_cells(view: StudyView, r: TrialRecord) -> dict:
     return cells
 
 
+def _latency_objectives(view: StudyView) -> list:
+    """The study's latency objectives (measured before training, stored on each trial)."""
+    return [o for o in objectives_table.costs(view) if o.unit == "ms"]
+
+
 def front_table(
     view: StudyView,
     references: list[_Reference] | None = None,
@@ -107,6 +114,7 @@ def front_table(
                 "params": r.params,
                 "MACs (thop)": r.macs_thop,
                 "MACs (torch)": r.macs_torch,
+                **{o.label(view): r.costs.get(o.attr(view)) for o in _latency_objectives(view)},
                 LATENCY: latency_ms.get(r.number),
                 ACT: None if r.act_bytes is None else r.act_bytes / 2**20,
                 **_metric_cells(view, r),
@@ -131,8 +139,10 @@ def front_table(
         )
     label = view.metric_label
     metrics = [f"{s} {label}{x}" for s in ("val", "test") for x in ("", " std")]
+    lat = [o.label(view) for o in _latency_objectives(view)]
     columns = ["model", "role", "trial", "genotype id", "genotype", "params", "MACs (thop)",
-               "MACs (torch)", LATENCY, ACT, *metrics[:2], "val seeds", *metrics[2:], "test seeds"]  # fmt: skip
+               "MACs (torch)", *lat, LATENCY, ACT, *metrics[:2], "val seeds", *metrics[2:],
+               "test seeds"]  # fmt: skip
     df = pd.DataFrame(rows, columns=columns)
     for col in ("trial", "params", "MACs (thop)", "MACs (torch)", "val seeds", "test seeds"):
         if col in df:

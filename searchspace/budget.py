@@ -54,3 +54,19 @@ def format_count(value: float, unit: str = "") -> str:
         if abs(value) >= scale:
             return f"{value / scale:.3g} {suffix}{unit}"
     return f"{value:.0f} {unit}".strip()
+
+
+def parse_latency_ms(text: str | float) -> float:
+    """``"15ms"``, ``"15"`` (ms), ``"0.015s"``, ``"1500us"`` -> milliseconds, or one clear error."""
+    import re
+
+    raw = str(text).strip().lower().replace(" ", "")
+    m = re.fullmatch(r"([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)(ms|s|us)?", raw)
+    if not m:
+        raise ValueError(
+            f"--budget-latency {text!r}: write a positive time such as 15ms, 15 (ms) or 0.015s"
+        )
+    value = float(m.group(1)) * {"ms": 1.0, None: 1.0, "s": 1e3, "us": 1e-3}[m.group(2)]
+    if not value > 0:
+        raise ValueError(f"--budget-latency {text!r}: must be > 0")
+    return value

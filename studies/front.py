@@ -77,6 +77,7 @@ def format_front(spec: StudySpec, records: Sequence[TrialRecord]) -> str:
     df = front_table(spec, records).drop(columns=["run"])
     for o in objectives.costs(spec) or [objectives.OBJECTIVES["params"]]:
         col = o.label(spec)
-        df[col] = df[col].map(lambda v: format_count(v) if v is not None else "-")
+        show = (lambda v: f"{v:.2f}") if o.unit == "ms" else format_count
+        df[col] = df[col].map(lambda v, f=show: f(v) if v is not None else "-")
     df["summary"] = df["summary"].map(lambda s: s if len(s) <= 70 else s[:67] + "...")
     return df.to_string(index=False)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,8 @@ from searchspace.presets import get_preset
 from searchspace.space import sample_genotype
 from studies import schema
 from studies.objectives import budgets as budgets_of
+from studies.objectives import latency_runtimes
+from studies.objectives import of as objectives_of
 from studies.objectives import value as objectives_value
 from studies.objectives import values as objectives_values
 from studies.pruning import Decision, cost_names, costs_of, prune_decision, references_from_trials
@@ -59,12 +61,14 @@ class CandidateFailed(RuntimeError):
 
 @dataclass(frozen=True)
 class Screen:
-    """A candidate's costs and whether they fit the budgets (Optuna constraints: <= 0 is OK)."""
+    """A candidate's costs and whether they fit the budgets (Optuna constraints: <= 0 is OK).
+    ``attrs``: every cost as the trial attribute the objectives table reads (latencies too)."""
 
     cost: Cost
     feasible: bool
     reason: str | None
     constraints: tuple[float, ...]
+    attrs: dict = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------ data and config
@@ -125,17 +129,37 @@ def cost_attrs(cost: Cost) -> dict[str, Any]:
 
 def prescreen(spec: StudySpec, genotype: Genotype) -> Screen:
     """Exact costs at the study's image size, checked against every budget of the spec
-    (``objectives.budgets``: Optuna constraints ``value / budget - 1``, <= 0 is within)."""
+    (``objectives.budgets``: Optuna constraints ``value / budget - 1``, <= 0 is within). Latency
+    (``studies.latency``) is measured when it is an objective, or when it has a budget and the
+    candidate fits the others (a latency constraint not measured is recorded as 0)."""
     cost = count_cost(genotype, tuple(spec.image_size))
     attrs = cost_attrs(cost)
+    runtimes = latency_runtimes(spec)
+    cheap = [(o, b) for o, b in budgets_of(spec) if not o.name.startswith("latency_")]
+    fits_cheap = all(objectives_value(spec, o, attrs) <= b for o, b in cheap)
+    wanted = {o.name for o in objectives_of(spec)}
+    for runtime in runtimes:
+        key = schema.latency_attr(runtime)
+        if key in wanted or fits_cheap:
+            from studies.latency import measure
+
+            lat = measure(genotype, tuple(spec.image_size), runtime,
+                          threads=spec.latency_threads)  # fmt: skip
+            attrs[key] = lat.median_ms
+            attrs[f"{key}_detail"] = lat.to_dict()
     constraints, reasons = [], []
     for o, budget in budgets_of(spec):
         value = objectives_value(spec, o, attrs)
+        if value is None:  # a latency left unmeasured: over another budget already
+            constraints.append(0.0)
+            continue
         constraints.append(value / budget - 1.0)
         if value > budget:
-            reasons.append(f"{o.label(spec)} {format_count(value)} > budget {format_count(budget)}")
+            shown = f"{value:.2f} ms" if o.unit == "ms" else format_count(value)
+            limit = f"{budget:g} ms" if o.unit == "ms" else format_count(budget)
+            reasons.append(f"{o.label(spec)} {shown} > budget {limit}")
     reason = "; ".join(reasons) or None
-    return Screen(cost, reason is None, reason, tuple(constraints))
+    return Screen(cost, reason is None, reason, tuple(constraints), attrs)
 
 
 def record_screen(
@@ -155,6 +179,7 @@ def record_screen(
         schema.IMAGE_SIZE: list(c.image_size),
         schema.FEASIBLE: screen.feasible,
         schema.CONSTRAINTS: list(screen.constraints),
+        **{k: v for k, v in screen.attrs.items() if k.startswith("latency_")},
     }
     if screen.reason:
         attrs[schema.OVER_BUDGET] = screen.reason
@@ -165,8 +190,8 @@ def record_screen(
             trial.set_constraint(name, value)
 
 
-def _values(spec: StudySpec, accuracy: float, cost: Cost) -> tuple[float, ...]:
-    attrs = {**cost_attrs(cost), schema.VAL: {spec.metric: accuracy}}
+def _values(spec: StudySpec, accuracy: float, screen: Screen) -> tuple[float, ...]:
+    attrs = {**(screen.attrs or cost_attrs(screen.cost)), schema.VAL: {spec.metric: accuracy}}
     out = objectives_values(spec, attrs)
     if out is None:
         raise CandidateFailed("an objective value is missing")
@@ -175,14 +200,14 @@ def _values(spec: StudySpec, accuracy: float, cost: Cost) -> tuple[float, ...]:
 
 def infeasible_values(spec: StudySpec, screen: Screen) -> tuple[float, ...]:
     """Its real costs and the worst accuracy (0): never on a front, still informative."""
-    return _values(spec, 0.0, screen.cost)
+    return _values(spec, 0.0, screen)
 
 
 def values_from_val(spec: StudySpec, val: dict, screen: Screen) -> tuple[float, ...]:
     value = val.get(spec.metric)
     if value is None or not math.isfinite(float(value)):
         raise CandidateFailed(f"no finite validation {spec.metric} (got {value!r})")
-    return _values(spec, float(value), screen.cost)
+    return _values(spec, float(value), screen)
 
 
 def values_from_result(spec: StudySpec, result: FitResult, screen: Screen) -> tuple[float, ...]:
@@ -257,7 +282,7 @@ class EpochWatch:
         hook: Callable[[], None] | None = None,
     ):
         self.spec, self.study, self.exempt, self.hook = spec, study, exempt, hook
-        self.costs = costs_of(spec, cost_attrs(screen.cost))
+        self.costs = costs_of(spec, screen.attrs or cost_attrs(screen.cost))
         self.curve: list[float | None] = []
         self.decision = Decision(False)
 

@@ -103,6 +103,19 @@ OBJECTIVES: dict[str, Objective] = {
         lambda spec: f"macs_{spec.cost_counter}",
     ),
 }
+for _runtime, _where in (("ort_cpu", "ONNX Runtime CPU"), ("torch_cpu", "torch eager CPU")):
+    OBJECTIVES[f"latency_{_runtime}_ms"] = Objective(
+        f"latency_{_runtime}_ms",
+        "minimize",
+        True,
+        "ms",
+        True,
+        "budget_latency_ms",
+        lambda spec, r=_runtime: schema.latency_attr(r),
+        lambda spec, w=_where: f"latency {w}, batch 1 (ms)",
+        lambda spec, r=_runtime: f"latency_{r}_ms",
+    )
+ALIASES["latency"] = "latency_ort_cpu_ms"
 NAMES = tuple(OBJECTIVES)
 DEFAULT = (ACCURACY, "params", "macs")
 
@@ -137,12 +150,26 @@ def costs(spec) -> list[Objective]:
 
 def budgets(spec) -> list[tuple[Objective, float]]:
     """(objective, budget) for every objective of the table with a budget set in the spec,
-    whether or not it is an objective of the study (a budget alone is a constraint)."""
+    whether or not it is an objective of the study (a budget alone is a constraint). The latency
+    budget applies to the runtime of ``spec.latency_runtime``."""
     out = []
     for o in OBJECTIVES.values():
-        if o.budget_field is not None and getattr(spec, o.budget_field, None) is not None:
-            out.append((o, float(getattr(spec, o.budget_field))))
+        if o.budget_field is None or getattr(spec, o.budget_field, None) is None:
+            continue
+        if o.budget_field == "budget_latency_ms" and o.name != latency_objective(spec):
+            continue
+        out.append((o, float(getattr(spec, o.budget_field))))
     return out
+
+
+def latency_objective(spec) -> str:
+    return f"latency_{getattr(spec, 'latency_runtime', 'ort_cpu')}_ms"
+
+
+def latency_runtimes(spec) -> list[str]:
+    """The latency runtimes the pre-screen must measure: its objectives' and its budget's."""
+    names = {o.name for o in of(spec)} | {o.name for o, _ in budgets(spec)}
+    return [r for r in ("ort_cpu", "torch_cpu") if f"latency_{r}_ms" in names]
 
 
 def value(spec, o: Objective, attrs: Mapping[str, Any]) -> float | None:

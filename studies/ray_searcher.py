@@ -39,7 +39,6 @@ from studies.objective import (
     CandidateFailed,
     Screen,
     candidate_for_trial,
-    cost_attrs,
     find_duplicate,
     infeasible_values,
     prescreen,
@@ -167,7 +166,7 @@ class StudySearcher(OptunaSearch):
             "genotype": genotype.to_dict(),
             "run_dir": str(cand.run_dir),
             "preset": schema.PRESET in trial.user_attrs,
-            "cost_attrs": cost_attrs(screen.cost),
+            "cost_attrs": {k: v for k, v in screen.attrs.items() if not k.endswith("_detail")},
         }
 
     def _settle_duplicate(self, cand: _Open) -> bool:

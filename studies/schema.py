@@ -55,9 +55,18 @@ TRAIN_SECONDS = "train_seconds"
 FAIL_REASON = "fail_reason"
 CONSTRAINTS = "constraints"
 
+
 # Cost attributes beyond params and MACs that a trial record carries (read by the objectives
 # table, studies/objectives.py, which declares every objective and its direction).
-COST_ATTRS: tuple[str, ...] = ()
+def latency_attr(runtime: str) -> str:
+    """``latency_ort_cpu_ms`` / ``latency_torch_cpu_ms``: the median ms of the pre-screen's
+    measurement (``studies.latency``); ``<that>_detail`` holds the spread, repeats, threads."""
+    return f"latency_{runtime}_ms"
+
+
+COST_ATTRS: tuple[str, ...] = tuple(
+    f"{latency_attr(r)}{suffix}" for r in ("ort_cpu", "torch_cpu") for suffix in ("", "_detail")
+)
 
 
 @dataclass(frozen=True)

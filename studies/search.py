@@ -20,7 +20,7 @@ from pathlib import Path
 
 import optuna
 
-from searchspace.budget import parse_macs, parse_params
+from searchspace.budget import parse_latency_ms, parse_macs, parse_params
 from studies import objectives as objectives_table
 from studies import schema
 from studies.front import format_front, front_table, pareto_front, trained_records
@@ -60,6 +60,8 @@ class SearchOptions:
 
     budget_params: str | None = None
     budget_gflops: str | None = None
+    budget_latency: str | None = None
+    latency_runtime: str = "ort_cpu"
     cost_counter: str = "thop"
     objectives: str = ",".join(OBJECTIVE_NAMES)
     metric: str = "dice_per_image_mean"
@@ -161,6 +163,10 @@ def make_spec(o: SearchOptions, data=None) -> StudySpec:
     return StudySpec(
         budget_params=parse_params(o.budget_params) if o.budget_params is not None else None,
         budget_macs=parse_macs(o.budget_gflops) if o.budget_gflops is not None else None,
+        budget_latency_ms=(
+            parse_latency_ms(o.budget_latency) if o.budget_latency is not None else None
+        ),
+        latency_runtime=o.latency_runtime,
         data_name=data.name if data is not None else str(o.data),
         data_fingerprint=data.fingerprint if data is not None else "",
         split_hash=str(info.get("hash", "")),

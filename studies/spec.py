@@ -86,6 +86,9 @@ class StudySpec:
     synthetic_counts: tuple[int, int, int] | None = None  # (train, val, test) when synthetic
     split_seed: int = 0
     pruning: PruneSettings = field(default_factory=PruneSettings)
+    budget_latency_ms: float | None = None  # hard budget on latency_<latency_runtime>_ms
+    latency_runtime: str = "ort_cpu"  # which runtime the latency budget and "latency" mean
+    latency_threads: int = 1
     schema_version: int = schema.SCHEMA_VERSION
     space_version: int = SPACE_VERSION
     genotype_version: int = GENOTYPE_VERSION
@@ -124,6 +127,8 @@ class StudySpec:
             parts.append(f"params <= {format_count(self.budget_params)}")
         if self.budget_macs is not None:
             parts.append(f"{self.cost_counter} MACs <= {format_count(self.budget_macs)}")
+        if self.budget_latency_ms is not None:
+            parts.append(f"{self.latency_runtime} latency <= {self.budget_latency_ms:g} ms")
         return " and ".join(parts) or "no budget"
 
     # ------------------------------------------------------------------ JSON
@@ -201,6 +206,14 @@ def _validate(s: StudySpec) -> None:
             f"--metric {s.metric!r} is not a validation metric to maximise; choose one of "
             f"{', '.join(metric_keys())}"
         )
+    if s.latency_runtime not in ("ort_cpu", "torch_cpu"):
+        raise ValueError(
+            f"--latency-runtime must be ort_cpu or torch_cpu, got {s.latency_runtime!r}"
+        )
+    if s.budget_latency_ms is not None and not s.budget_latency_ms > 0:
+        raise ValueError(f"--budget-latency must be > 0 ms, got {s.budget_latency_ms}")
+    if s.latency_threads < 1:
+        raise ValueError(f"--latency-threads must be >= 1, got {s.latency_threads}")
     for name in ("budget_params", "budget_macs"):
         value = getattr(s, name)
         if value is not None and (not isinstance(value, int) or value < 1):

@@ -78,7 +78,7 @@ def test_every_objective_through_a_search(names, metric, tmp_path, monkeypatch):
 
 def test_parse_and_old_names():
     assert objectives.parse("dice,params") == ("accuracy", "params")
-    for bad in ("params", "accuracy,latency", "accuracy,accuracy", "", "dice,dice"):
+    for bad in ("params", "accuracy,flops", "accuracy,accuracy", "", "dice,dice"):
         with pytest.raises(ValueError, match="--objectives"):
             objectives.parse(bad)
     spec = make_spec(options_from(objectives="dice,params,macs"))
@@ -99,3 +99,62 @@ def test_budgets_and_costs_read_the_table():
     assert objectives.loss_vector(spec, attrs) == (-0.5, 200.0)
     assert objectives.cost_vector(spec, attrs) == (200.0,)
     assert objectives.values(spec, {schema.PARAMS: 10}) is None
+
+
+# ------------------------------------------------------------------------------ latency
+def test_latency_parse_and_measure():
+    from searchspace.budget import parse_latency_ms
+    from searchspace.presets import PRESETS
+    from studies.latency import measure
+
+    assert parse_latency_ms("15ms") == 15 and parse_latency_ms("0.015s") == 15
+    assert parse_latency_ms("1500us") == pytest.approx(1.5) and parse_latency_ms(" 2 ") == 2
+    for bad in ("0", "-1ms", "fast", "15 min"):
+        with pytest.raises(ValueError, match="--budget-latency"):
+            parse_latency_ms(bad)
+    g = PRESETS["egeunet"].genotype
+    for runtime in ("ort_cpu", "torch_cpu"):
+        lat = measure(g, (32, 32), runtime, repeats=5, warmup=1)
+        assert lat.runtime == runtime and lat.median_ms > 0 and lat.iqr_ms >= 0
+        assert lat.repeats == 5 and lat.threads == 1
+    with pytest.raises(ValueError, match="runtime"):
+        measure(g, (32, 32), "tpu")
+
+
+def test_latency_budget_refuses_and_records_like_the_params_budget():
+    from searchspace.presets import PRESETS
+    from studies.objective import prescreen
+
+    g = PRESETS["egeunet"].genotype
+    tight = make_spec(options_from(budget_latency="0.001ms", objectives="accuracy,params", **TINY))
+    screen = prescreen(tight, g)
+    assert not screen.feasible and "latency ONNX Runtime CPU" in screen.reason
+    assert screen.constraints[-1] > 0 and screen.attrs[schema.latency_attr("ort_cpu")] > 0
+    assert screen.attrs[schema.latency_attr("ort_cpu") + "_detail"]["repeats"] > 0
+    loose = make_spec(options_from(budget_latency="10s", objectives="accuracy,latency", **TINY))
+    ok = prescreen(loose, g)
+    assert ok.feasible and ok.constraints[-1] < 0
+    # over the params budget: the latency budget is not measured (constraint 0), unless latency
+    # is an objective
+    cheap = make_spec(options_from(budget_params="1k", budget_latency="10s", **TINY))
+    skipped = prescreen(cheap, g)
+    assert not skipped.feasible and skipped.constraints == (
+        pytest.approx(52.374),
+        0.0,
+    )  # 53,374 / 1,000 - 1
+    assert schema.latency_attr("ort_cpu") not in skipped.attrs
+
+
+def test_a_latency_search_values_and_front(tmp_path, monkeypatch):
+    monkeypatch.setattr(objective, "train_genotype", fake("dice_per_image_mean"))
+    out = run_search(options_from(objectives="accuracy,latency", trials=3, seed=5,
+                                  out=str(tmp_path), **TINY))  # fmt: skip
+    study = optuna.load_study(study_name=out.study_name, storage=out.storage)
+    assert study.metric_names == ["val_dice_per_image_mean", "latency_ort_cpu_ms"]
+    done = [t for t in study.get_trials() if t.state.name == "COMPLETE"]
+    assert done
+    for t in done:
+        assert t.values[1] == t.user_attrs[schema.latency_attr("ort_cpu")] > 0
+    view = load_study_view(out.study_name, out.storage)
+    assert [p.name for p in _get_pareto_data(view).panels] == ["latency_ort_cpu_ms"]
+    assert "latency ONNX Runtime CPU" in out.front_csv.read_text()

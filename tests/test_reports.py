@@ -239,8 +239,8 @@ def test_tables_rows_columns_and_seeds(hand, tmp_path):
     label = "val Dice (per-image mean)"
     assert front.loc[0, label] == pytest.approx(0.80) and front.loc[0, "val seeds"] == 3
     assert front.loc[0, label + " std"] == pytest.approx(0.02) and front.loc[1, "val seeds"] == 1
-    assert front.loc[0, "CPU latency, batch 1 (ms, median)"] == 3.5
-    assert pd.isna(front.loc[1, "CPU latency, batch 1 (ms, median)"])
+    assert front.loc[0, "report-time torch eager CPU latency, batch 1 (ms, median)"] == 3.5
+    assert pd.isna(front.loc[1, "report-time torch eager CPU latency, batch 1 (ms, median)"])
     assert {"MACs (thop)", "MACs (torch)", "train activations per image (MiB, fp32)"} <= set(front)
     write_tables(view, tmp_path, trials, front)
     md = (tmp_path / "front.md").read_text()
@@ -404,7 +404,7 @@ def test_cli_report_writes_a_complete_offline_report(trained, monkeypatch, capsy
     view = load_study_view("e2e", storage)
     trained_rows = front[front["trial"].notna()]
     assert set(trained_rows["trial"].astype(int)) >= {r.number for r in view.records if r.preset}
-    assert (trained_rows["CPU latency, batch 1 (ms, median)"] > 0).all()
+    assert (trained_rows["report-time torch eager CPU latency, batch 1 (ms, median)"] > 0).all()
     assert (trained_rows["train activations per image (MiB, fp32)"] > 0).all()  # from cost.json
     refs = front[front["role"].str.contains("costs only")]
     assert "scsonet" in set(refs["model"]) and "malunet" not in set(refs["model"])

@@ -114,7 +114,7 @@ def _in_channels(model: nn.Module) -> int:
     raise ExportError("cannot tell the model's input channels: give it a conv or a genotype")
 
 
-def _to_onnx_bytes(model: nn.Module, example: torch.Tensor, opset: int) -> bytes:
+def onnx_bytes(model: nn.Module, example: torch.Tensor, opset: int) -> bytes:
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
@@ -172,7 +172,7 @@ def export_onnx(
     model.eval()
     try:
         try:
-            data = _to_onnx_bytes(model, inputs[0].to(device), opset)
+            data = onnx_bytes(model, inputs[0].to(device), opset)
         except ValueError as e:  # e.g. the model's own check: size not a multiple of its stride
             raise ExportError(_one_line(e)) from e
         except Exception as e:  # the exporter's errors have many types
