@@ -11,6 +11,12 @@ import json
 import sys
 from pathlib import Path
 
+# The choice lists of the flags come from their registries (the packages declare them).
+from searchspace.cost import COUNTERS  # noqa: E402
+from studies.latency import RUNTIMES as LATENCY_RUNTIMES  # noqa: E402
+from studies.search import BACKENDS  # noqa: E402
+from studies.spec import SAMPLERS  # noqa: E402
+
 VERBS_HELP = """\
 verbs:
   presets    list the published models (named genotypes) with our exact costs beside the papers'
@@ -67,9 +73,7 @@ def _add_budgets(parser, counter_help: str) -> None:
         metavar="G",
         help="max MACs (what papers call GFLOPs), in G by default: 0.1, 100M",
     )
-    parser.add_argument(
-        "--cost-counter", choices=("thop", "torch"), default="thop", help=counter_help
-    )
+    parser.add_argument("--cost-counter", choices=COUNTERS, default="thop", help=counter_help)
 
 
 def _load_genotype(args):
@@ -86,43 +90,10 @@ def _load_genotype(args):
 
 # ---------------------------------------------------------------------------------- verbs
 def cmd_presets(args) -> int:
-    from searchspace.catalog import preset_rows
+    from searchspace.catalog import preset_rows, presets_text
 
     rows = preset_rows(_image_size(args.image_size))
-    if args.format == "json":
-        print(json.dumps(rows, indent=2))
-        return 0
-    import pandas as pd
-
-    df = pd.DataFrame(rows)
-    if args.format == "csv":
-        print(df.to_csv(index=False), end="")
-        return 0
-    view = pd.DataFrame(
-        {
-            "name": df["name"],
-            "params": df["params"].map("{:,}".format),
-            "ref params": df["ref_params"].map(
-                lambda v: "-" if v is None or v != v else f"{int(v):,}"
-            ),
-            "MACs thop": df["macs_thop"].map(lambda v: f"{v / 1e6:.1f} M"),
-            "ref thop": df["ref_macs_thop"].map(
-                lambda v: "-" if v is None or v != v else f"{v / 1e6:.1f} M"
-            ),
-            "MACs torch": df["macs_torch"].map(lambda v: f"{v / 1e6:.1f} M"),
-            "ref torch": df["ref_macs_torch"].map(
-                lambda v: "-" if v is None or v != v else f"{v / 1e6:.1f} M"
-            ),
-            "paper says": df["paper_claim"],
-        }
-    )
-    h, w = rows[0]["image_size"] if rows else (256, 256)
-    print(view.to_string(index=False))
-    print(
-        f"\nMACs at 1x3x{h}x{w}. 'thop' = thop.profile total (what the papers call GFLOPs); "
-        "'torch' = FlopCounterMode / 2.\nref = the authors' public code (docs/seed-models.md); "
-        "'-' = no public code: ULRTS-Net and DSNET are reconstructed from their papers."
-    )
+    print(presets_text(rows, args.format), end="")
     return 0
 
 
@@ -236,45 +207,14 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_export(args) -> int:
-    import pickle
+    from studies.runs import export_run
 
-    from studies.runs import check_image_size, load_run
-    from trainer.export import export_onnx
-
-    run_dir = Path(args.run)
-    if not run_dir.is_dir():
-        raise FileNotFoundError(f"run folder {run_dir} does not exist")
-    onnx_path = Path(args.onnx)
-    if not onnx_path.parent.is_dir():
-        raise FileNotFoundError(
-            f"cannot write {onnx_path}: directory {onnx_path.parent} does not exist"
-        )
-    try:
-        genotype, config, model = load_run(run_dir)
-    except (RuntimeError, EOFError, pickle.UnpicklingError) as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise ValueError(f"cannot load the trained network of {run_dir}: {first}") from e
-    stored = tuple(config.image_size) if config.image_size else (256, 256)
-    size = _image_size(args.image_size, default=stored)
-    check_image_size(genotype, size)
-    report = export_onnx(
-        model,
-        onnx_path,
-        size,
+    report, config = export_run(
+        Path(args.run),
+        Path(args.onnx),
+        _image_size(args.image_size) if args.image_size else None,
         opset=args.opset,
         check=not args.no_check,
-        metadata={
-            "lesion_nas.run": str(run_dir),
-            "lesion_nas.genotype_id": genotype.id,
-            "lesion_nas.genotype_name": genotype.name or "",
-            "lesion_nas.genotype": genotype.to_json(),
-            "lesion_nas.train_image_size": list(config.image_size),
-            "lesion_nas.input": "RGB uint8 / 255, then (x - mean) / std, NCHW float32, batch 1",
-            "lesion_nas.mean": list(config.mean),
-            "lesion_nas.std": list(config.std),
-            "lesion_nas.output": "logits; lesion where sigmoid(logits) > threshold",
-            "lesion_nas.threshold": config.threshold,
-        },
     )
     print(f"wrote {report.describe()}")
     print(
@@ -305,52 +245,20 @@ The file is written atomically: a failed export never leaves a partial file or r
 
 
 def cmd_space(args) -> int:
-    import time
+    from searchspace.table import space_report
 
-    from searchspace.budget import format_count, parse_macs, parse_params
-    from searchspace.cost_cache import cache_file
-    from searchspace.table import cost_table
-
-    size = _image_size(args.image_size)
-    max_params = parse_params(args.budget_params) if args.budget_params else None
-    max_macs = parse_macs(args.budget_gflops) if args.budget_gflops else None
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers must be at least 1, got {args.workers}")
-    if args.out and not Path(args.out).parent.is_dir():
-        raise FileNotFoundError(f"folder {Path(args.out).parent} does not exist (for --out)")
-    start = time.perf_counter()
-    df = cost_table(size, workers=args.workers, progress=not args.quiet)
-    seconds = time.perf_counter() - start
-    macs = df["macs_thop" if args.cost_counter == "thop" else "macs_torch"]
-    fits = df["params"].ge(0)
-    if max_params is not None:
-        fits &= df["params"] <= max_params
-    if max_macs is not None:
-        fits &= macs <= max_macs
-    df["fits_budget"] = fits
-    if args.out:
-        tmp = Path(args.out).with_name(Path(args.out).name + ".tmp")
-        df.to_csv(tmp, index=False)
-        tmp.replace(args.out)
-    h, w = size
-    memo = cache_file()
     print(
-        f"{len(df):,} candidates costed at 1x3x{h}x{w} in {seconds:.1f} s "
-        f"({len(df) / seconds:,.0f} candidates/s; part memo: {memo or 'not saved'})"
+        space_report(
+            _image_size(args.image_size),
+            budget_params=args.budget_params,
+            budget_gflops=args.budget_gflops,
+            counter=args.cost_counter,
+            workers=args.workers,
+            out=args.out,
+            progress=not args.quiet,
+        ),
+        end="",
     )
-    print(
-        f"params: {format_count(df['params'].min())} to {format_count(df['params'].max())}, "
-        f"median {format_count(df['params'].median())}; MACs ({args.cost_counter}): "
-        f"{format_count(macs.min())} to {format_count(macs.max())}, median "
-        f"{format_count(macs.median())}"
-    )
-    if max_params is not None or max_macs is not None:
-        print(f"within the budget: {int(fits.sum()):,} of {len(df):,} ({fits.mean():.1%})")
-        per_block = df.groupby("block")["fits_budget"].agg(["sum", "size"])
-        per_block.columns = ["within budget", "candidates"]
-        print(per_block.to_string())
-    if args.out:
-        print(f"table: {args.out}")
     return 0
 
 
@@ -376,8 +284,29 @@ CPU core, up to 8; 1 on a GPU); the same command started on other machines again
 """
 
 
+def search_options(args):
+    """``SearchOptions`` from the parsed flags: every field of the dataclass is read from the
+    flag of the same name (one declaration: the dataclass), three are spelled differently."""
+    import dataclasses
+
+    from studies.search import SearchOptions
+
+    special = {
+        "image_size": _image_size(args.image_size) if args.image_size else None,
+        "prune": not args.no_prune,
+        "report": not args.no_report,
+    }
+    return SearchOptions(
+        **{
+            f.name: special[f.name] if f.name in special else getattr(args, f.name)
+            for f in dataclasses.fields(SearchOptions)
+            if f.name in special or hasattr(args, f.name)
+        }
+    )
+
+
 def cmd_search(args) -> int:
-    from studies.search import SearchOptions, run_search
+    from studies.search import run_search
 
     try:
         from reports import build_report
@@ -385,42 +314,7 @@ def cmd_search(args) -> int:
         build_report = None
         print("(no report package: the front table is the result)")
 
-    outcome = run_search(
-        SearchOptions(
-            budget_params=args.budget_params,
-            budget_gflops=args.budget_gflops,
-            budget_latency=args.budget_latency,
-            latency_runtime=args.latency_runtime,
-            cost_counter=args.cost_counter,
-            objectives=args.objectives,
-            metric=args.metric,
-            sampler=args.sampler,
-            population=args.population,
-            seed=args.seed,
-            data=args.data,
-            recipe=args.recipe,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            image_size=_image_size(args.image_size) if args.image_size else None,
-            limit=args.limit,
-            device=args.device,
-            trials=args.trials,
-            timeout=args.timeout,
-            out=args.out,
-            study=args.study,
-            storage=args.storage,
-            include_presets=args.include_presets,
-            prune=not args.no_prune,
-            backend=args.backend,
-            address=args.address,
-            gpus_per_trial=args.gpus_per_trial,
-            cpus_per_trial=args.cpus_per_trial,
-            report=not args.no_report,
-            workers=args.workers,
-            channels_last=args.channels_last,
-        ),
-        report_builder=build_report,
-    )
+    outcome = run_search(search_options(args), report_builder=build_report)
     return 0 if outcome.counts["trials"] else 1
 
 
@@ -478,7 +372,7 @@ def _add_search_parser(sub) -> None:
     )
     g.add_argument(
         "--latency-runtime",
-        choices=("ort_cpu", "torch_cpu"),
+        choices=LATENCY_RUNTIMES,
         default="ort_cpu",
         help="what 'latency' and --budget-latency measure: ONNX Runtime on the CPU, 1 thread "
         "(default), or torch eager on the CPU",
@@ -489,7 +383,7 @@ def _add_search_parser(sub) -> None:
         help="validation metric of the accuracy objective (default dice_per_image_mean)",
     )
     g = p.add_argument_group("sampler")
-    g.add_argument("--sampler", choices=("nsga2", "tpe", "random"), default="nsga2")
+    g.add_argument("--sampler", choices=SAMPLERS, default="nsga2")
     g.add_argument(
         "--population",
         type=int,
@@ -542,7 +436,7 @@ def _add_search_parser(sub) -> None:
     g.add_argument("--out", default="runs", help="root of the run folders (default runs/)")
     g.add_argument("--no-report", action="store_true", help="print the front, skip the report")
     g = p.add_argument_group("backend")
-    g.add_argument("--backend", choices=("optuna", "ray"), default="optuna")
+    g.add_argument("--backend", choices=BACKENDS, default="optuna")
     g.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
     g.add_argument("--gpus-per-trial", type=float, help="Ray: GPUs per trial, e.g. 0.25")
     g.add_argument("--cpus-per-trial", type=float, help="Ray: CPUs per trial")

@@ -273,18 +273,10 @@ def trial_factors(record: TrialRecord) -> dict[str, str]:
     """The search-space factors of a trial: its suggested choices, else read off its genotype."""
     p = record.params_suggested
     if p:
-        layout = p.get("layout")
-        raw = {
-            "layout": layout,
-            "depth": p.get(f"depth_{layout}"),
-            "base_width": p.get("base_width"),
-            "stem": p.get("stem"),
-            "block": p.get("block"),
-            "N": p.get("compression"),
-            "attention": p.get("attention"),
-            "bridge": p.get(f"bridge_{layout}"),
-            "upsample": p.get("upsample"),
-        }
+        from searchspace.space import FACTORS, choices_from_params
+
+        choices = choices_from_params(p)
+        raw = {f.label or f.name: choices.get(f.name) for f in FACTORS}
     elif record.genotype:
         from searchspace import Genotype
 

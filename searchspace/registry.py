@@ -140,14 +140,3 @@ def divisible(*, by_in: int = 1, by_out: int = 1, same: bool = False) -> Check:
         return None
 
     return check
-
-
-def all_of(*checks: Check) -> Check:
-    def check(in_channels: int, out_channels: int, opts: BlockOptions) -> str | None:
-        for c in checks:
-            msg = c(in_channels, out_channels, opts)
-            if msg:
-                return msg
-        return None
-
-    return check

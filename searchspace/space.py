@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 
 from .genotype import Genotype, GenotypeError
 from .registry import ATTENTION_ORDERS, BLOCKS, COMPRESSIONS
@@ -160,24 +161,82 @@ def make_genotype(choices: dict) -> Genotype:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class Factor:
+    """One factor of the space, declared once: its values and Optuna parameter name given the
+    choices made before it (conditional factors have their own names, so that every parameter's
+    distribution stays fixed, as Optuna's samplers need), and when it applies. Sampling,
+    enumeration (``searchspace.table``) and the report's factor columns all read ``FACTORS``;
+    adding a block family touches its block file and ``BLOCK_FAMILIES`` only."""
+
+    name: str
+    values: Callable[[dict], tuple]
+    param: Callable[[dict], str]
+    applies: Callable[[dict], bool] = lambda c: True
+    label: str = ""  # the report's column name (default: name)
+
+
+FACTORS: tuple[Factor, ...] = (
+    Factor("layout", lambda c: tuple(LAYOUT_DEPTHS), lambda c: "layout"),
+    Factor("depth", lambda c: LAYOUT_DEPTHS[c["layout"]], lambda c: f"depth_{c['layout']}"),
+    Factor("base_width", lambda c: BASE_WIDTHS, lambda c: "base_width"),
+    Factor("stem", lambda c: tuple(STEM_PATTERNS), lambda c: "stem"),
+    Factor("block", lambda c: tuple(BLOCK_FAMILIES), lambda c: "block"),
+    Factor("bridge", lambda c: BRIDGE_CHOICES[c["layout"]], lambda c: f"bridge_{c['layout']}"),
+    Factor("upsample", lambda c: UPSAMPLE_CHOICES, lambda c: "upsample"),
+    Factor(
+        "compression",
+        lambda c: COMPRESSIONS,
+        lambda c: "compression",
+        lambda c: c["block"] == "ecdf",
+        "N",
+    ),  # fmt: skip
+    Factor(
+        "attention",
+        lambda c: ATTENTION_ORDERS,
+        lambda c: "attention",
+        lambda c: family_takes(c["block"], "attention"),
+    ),  # fmt: skip
+)
+
+
 def sample_choices(trial) -> dict:
-    """Suggest every factor on an Optuna trial (define-by-run; conditional factors have their
-    own parameter names so every distribution stays fixed, as Optuna's samplers need)."""
-    layout = trial.suggest_categorical("layout", list(LAYOUT_DEPTHS))
-    choices = {
-        "layout": layout,
-        "depth": trial.suggest_categorical(f"depth_{layout}", list(LAYOUT_DEPTHS[layout])),
-        "base_width": trial.suggest_categorical("base_width", list(BASE_WIDTHS)),
-        "stem": trial.suggest_categorical("stem", list(STEM_PATTERNS)),
-        "block": trial.suggest_categorical("block", list(BLOCK_FAMILIES)),
-        "bridge": trial.suggest_categorical(f"bridge_{layout}", list(BRIDGE_CHOICES[layout])),
-        "upsample": trial.suggest_categorical("upsample", list(UPSAMPLE_CHOICES)),
-    }
-    if choices["block"] == "ecdf":
-        choices["compression"] = trial.suggest_categorical("compression", list(COMPRESSIONS))
-    if family_takes(choices["block"], "attention"):
-        choices["attention"] = trial.suggest_categorical("attention", list(ATTENTION_ORDERS))
+    """Suggest every factor that applies on an Optuna trial (define-by-run, in ``FACTORS``
+    order)."""
+    choices: dict = {}
+    for f in FACTORS:
+        if f.applies(choices):
+            choices[f.name] = trial.suggest_categorical(f.param(choices), list(f.values(choices)))
     return choices
+
+
+def choices_from_params(params: dict) -> dict:
+    """The choices of a trial from its Optuna parameters (the inverse of ``sample_choices``)."""
+    choices: dict = {}
+    for f in FACTORS:
+        try:
+            if f.applies(choices) and f.param(choices) in params:
+                choices[f.name] = params[f.param(choices)]
+        except KeyError:  # a factor it depends on is missing: skip it
+            continue
+    return choices
+
+
+def all_choices(layouts=None, _choices: dict | None = None, _i: int = 0):
+    """Every choice dict ``sample_choices`` can return (each factor where it applies)."""
+    choices = dict(_choices or {})
+    if _i == len(FACTORS):
+        yield choices
+        return
+    f = FACTORS[_i]
+    if not f.applies(choices):
+        yield from all_choices(layouts, choices, _i + 1)
+        return
+    values = f.values(choices)
+    if f.name == "layout" and layouts is not None:
+        values = tuple(layouts)
+    for v in values:
+        yield from all_choices(layouts, {**choices, f.name: v}, _i + 1)
 
 
 def sample_genotype(trial) -> Genotype:

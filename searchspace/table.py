@@ -15,7 +15,6 @@ the memo at thousands per second (``benchmarks/prescreen.py``).
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -23,62 +22,18 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from .cost import PART_CACHE, _check_size, count_cost, measure_part
 from .genotype import Genotype
 from .parts import iter_parts, memo_key
-from .registry import ATTENTION_ORDERS, COMPRESSIONS
-from .space import (
-    BASE_WIDTHS,
-    BLOCK_FAMILIES,
-    BRIDGE_CHOICES,
-    LAYOUT_DEPTHS,
-    STEM_PATTERNS,
-    UPSAMPLE_CHOICES,
-    family_takes,
-    make_genotype,
-)
+from .space import FACTORS, LAYOUT_DEPTHS, all_choices, make_genotype
 
-CHOICE_COLUMNS = (
-    "layout",
-    "depth",
-    "base_width",
-    "stem",
-    "block",
-    "compression",
-    "attention",
-    "bridge",
-    "upsample",
-)
+CHOICE_COLUMNS = tuple(f.name for f in FACTORS)
 
 
 def space_choices(layouts: Iterable[str] | None = None) -> Iterator[dict]:
-    """Every choice dict ``sample_choices`` can return (conditional factors only where used)."""
-    for layout in layouts or LAYOUT_DEPTHS:
+    """Every choice dict ``sample_choices`` can return (``space.all_choices``)."""
+    layouts = list(layouts) if layouts else None
+    for layout in layouts or ():
         if layout not in LAYOUT_DEPTHS:
             raise ValueError(f"unknown layout {layout!r}; known: {', '.join(LAYOUT_DEPTHS)}")
-        for depth, base, stem, block, bridge, up in itertools.product(
-            LAYOUT_DEPTHS[layout],
-            BASE_WIDTHS,
-            STEM_PATTERNS,
-            BLOCK_FAMILIES,
-            BRIDGE_CHOICES[layout],
-            UPSAMPLE_CHOICES,
-        ):
-            choices = {
-                "layout": layout,
-                "depth": depth,
-                "base_width": base,
-                "stem": stem,
-                "block": block,
-                "bridge": bridge,
-                "upsample": up,
-            }
-            ns = COMPRESSIONS if block == "ecdf" else (None,)
-            atts = ATTENTION_ORDERS if family_takes(block, "attention") else (None,)
-            for n, att in itertools.product(ns, atts):
-                c = dict(choices)
-                if n is not None:
-                    c["compression"] = n
-                if att is not None:
-                    c["attention"] = att
-                yield c
+    yield from all_choices(layouts)
 
 
 def space_genotypes(
@@ -195,3 +150,64 @@ def cost_table(
         row.update(params=cost.params, macs_thop=cost.macs_thop, macs_torch=cost.macs_torch)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def space_report(
+    size: tuple[int, int],
+    *,
+    budget_params: str | None = None,
+    budget_gflops: str | None = None,
+    counter: str = "thop",
+    workers: int | None = None,
+    out: str | None = None,
+    progress: bool = True,
+) -> str:
+    """``search.py space``: cost the whole space, write ``out`` (CSV, atomically), and return the
+    summary text (counts within the budgets, per block family)."""
+    import time
+    from pathlib import Path
+
+    from .budget import format_count, parse_macs, parse_params
+    from .cost_cache import cache_file
+
+    max_params = parse_params(budget_params) if budget_params else None
+    max_macs = parse_macs(budget_gflops) if budget_gflops else None
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {workers}")
+    if out and not Path(out).parent.is_dir():
+        raise FileNotFoundError(f"folder {Path(out).parent} does not exist (for --out)")
+    start = time.perf_counter()
+    df = cost_table(size, workers=workers, progress=progress)
+    seconds = time.perf_counter() - start
+    macs = df["macs_thop" if counter == "thop" else "macs_torch"]
+    fits = df["params"].ge(0)
+    if max_params is not None:
+        fits &= df["params"] <= max_params
+    if max_macs is not None:
+        fits &= macs <= max_macs
+    df["fits_budget"] = fits
+    if out:
+        tmp = Path(out).with_name(Path(out).name + ".tmp")
+        df.to_csv(tmp, index=False)
+        tmp.replace(out)
+    h, w = size
+    memo = cache_file()
+    text = []
+    text.append(
+        f"{len(df):,} candidates costed at 1x3x{h}x{w} in {seconds:.1f} s "
+        f"({len(df) / seconds:,.0f} candidates/s; part memo: {memo or 'not saved'})"
+    )
+    text.append(
+        f"params: {format_count(df['params'].min())} to {format_count(df['params'].max())}, "
+        f"median {format_count(df['params'].median())}; MACs ({counter}): "
+        f"{format_count(macs.min())} to {format_count(macs.max())}, median "
+        f"{format_count(macs.median())}"
+    )
+    if max_params is not None or max_macs is not None:
+        text.append(f"within the budget: {int(fits.sum()):,} of {len(df):,} ({fits.mean():.1%})")
+        per_block = df.groupby("block")["fits_budget"].agg(["sum", "size"])
+        per_block.columns = ["within budget", "candidates"]
+        text.append(per_block.to_string())
+    if out:
+        text.append(f"table: {out}")
+    return "\n".join(text) + "\n"

@@ -20,11 +20,11 @@ from searchspace import Genotype, GenotypeError
 from searchspace.presets import get_preset
 from searchspace.presets.ulrtsnet import ULRTS_ABLATION_VARIANTS, ULRTS_ATTENTION_VARIANTS
 from searchspace.registry import ATTENTION_ORDERS, COMPRESSIONS, UPSAMPLE_MODES
-from searchspace.space import BLOCK_FAMILIES, STEM_PATTERNS, with_block, with_stem
+from searchspace.space import BLOCK_FAMILIES, BRIDGE_CHOICES, STEM_PATTERNS, with_block, with_stem
 from studies import schema
 from studies.storage import open_storage
 
-BRIDGES = ("none", "scab", "mlsffm", "gate", "gab")
+BRIDGES = BRIDGE_CHOICES["malunet"]  # every bridge of the space (the malunet layout takes all)
 
 
 @dataclass(frozen=True)

@@ -290,3 +290,55 @@ def train_runs(
             if on_done is not None:
                 on_done(i, out[i])
     return out
+
+
+def export_run(
+    run_dir: Path,
+    onnx_path: Path,
+    image_size: tuple[int, int] | None = None,
+    *,
+    opset: int | None = None,
+    check: bool = True,
+):
+    """``search.py export``: a run folder's trained network as an ONNX file (batch 1, at
+    ``image_size`` or the run's training size), its metadata, checked in ONNX Runtime unless
+    ``check`` is False (``trainer.export.export_onnx``). Returns (export report, train config)."""
+    import pickle
+
+    from trainer.export import export_onnx
+
+    run_dir, onnx_path = Path(run_dir), Path(onnx_path)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"run folder {run_dir} does not exist")
+    if not onnx_path.parent.is_dir():
+        raise FileNotFoundError(
+            f"cannot write {onnx_path}: directory {onnx_path.parent} does not exist"
+        )
+    try:
+        genotype, config, model = load_run(run_dir)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ValueError(f"cannot load the trained network of {run_dir}: {first}") from e
+    stored = tuple(config.image_size) if config.image_size else (256, 256)
+    size = tuple(image_size) if image_size else stored
+    check_image_size(genotype, size)
+    report = export_onnx(
+        model,
+        onnx_path,
+        size,
+        opset=opset,
+        check=check,
+        metadata={
+            "lesion_nas.run": str(run_dir),
+            "lesion_nas.genotype_id": genotype.id,
+            "lesion_nas.genotype_name": genotype.name or "",
+            "lesion_nas.genotype": genotype.to_json(),
+            "lesion_nas.train_image_size": list(config.image_size),
+            "lesion_nas.input": "RGB uint8 / 255, then (x - mean) / std, NCHW float32, batch 1",
+            "lesion_nas.mean": list(config.mean),
+            "lesion_nas.std": list(config.std),
+            "lesion_nas.output": "logits; lesion where sigmoid(logits) > threshold",
+            "lesion_nas.threshold": config.threshold,
+        },
+    )
+    return report, config
