@@ -158,3 +158,28 @@ def test_a_latency_search_values_and_front(tmp_path, monkeypatch):
     view = load_study_view(out.study_name, out.storage)
     assert [p.name for p in _get_pareto_data(view).panels] == ["latency_ort_cpu_ms"]
     assert "latency ONNX Runtime CPU" in out.front_csv.read_text()
+
+
+def test_layering_is_one_way():
+    """studies never imports reports (nor searchspace/trainer anything above them): an AST scan
+    of every import statement, lazy ones inside functions included."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    forbidden = {
+        "studies": {"reports", "search"},
+        "searchspace": {"reports", "studies", "trainer", "search"},
+        "trainer": {"reports", "studies", "searchspace", "search", "optuna", "ray"},
+    }
+    bad = []
+    for package, banned in forbidden.items():
+        for path in (root / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = []
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                bad += [f"{path.relative_to(root)}: {n}" for n in names if n.split(".")[0] in banned]
+    assert bad == []
