@@ -32,6 +32,8 @@ verbs:
   compare    groups of studies side by side (e.g. 3 seeds of TPE vs 3 of random search):
              hypervolume with 95 % CIs, Mann-Whitney U / Welch tests, union fronts
   fidelity   retrain a study's candidates at a higher fidelity: Spearman / Kendall with CIs
+  proxies    zero-cost proxies (grad_norm, snip, grasp, fisher, synflow, jacob_cov, naswot) vs a
+             study's trained candidates, beside the params and MACs baselines
   ablate     one-factor-at-a-time ablation (or a paper's plan) over seeds, with paired statistics
 
 Run `python search.py VERB --help` for the options of a verb.
@@ -513,6 +515,38 @@ def _add_fidelity_parser(sub) -> None:
     p.set_defaults(func=cmd_fidelity)
 
 
+def cmd_proxies(args) -> int:
+    from studies.proxies import markdown, run_proxies
+
+    studies = [s.strip() for s in args.study.split(",") if s.strip()]
+    names = [p.strip() for p in args.proxies.split(",") if p.strip()] if args.proxies else None
+    out = run_proxies(studies, storage=args.storage, proxies=names, seeds=args.seeds,
+                      batch_size=args.batch_size, out_root=args.out)  # fmt: skip
+    print(markdown(out["table"], out))
+    print(f"tables: {out['folder']}/proxies.md (.csv, .html, .json)")
+    return 0
+
+
+def _add_proxies_parser(sub) -> None:
+    from trainer.proxies import PROXIES
+
+    p = sub.add_parser(
+        "proxies",
+        help="zero-cost proxies scored against a study's trained candidates (rho, tau, CIs)",
+        description="Score every trained candidate of one or more studies with zero-cost "
+        "proxies (on one batch of the study's training data, untrained networks) and report how "
+        "well each ranks the validation scores, beside the params and MACs baselines. See "
+        "studies/proxies.py and trainer/proxies.py for the definitions.",
+    )
+    p.add_argument("--study", required=True, help="study name, or several: A,B,C (their union)")
+    p.add_argument("--storage", help="Optuna storage URL (default sqlite:///OUT/STUDY/study.db)")
+    p.add_argument("--proxies", help=f"comma-separated subset of {','.join(PROXIES)} (default all)")
+    p.add_argument("--seeds", type=int, default=1, help="initialisation seeds (default 1)")
+    p.add_argument("--batch-size", type=int, default=16, help="images in the batch (default 16)")
+    p.add_argument("--out", default="runs", help="root of the run folders (default runs/)")
+    p.set_defaults(func=cmd_proxies)
+
+
 def _add_compare_parser(sub) -> None:
     p = sub.add_parser(
         "compare",
@@ -736,6 +770,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_confirm_parser(sub)
     _add_compare_parser(sub)
     _add_fidelity_parser(sub)
+    _add_proxies_parser(sub)
     return parser
 
 

@@ -97,7 +97,7 @@ def rank_correlations(low: list[float], high: list[float], *, seed: int = 0) -> 
     }
 
 
-def _entries(studies: list[str], storage: str | None, out_root: Path):
+def union_entries(studies: list[str], storage: str | None, out_root: Path):
     loaded = []
     for name in studies:
         study = load_existing_study(name, storage_url(name, storage, out_root))
@@ -172,7 +172,7 @@ def run_fidelity(
     if epochs < 1 or seeds < 1:
         raise ValueError(f"--epochs and --seeds must be >= 1, got {epochs} and {seeds}")
     out_root = Path(out_root)
-    spec, entries = _entries(studies, storage, out_root)
+    spec, entries = union_entries(studies, storage, out_root)
     chosen = select(entries, top, sample, spec.seed)
     n_workers, threads = resolve_workers(workers, device)
     size = tuple(int(v) for v in image_size)

@@ -181,5 +181,7 @@ def test_layering_is_one_way():
                     names = [a.name for a in node.names]
                 elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                     names = [node.module]
-                bad += [f"{path.relative_to(root)}: {n}" for n in names if n.split(".")[0] in banned]
+                bad += [
+                    f"{path.relative_to(root)}: {n}" for n in names if n.split(".")[0] in banned
+                ]
     assert bad == []
