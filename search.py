@@ -399,6 +399,19 @@ def _add_search_parser(sub) -> None:
         help="train every candidate to the end (no multi-objective pruning)",
     )
     g.add_argument(
+        "--warm-start",
+        metavar="PROXY:M:K",
+        help="before the sampler starts, draw M feasible candidates, score them with a zero-cost "
+        "proxy and enqueue the best K as the first trials; refused unless the proxy's Kendall "
+        "tau on trained candidates beats params' (see --warm-start-reference, --force)",
+    )
+    g.add_argument(
+        "--warm-start-reference",
+        metavar="STUDY[,STUDY]",
+        help="the studies whose trained candidates judge the proxy (default: this study's own)",
+    )
+    g.add_argument("--force", action="store_true", help="use the --warm-start proxy regardless")
+    g.add_argument(
         "--include-presets",
         action="store_true",
         help="also train the published models that fit the budget, the same way",

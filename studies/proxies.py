@@ -173,3 +173,114 @@ def markdown(table, info: dict) -> str:
             f"{r['scored']} / {r['failed']} | {r['seconds_per_candidate']:.2f} |"
         )
     return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------ warm start
+WARM_START = "lesion_nas_warm_start"  # study attribute: what was enqueued, and why it was allowed
+WARM_TRIAL = "warm_start"  # trial attribute: {"proxy", "score", "rank"} of an enqueued candidate
+
+
+def parse_warm_start(text: str) -> tuple[str, int, int]:
+    """``"synflow:200:8"`` -> ("synflow", 200, 8); one clear error otherwise."""
+    parts = str(text).split(":")
+    try:
+        name, m, k = parts[0].strip(), int(parts[1]), int(parts[2])
+    except (IndexError, ValueError):
+        raise ValueError(f"--warm-start {text!r}: write PROXY:M:K, e.g. synflow:200:8") from None
+    if name not in PROXIES or len(parts) != 3:
+        raise ValueError(f"--warm-start {text!r}: PROXY is one of {', '.join(PROXIES)}")
+    if not 1 <= k <= m:
+        raise ValueError(f"--warm-start {text!r}: need 1 <= K <= M")
+    return name, m, k
+
+
+def proxy_worth(proxy: str, studies: list[str], storage, out_root) -> tuple[float, float, int]:
+    """(Kendall tau of ``proxy``, tau of params, candidates) on the trained candidates of
+    ``studies`` (1 seed, the default batch)."""
+    res = run_proxies(studies, storage=storage, proxies=[proxy], out_root=out_root, progress=False)
+    table = res["table"].set_index("proxy")
+    return (
+        float(table.loc[proxy, "kendall"]),
+        float(table.loc["params", "kendall"]),
+        res["candidates"],
+    )
+
+
+def draw_feasible(spec, m: int, seed: int) -> list[tuple[dict, object]]:
+    """``m`` distinct candidates within the spec's budgets, drawn uniformly factor by factor
+    (seeded; as the random sampler draws), with their Optuna parameters."""
+    import random
+
+    from searchspace.space import FACTORS, make_genotype
+    from studies.objective import prescreen
+
+    rng = random.Random(f"warm:{seed}")
+    out, seen, tries = [], set(), 0
+    while len(out) < m:
+        tries += 1
+        if tries > 200 * m:
+            raise ValueError(
+                f"--warm-start: found only {len(out)} of {m} candidates within the budget"
+            )
+        choices: dict = {}
+        for f in FACTORS:
+            if f.applies(choices):
+                choices[f.name] = rng.choice(list(f.values(choices)))
+        g = make_genotype(choices)
+        if g.id in seen or not prescreen(spec, g).feasible:
+            continue
+        seen.add(g.id)
+        params = {}
+        for f in FACTORS:  # the Optuna parameter names, in sampling order
+            if f.name in choices:
+                params[f.param(choices)] = choices[f.name]
+        out.append((params, g))
+    return out
+
+
+def warm_start(study, spec, text: str, *, reference: list[str] | None, force: bool,
+               storage=None, out_root="runs") -> list[int]:  # fmt: skip
+    """Score ``M`` feasible candidates with the proxy and enqueue the best ``K`` as the first
+    trials (once per study). Refused, with both taus, when the proxy's Kendall tau on the
+    reference studies' trained candidates (default: this study's own) does not beat params'."""
+    if study.user_attrs.get(WARM_START):
+        return []
+    proxy, m, k = parse_warm_start(text)
+    judged_on = reference or [study.study_name]
+    try:
+        tau, tau_params, n = proxy_worth(proxy, judged_on, storage, out_root)
+    except ValueError as e:
+        if not force:
+            raise ValueError(
+                f"--warm-start {proxy}: cannot measure its worth on {', '.join(judged_on)} ({e}); "
+                "name a study with trained candidates (--warm-start-reference) or --force"
+            ) from None
+        tau, tau_params, n = float("nan"), float("nan"), 0
+    if not (tau > tau_params) and not force:
+        raise ValueError(
+            f"--warm-start {proxy}: its Kendall tau on {n} trained candidates of "
+            f"{', '.join(judged_on)} is {tau:.3f}, not above params' {tau_params:.3f}; it would "
+            "not pick better candidates than the parameter count (--force to use it anyway)"
+        )
+    data = load_study_data(spec)
+    images, masks = proxy_batch(spec, data)
+    drawn = draw_feasible(spec, m, spec.seed)
+    scored = []
+    for params, g in drawn:
+        try:
+            scored.append((score(proxy, partial(build_model, g), images, masks, seed=spec.seed,
+                                 threads=1), params, g))  # fmt: skip
+        except ProxyError:
+            continue
+    scored.sort(key=lambda t: -t[0])
+    enqueued = []
+    for rank, (value, params, g) in enumerate(scored[:k], start=1):
+        study.enqueue_trial(
+            params, user_attrs={WARM_TRIAL: {"proxy": proxy, "score": value, "rank": rank}}
+        )
+        enqueued.append(g.id)
+    study.set_user_attr(WARM_START, {
+        "proxy": proxy, "drawn": m, "enqueued": len(enqueued), "reference": judged_on,
+        "kendall": tau, "kendall_params": tau_params, "forced": bool(force), "genotypes": enqueued,
+    })  # fmt: skip
+    return enqueued

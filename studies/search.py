@@ -90,6 +90,9 @@ class SearchOptions:
     report: bool = True
     workers: str = "auto"
     channels_last: str = "auto"
+    warm_start: str | None = None  # PROXY:M:K
+    warm_start_reference: str | None = None  # study names, comma-separated
+    force: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,10 @@ def _check_options(o: SearchOptions) -> None:
         raise ValueError(f"--backend must be one of {', '.join(BACKENDS)}, got {o.backend!r}")
     if o.backend == "optuna" and (o.address or o.gpus_per_trial or o.cpus_per_trial):
         raise ValueError("--address, --gpus-per-trial and --cpus-per-trial need --backend ray")
+    if o.warm_start:
+        from studies.proxies import parse_warm_start
+
+        parse_warm_start(o.warm_start)
     if o.backend == "optuna":
         resolve_workers(o.workers, o.device)
     elif str(o.workers) not in ("auto", "1"):
@@ -327,6 +334,14 @@ def run_search(o: SearchOptions, report_builder=None) -> SearchOutcome:
         )
     if retried:
         print(f"enqueued a retry of trial(s) {', '.join(map(str, retried))} (trained, then killed)")
+    if o.warm_start:
+        from studies.proxies import warm_start
+
+        ref = [r.strip() for r in (o.warm_start_reference or "").split(",") if r.strip()] or None
+        warm = warm_start(study, spec, o.warm_start, reference=ref, force=o.force,
+                          storage=o.storage, out_root=out)  # fmt: skip
+        if warm:
+            print(f"warm start: enqueued {len(warm)} candidates ranked by {o.warm_start}")
     if o.include_presets:
         enqueued, skipped = enqueue_presets(study, spec)
         if enqueued:

@@ -167,3 +167,52 @@ def test_proxies_report_on_a_study_with_planted_accuracies(tmp_path, monkeypatch
     assert len(per) == res["candidates"] >= 3
     for name in ("proxies.md", "proxies.html", "proxies.json"):
         assert (tmp_path / out.study_name / "proxies" / name).is_file()
+
+
+def test_warm_start_refusal_and_enqueue(tmp_path, monkeypatch):
+    import optuna
+
+    import studies.objective as objective
+    from searchspace.cost import count_cost
+    from studies import schema
+    from studies.proxies import WARM_START, WARM_TRIAL, parse_warm_start
+    from studies.search import options_from, run_search
+    from trainer import FitResult
+
+    def planted(genotype, config, data, *, out_dir, device, progress, on_epoch):
+        acc = count_cost(genotype, (32, 32)).params / 1e6  # params rank it perfectly: tau = 1
+        row = {"epoch": 1, "val_dice_per_image_mean": acc}
+        return FitResult("completed", "planted", 1, {"dice_per_image_mean": acc}, None, [row], 1,
+                         0.0, 0.0, out_dir)  # fmt: skip
+
+    monkeypatch.setattr(objective, "train_genotype", planted)
+    common = dict(epochs=1, image_size=(32, 32), limit=32, seed=4, sampler="random", workers="1",
+                  progress=False, report=False, budget_params="0.2M")  # fmt: skip
+    run_search(options_from(trials=5, out=str(tmp_path / "ref"), study="ref", **common))
+    # no proxy can beat a perfect params ranking: refused, with both taus, nothing enqueued
+    with pytest.raises(
+        ValueError, match=r"Kendall tau on \d+ trained candidates of ref is .*params' 1\.000"
+    ):
+        run_search(options_from(trials=2, out=str(tmp_path / "ref"), study="warm",
+                                warm_start="synflow:6:3", warm_start_reference="ref", **common))  # fmt: skip
+    for bad in ("synflow", "zen:5:2", "synflow:2:5", "synflow:a:b"):
+        with pytest.raises(ValueError, match="--warm-start"):
+            parse_warm_start(bad)
+    # forced: exactly K feasible candidates enqueued first, ranked by the proxy
+    out = run_search(options_from(trials=4, out=str(tmp_path / "ref"), study="forced", force=True,
+                                  warm_start="synflow:6:3", warm_start_reference="ref", **common))  # fmt: skip
+    study = optuna.load_study(study_name="forced", storage=out.storage)
+    warm = [t for t in study.get_trials() if WARM_TRIAL in t.user_attrs]
+    assert [t.number for t in warm] == [0, 1, 2]
+    assert [t.user_attrs[WARM_TRIAL]["rank"] for t in warm] == [1, 2, 3]
+    scores = [t.user_attrs[WARM_TRIAL]["score"] for t in warm]
+    assert scores == sorted(scores, reverse=True)
+    assert all(t.user_attrs[schema.FEASIBLE] for t in warm)
+    refused = optuna.load_study(study_name="warm", storage=out.storage)
+    assert refused.get_trials() == [] and WARM_START not in refused.user_attrs
+    record = study.user_attrs[WARM_START]
+    assert (
+        record["forced"]
+        and record["enqueued"] == 3
+        and record["kendall_params"] == pytest.approx(1.0)
+    )
