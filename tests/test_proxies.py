@@ -208,7 +208,9 @@ def test_warm_start_refusal_and_enqueue(tmp_path, monkeypatch):
     scores = [t.user_attrs[WARM_TRIAL]["score"] for t in warm]
     assert scores == sorted(scores, reverse=True)
     assert all(t.user_attrs[schema.FEASIBLE] for t in warm)
-    refused = optuna.load_study(study_name="warm", storage=out.storage)
+    refused = optuna.load_study(
+        study_name="warm", storage=f"sqlite:///{tmp_path}/ref/warm/study.db"
+    )
     assert refused.get_trials() == [] and WARM_START not in refused.user_attrs
     record = study.user_attrs[WARM_START]
     assert (
