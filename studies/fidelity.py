@@ -4,10 +4,11 @@ Input: one or more studies of the same space, budgets, data and fidelity (``--st
 union of their trained candidates, one entry per genotype, its low-fidelity score the mean over
 the studies that trained it). Selection (``--top K`` or ``--sample K``, K >= 3):
 
-* ``--top K``: the union Pareto front first (best validation score first), then the best of the
-  rest, K in all;
-* ``--sample K``: the union front, then a stratified sample of the dominated candidates: sorted by
-  their low-fidelity score, split into equal strata, one drawn per stratum (seeded), K in all;
+* ``--top K``: the union Pareto front's best K by validation score (then the best of the rest
+  when the front is smaller);
+* ``--sample K``: a stratified sample of all the trained candidates: sorted by their
+  low-fidelity score, split into K equal strata, one drawn per stratum (seeded), the best one
+  always kept, so that the sample spans the range of scores;
 * either way the published models (presets) the studies trained are added on top.
 
 Each selected candidate is retrained at the second fidelity (``--image-size H W``, ``--epochs E``,
@@ -126,28 +127,31 @@ def union_entries(studies: list[str], storage: str | None, out_root: Path):
 
 
 def select(entries: list[Entry], top: int | None, sample: int | None, seed: int) -> list[Entry]:
+    """``--top K``: the union front's best K by low-fidelity score (then the best of the rest
+    if the front is smaller); ``--sample K``: a stratified sample of all trained candidates:
+    sorted by low-fidelity score, cut into K equal strata, one drawn per stratum (seeded), the
+    best candidate always kept, so the sample spans the range and holds the front's top. The
+    presets the studies trained are added on top either way."""
     if (top is None) == (sample is None):
         raise ValueError("give exactly one of --top K and --sample K")
     k = top if top is not None else sample
-    if k < 3:
-        raise ValueError(f"--top/--sample must be >= 3 (rank correlations), got {k}")
-    pool = [e for e in entries if e.preset is None]
-    front = sorted((e for e in pool if e.on_front), key=lambda e: -e.low)
-    rest = sorted((e for e in pool if not e.on_front), key=lambda e: -e.low)
-    chosen = front[:k]
-    need = k - len(chosen)
-    if need > 0 and top is not None:
-        chosen += rest[:need]
-    elif need > 0:
-        if need >= len(rest):
-            chosen += rest
-        else:
-            rng = random.Random(seed)
-            bounds = [round(i * len(rest) / need) for i in range(need + 1)]
-            chosen += [rest[rng.randrange(a, b)] for a, b in zip(bounds, bounds[1:], strict=False)]
+    if k < 1:
+        raise ValueError(f"--top/--sample must be >= 1, got {k}")
+    pool = sorted((e for e in entries if e.preset is None), key=lambda e: -e.low)
+    if top is not None:
+        front = [e for e in pool if e.on_front]
+        chosen = (front + [e for e in pool if not e.on_front])[:k]
+    elif k >= len(pool):
+        chosen = pool
+    else:
+        rng = random.Random(seed)
+        bounds = [round(i * len(pool) / k) for i in range(k + 1)]
+        chosen = [pool[0]] + [
+            pool[rng.randrange(a, b)] for a, b in zip(bounds[1:], bounds[2:], strict=False)
+        ]
     chosen += [e for e in entries if e.preset is not None]
     if len(chosen) < 3:
-        raise ValueError(f"only {len(chosen)} trained candidates in the studies: need >= 3")
+        raise ValueError(f"only {len(chosen)} candidates selected: rank correlations need >= 3")
     return chosen
 
 

@@ -116,13 +116,16 @@ def test_selection_front_first_then_best_or_strata():
     assert [e.name for e in top] == ["f1", "f2", "d5", "d4", "p"]
     sample = select(entries, None, 5, 0)
     names = [e.name for e in sample]
-    assert names[:2] == ["f1", "f2"] and names[-1] == "p" and len(names) == 6
-    # one from each third of the dominated candidates, best third first
-    strata = [{"d5", "d4"}, {"d3", "d2"}, {"d1", "d0"}]
-    assert all(n in s for n, s in zip(names[2:5], strata, strict=True))
+    # all 8 non-presets sorted by score, 5 strata: the best kept, one drawn from each other
+    assert names[0] == "f1" and names[-1] == "p" and len(names) == 6
+    strata = [{"d5"}, {"d4", "d3"}, {"d2"}, {"d1", "d0"}]
+    assert all(n in st for n, st in zip(names[1:5], strata, strict=True))
     assert select(entries, None, 5, 0) == sample  # seeded
-    with pytest.raises(ValueError):
-        select(entries, 2, None, 0)
+    assert [e.name for e in select(entries, 2, None, 0)] == ["f1", "f2", "p"]
+    with pytest.raises(ValueError, match=">= 3"):
+        select([e for e in entries if e.preset is None], 1, None, 0)
+    with pytest.raises(ValueError, match=">= 1"):
+        select(entries, 0, None, 0)
     with pytest.raises(ValueError):
         select(entries, 3, 3, 0)
 
