@@ -185,15 +185,14 @@ def value(spec, o: Objective, attrs: Mapping[str, Any]) -> float | None:
         return None
 
 
+def _vector(spec, objs: list[Objective], attrs: Mapping[str, Any]) -> tuple[float, ...] | None:
+    out = [value(spec, o, attrs) for o in objs]
+    return None if any(v is None for v in out) else tuple(out)  # type: ignore[arg-type]
+
+
 def values(spec, attrs: Mapping[str, Any]) -> tuple[float, ...] | None:
     """The objective vector in the study's order and directions (None if a value is missing)."""
-    out = []
-    for o in of(spec):
-        v = value(spec, o, attrs)
-        if v is None:
-            return None
-        out.append(v)
-    return tuple(out)
+    return _vector(spec, of(spec), attrs)
 
 
 def loss_vector(spec, attrs: Mapping[str, Any]) -> tuple[float, ...] | None:
@@ -224,13 +223,7 @@ def pareto_front(spec, items: Sequence[Any], attrs: Callable[[Any], Mapping[str,
 
 def cost_vector(spec, attrs: Mapping[str, Any]) -> tuple[float, ...] | None:
     """The study's cost objectives' values (all minimised), for the pruner's comparison."""
-    out = []
-    for o in costs(spec):
-        v = value(spec, o, attrs)
-        if v is None:
-            return None
-        out.append(v)
-    return tuple(out)
+    return _vector(spec, costs(spec), attrs)
 
 
 def metric_names(spec) -> list[str]:

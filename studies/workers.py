@@ -52,7 +52,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from studies import schema
-from studies.storage import STALE_REASON, stale_trial_ids
+from studies.storage import STALE_REASON, fail_stale_trials
 
 POLL_SECONDS = 0.5
 HOST = socket.gethostname()
@@ -209,15 +209,7 @@ def fail_stale_and_retry(study: optuna.Study) -> tuple[list[int], list[int]]:
     """Mark stale RUNNING trials FAIL (``STALE_REASON``); enqueue one retry for each trained
     candidate among them that was not itself a retry. Returns (failed numbers, retried numbers).
     Call it under the study lock, so that two workers never enqueue the same retry."""
-    storage = study._storage
-    failed = []
-    for trial_id in stale_trial_ids(study):
-        try:
-            storage.set_trial_user_attr(trial_id, schema.FAIL_REASON, STALE_REASON)
-            if storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
-                failed.append(storage.get_trial(trial_id).number)
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue
+    failed = fail_stale_trials(study)
     trials = study.get_trials(deepcopy=False)
     retried_already = {t.user_attrs.get(schema.RETRY_OF) for t in trials}
     retried = []

@@ -253,3 +253,32 @@ def test_channels_last_rule_reads_the_modules_not_the_model_name():
     assert info["channels_last"] is False and info["channels_last_slow_modules"] == ["ODConv3"]
     with pytest.raises(ValueError, match="channels_last"):
         resolve_channels_last("sometimes", cpu, malunet)
+
+
+def test_an_impossible_budget_stops_early_with_the_space_count(tmp_path, monkeypatch, capsys):
+    import search as cli
+    import studies.workers as workers
+
+    monkeypatch.setattr(workers, "MAX_IDLE_DRAWS", 4)
+    calls = []
+
+    def room(spec):
+        calls.append(spec.budget_params)
+        return 0, 42_544
+
+    monkeypatch.setattr(workers, "space_room", room)
+    args = ["--budget-params", "1k", "--trials", "2", "--image-size", "32", "--limit", "16",
+            "--epochs", "1", "--workers", "1", "--no-report", "--out", str(tmp_path)]  # fmt: skip
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar's lines
+    assert err.startswith("error: ")
+    assert "only 0 of the space's 42,544 candidates fit params <= 1 k" in err and calls == [1000]
+    # a budget that leaves a few candidates goes on drawing (the next limit grows with rarity)
+    monkeypatch.setattr(workers, "space_room", lambda spec: (50, 42_544))
+    assert workers._check_budget_room(workers_spec(), 2, 4) == 4 + 20 * 42_544 // 50
+
+
+def workers_spec():
+    from studies.search import make_spec
+
+    return make_spec(options_from(budget_params="1k", **TINY))
