@@ -17,7 +17,7 @@ from ray.tune.search import Searcher  # noqa: E402
 
 from searchspace import Genotype  # noqa: E402
 from searchspace.space import sample_genotype  # noqa: E402
-from studies import ray_backend, ray_searcher, schema  # noqa: E402
+from studies import ray_backend, schema  # noqa: E402
 from studies.spec import PruneSettings, StudySpec  # noqa: E402
 from studies.storage import open_study  # noqa: E402
 from studies.workers import count_trained  # noqa: E402
@@ -177,10 +177,9 @@ def test_searcher_and_scheduler_prune_dedup_and_count(tmp_path: Path, monkeypatc
     spec = make_spec(epochs=3, budget=None, pruning=PruneSettings(warmup_epochs=1, margin=0.05))
     study = open_study(spec, "unit", optuna.storages.InMemoryStorage())
     add_reference(study, 0.9, 10)  # cheaper than any candidate, far more accurate
-    # a study with trials salts its sampler's seed with the process id: pin it, so the random
-    # candidates (and the trial numbers asserted below) are the same in every run
-    monkeypatch.setattr(ray_searcher.os, "getpid", lambda: 4242)
-    searcher = ray_backend.StudySearcher(spec, study, trials=6, timeout=None, out_root=tmp_path)
+    # a study with trials salts its sampler's seed with its trial count (never a process id),
+    # so the random candidates and the trial numbers asserted below are the same in every run
+    searcher = ray_backend.StudySearcher(spec, study, trials=3, timeout=None, out_root=tmp_path)
     scheduler = ray_backend.ParetoStop(searcher)
 
     first = searcher.suggest("a")
@@ -194,7 +193,7 @@ def test_searcher_and_scheduler_prune_dedup_and_count(tmp_path: Path, monkeypatc
     reporter(2, {"val_dice_per_image_mean": 0.2, "val_loss": 1.0, "epoch_seconds": 0.5})
     reporter(3, {"val_dice_per_image_mean": 0.15, "val_loss": 1.5, "epoch_seconds": 0.5})
     assert [r["epoch"] for r in reports] == [1, 2] and reports[-1][ray_backend.METRIC] == 0.2
-    assert reports[-1]["params"] == first["params"]
+    assert reports[-1]["params"] == first["cost_attrs"]["params"]
     payload = json.loads(reporter.row(3)[ray_backend.PAYLOAD])
     assert payload["curve"] == [0.1, 0.2, 0.15] and payload["val"] == {
         "dice_per_image_mean": 0.2,
@@ -224,7 +223,9 @@ def test_searcher_and_scheduler_prune_dedup_and_count(tmp_path: Path, monkeypatc
     third = searcher.suggest("c")
     twin = study.trials[second["number"] + 1]
     assert twin.state.name == "RUNNING" and third["number"] == second["number"] + 2
-    assert searcher.suggest("d") == Searcher.FINISHED  # 3 finished + 3 open = 6 trials
+    # 3 trained candidates (the pruned one, two training); the reference, the duplicate and the
+    # twin are not trained candidates
+    assert searcher.suggest("d") == Searcher.FINISHED
 
     fit = {
         "status": "completed",
@@ -240,7 +241,8 @@ def test_searcher_and_scheduler_prune_dedup_and_count(tmp_path: Path, monkeypatc
     searcher.on_trial_complete("b", result_row(spec, second, [0.3, 0.4, 0.5], fit))
     done, twin = study.trials[second["number"]], study.trials[second["number"] + 1]
     assert done.state.name == twin.state.name == "COMPLETE"
-    assert done.values == [0.5, second["params"], second["macs"]] == twin.values
+    costs = second["cost_attrs"]
+    assert done.values == [0.5, costs["params"], costs["macs_thop"]] == twin.values
     assert twin.user_attrs[schema.DUPLICATE_OF] == done.number
     assert done.user_attrs[schema.CURVE] == [0.3, 0.4, 0.5]
 
