@@ -13,9 +13,11 @@ from pathlib import Path
 
 # The choice lists of the flags come from their registries (the packages declare them).
 from searchspace.cost import COUNTERS  # noqa: E402
+from studies.ablation_plan import PLANS  # noqa: E402
 from studies.latency import RUNTIMES as LATENCY_RUNTIMES  # noqa: E402
 from studies.search import BACKENDS  # noqa: E402
 from studies.spec import SAMPLERS  # noqa: E402
+from trainer.config import RECIPES  # noqa: E402
 
 VERBS_HELP = """\
 verbs:
@@ -659,7 +661,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--base", help="PRESET, a genotype .json file, or STUDY:TRIAL")
     src.add_argument(
         "--plan",
-        help="ulrts-attention, ulrts-modules, lmsa-compression, scsonet-scf, scsonet-modules",
+        help="a paper's ablation plan: " + ", ".join(PLANS),
     )
     p.add_argument(
         "--factors",
@@ -703,8 +705,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--recipe",
-        help="training recipe (default: the preset's, else 'fast'); "
-        "scsonet, malunet, egeunet, lmsaunet, ulite, dsnet, fast",
+        help="training recipe (default: the preset's, else 'fast'); " + ", ".join(RECIPES),
     )
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
