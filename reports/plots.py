@@ -8,7 +8,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .extract import _FactorData, _HypervolumeData, _ImportanceData, _ParetoData
+from .extract import _FactorData, _HypervolumeData, _ImportanceData, _Panel, _ParetoData
 
 FRONT = "#d62728"
 GREY = "#9e9e9e"
@@ -40,7 +40,10 @@ def _x(item, name: str):
 def plot_pareto(data: _ParetoData) -> go.Figure:
     """Accuracy vs each cost objective of the study (one panel each, log x where the objective
     says so), front in colour, the rest grey."""
-    panels = list(data.panels)
+    panels = list(data.panels) or [  # data made without panels: params and MACs
+        _Panel("params", "parameters", True, data.budget_params),
+        _Panel("macs", f"MACs ({data.counter}, batch 1)", True, data.budget_macs),
+    ]
     fig = make_subplots(
         rows=1, cols=len(panels), shared_yaxes=True, horizontal_spacing=0.04,
         subplot_titles=[f"vs {p.title}" for p in panels],
