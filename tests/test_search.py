@@ -69,7 +69,7 @@ def fake_training(curve_of):
         ["--budget-params=-1M"],
         ["--budget-params", "abc"],
         ["--budget-gflops", "0.4X"],
-        ["--budget-params", "0.4M", "--objectives", "dice,latency"],
+        ["--budget-params", "0.4M", "--objectives", "dice,flops"],
         ["--budget-params", "0.4M", "--metric", "hd95_per_image_mean"],
         ["--budget-params", "0.4M", "--image-size", "48"],
     ],
