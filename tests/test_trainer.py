@@ -361,6 +361,7 @@ def test_run_folder_and_checkpoint_round_trip(tmp_path: Path) -> None:
     assert result.out_dir == run
     assert {p.name for p in run.iterdir()} == {
         "train_config.json",
+        "runtime.json",
         "split.json",
         "history.csv",
         "metrics.json",
