@@ -391,6 +391,9 @@ def test_run_folder_and_checkpoint_round_trip(tmp_path: Path) -> None:
     assert TrainConfig.from_dict(ckpt["metadata"]["train_config"]) == config
     fresh = TinyNet()
     fresh.load_state_dict(ckpt["state_dict"])
+    # the trained model's weights stay channels_last (CPU "auto"); the same memory format makes
+    # the comparison bitwise (NHWC convolutions sum in another order than NCHW ones)
+    fresh.to(memory_format=torch.channels_last)
     data = _bundle()
     _, _, probs_fit = evaluate(model, data.split("test"), output="probabilities")
     m_fresh, per_image, probs_fresh = evaluate(fresh, data.split("test"), output="probabilities")
