@@ -283,8 +283,10 @@ candidates (a few minutes on 2 CPU cores). With --data: 128x128, the recipe's ep
 duplicate candidates are recorded and told to the sampler but do not count. Re-running the same
 command resumes the study until it holds --trials trained candidates; a larger --trials extends
 it. --workers N runs N worker processes on the study (default auto: one single-thread worker per
-CPU core, up to 8; 1 on a GPU); the same command started on other machines against the same
---storage adds workers. See docs/search.md.
+CPU core, up to 8; 1 on a GPU); the same command started again (here or on another machine)
+against the same --storage, with its own --worker-id, adds workers: they share the study, no
+genotype is trained twice, and a candidate whose worker was killed is trained again once.
+See docs/search.md.
 """
 
 
@@ -445,10 +447,22 @@ def _add_search_parser(sub) -> None:
         "over-budget and duplicate candidates do not count",
     )
     _add_workers(g)
+    g.add_argument(
+        "--worker-id",
+        type=int,
+        default=0,
+        metavar="K",
+        help="id of this command's first worker (default 0; its --workers N are K..K+N-1): give "
+        "each command started on one --storage its own, it seeds their samplers and names them "
+        "in the study",
+    )
     g.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
     g.add_argument("--study", help="study name (default search-DATA-pBUDGET[-mBUDGET])")
     g.add_argument(
-        "--storage", help="Optuna RDB URL or journal:PATH (default sqlite:///OUT/STUDY/study.db)"
+        "--storage",
+        help="where the study lives (default sqlite:///OUT/STUDY/study.db): sqlite:///FILE, "
+        "journal:FILE, postgresql://USER:PASSWORD@HOST:PORT/DB (pip install -e \".[postgres]\") "
+        "or another Optuna RDB URL",
     )
     g.add_argument("--out", default="runs", help="root of the run folders (default runs/)")
     g.add_argument("--no-report", action="store_true", help="print the front, skip the report")

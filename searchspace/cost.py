@@ -98,8 +98,13 @@ def _count_macs(module: nn.Module, inputs: tuple) -> tuple[int, int]:
 
 
 def _saved_bytes(module: nn.Module, inputs: tuple) -> int:
-    """Bytes of the tensors autograd saves for backward in one training-mode forward pass."""
+    """Bytes of the tensors autograd saves for backward in one training-mode forward pass.
+    BatchNorm layers run in eval mode: on one image a 1x1 map leaves one value per channel, which
+    BatchNorm refuses in train mode, and the tensors it saves are the same in both modes."""
     module.train()
+    for m in module.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
     param_ids = {id(p) for p in module.parameters()}
     seen: set[int] = set()
     saved = 0

@@ -26,6 +26,7 @@ goes on. A pruned trial keeps its partial curve and ``PRUNE_REASON`` and raises 
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -364,11 +365,33 @@ def run_trial(
     except KeyboardInterrupt:
         trial.set_user_attr(schema.FAIL_REASON, "interrupted by the user")
         raise
+    except OSError as e:
+        if e.errno not in WRITE_ERRNOS:
+            trial.set_user_attr(schema.FAIL_REASON, f"{type(e).__name__}: {e}")
+            raise
+        where = f" {e.filename}" if e.filename else ""
+        reason = f"could not write its run folder{where}: {e.strerror or e}"
+        trial.set_user_attr(schema.FAIL_REASON, reason)
+        trial.set_user_attr(schema.WRITE_FAILED, True)
+        raise OutputUnwritable(reason) from e
     except Exception as e:
         trial.set_user_attr(schema.FAIL_REASON, f"{type(e).__name__}: {e}")
         raise
     trial.set_user_attr(schema.FAIL_REASON, None)
     return values
+
+
+# An OSError with one of these while a trial writes its run folder stops the search: the disk
+# (full, read-only, no permission), not the candidate, is at fault.
+WRITE_ERRNOS = frozenset(
+    getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "EFBIG")
+    if hasattr(errno, name)
+)
+
+
+class OutputUnwritable(RuntimeError):
+    """A trial could not write its run folder; the trial is FAIL with the reason (and retried
+    once when the search is resumed)."""
 
 
 def duplicate_decision(

@@ -159,5 +159,8 @@ TRAIN_CLAIM = "train_claimed"
 WORKER = "worker"
 HOST = "host"  # the machine of the worker (workers share its cores between epochs)
 RETRY_OF = "retry_of"
+# Trial level: True on a trial that FAILED because its run folder could not be written (disk
+# full, permission): not the candidate's fault, so it is retried once like a killed one.
+WRITE_FAILED = "write_failed"
 # Trial level: the channels_last and thread choices of the run that trained it.
 RUNTIME = "runtime"

@@ -27,6 +27,7 @@ from studies.front import format_front, front_table, pareto_front, trained_recor
 from studies.objective import prescreen
 from studies.spec import OBJECTIVE_NAMES, PruneSettings, StudySpec
 from studies.storage import (
+    check_storage,
     check_study_name,
     default_study_name,
     open_or_create_study,
@@ -89,6 +90,7 @@ class SearchOptions:
     progress: bool = True
     report: bool = True
     workers: str = "auto"
+    worker_id: int = 0  # the first worker's id: one per command on a shared storage
     channels_last: str = "auto"
     warm_start: str | None = None  # PROXY:M:K
     warm_start_reference: str | None = None  # study names, comma-separated
@@ -126,6 +128,8 @@ def _check_options(o: SearchOptions) -> None:
         from studies.proxies import parse_warm_start
 
         parse_warm_start(o.warm_start)
+    if o.worker_id < 0:
+        raise ValueError(f"--worker-id must be >= 0, got {o.worker_id}")
     if o.backend == "optuna":
         resolve_workers(o.workers, o.device)
     elif str(o.workers) not in ("auto", "1"):
@@ -273,6 +277,7 @@ def _optimize(study, spec, o: SearchOptions, name: str, url: str, trials: int, o
         study_name=name,
         url=url,
         target=trials,
+        index=o.worker_id,
         workers=workers,
         threads=threads,
         out_root=str(out),
@@ -312,6 +317,7 @@ def run_search(o: SearchOptions, report_builder=None) -> SearchOutcome:
         o.study or default_study_name(o.data, provisional.budget_params, provisional.budget_macs)
     )
     url = storage_url(name, o.storage, out)
+    check_storage(url)  # before the data is loaded: a storage error is the first thing said
     data = load_data(
         o.data,
         image_size=provisional.image_size,

@@ -6,6 +6,14 @@ Storage forms (``--storage``):
 * any Optuna RDB URL (``sqlite:///...``, ``postgresql://...``, ``mysql+pymysql://...``);
 * ``journal:PATH``: an Optuna ``JournalStorage`` file, for many workers on a shared file system.
 
+PostgreSQL (``pip install -e ".[postgres]"``: the psycopg 3 driver): ``postgresql://USER:PASSWORD@HOST:PORT/DB``,
+read as ``postgresql+psycopg://`` (name another driver explicitly, e.g. ``postgresql+psycopg2://``);
+the database must exist, Optuna creates its tables in it.
+Before a storage is opened, ``check_storage`` tries it and turns each way it can fail into one
+line (``StorageError``): the driver is not installed, the server cannot be reached or refuses the
+user, the database does not exist, the SQLite / journal folder cannot be written. Nothing is
+created when it fails.
+
 Killed workers. RDB storages get Optuna's heartbeat: a thread of each worker stamps its running
 trial every ``LESION_NAS_HEARTBEAT`` seconds (default 60), and a RUNNING trial whose stamp is older
 than twice that is stale. Before it starts, a search fails every stale trial; trials that go stale
@@ -42,6 +50,140 @@ STALE_REASON = "its worker stopped while running it (killed or crashed: no heart
 
 class SpecMismatch(ValueError):
     """Resuming a study with flags that define another study."""
+
+
+class StorageError(ValueError):
+    """A storage that cannot be used; the message is one line naming the problem."""
+
+
+# ------------------------------------------------------------------------------ checks
+DRIVERS = {  # dialect -> (driver module as SQLAlchemy imports it, what to install)
+    "postgresql+psycopg": ("psycopg", 'pip install -e ".[postgres]" (psycopg 3)'),
+    "postgresql+psycopg2": ("psycopg2", "pip install psycopg2-binary"),
+    "mysql": ("MySQLdb", "pip install mysqlclient"),
+    "mysql+pymysql": ("pymysql", "pip install pymysql"),
+}
+
+
+def shown_url(url: str) -> str:
+    """``url`` with its password hidden, for messages."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def _writable_folder(path: Path, what: str, url: str) -> None:
+    """``path``'s folder exists or can be created, and files can be created in it; raises
+    ``StorageError`` otherwise, creating nothing."""
+    folder = path.parent
+    probe = folder
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise StorageError(f"storage {url}: cannot create {what} {path}: {probe} is not a folder")
+    if path.exists():
+        if path.is_dir():
+            raise StorageError(f"storage {url}: {path} is a folder, not a {what}")
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise StorageError(f"storage {url}: {what} {path} is not writable")
+        return
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise StorageError(
+            f"storage {url}: cannot create {what} {path}: the folder {probe} is not writable"
+        )
+
+
+def _server_error(url: str, error: BaseException) -> StorageError:
+    """One line for a failed connection to a database server."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    where = f"{u.host or 'localhost'}:{u.port or {'postgresql': 5432, 'mysql': 3306}.get(u.get_backend_name(), '?')}"
+    text = str(getattr(error, "orig", None) or error).strip()
+    first = text.splitlines()[0] if text else type(error).__name__
+    low = text.lower()
+    shown = shown_url(url)
+    if "does not exist" in low and "database" in low or "unknown database" in low:
+        return StorageError(
+            f"storage {shown}: database {u.database!r} does not exist on the server at {where}; "
+            f"create it first (e.g. createdb -h {u.host or 'localhost'} -p {u.port or 5432} "
+            f"{u.database})"
+        )
+    if "authentication failed" in low or "access denied" in low or "password" in low:
+        return StorageError(
+            f"storage {shown}: the server at {where} refused user {u.username!r} "
+            f"(authentication failed: check the user and password)"
+        )
+    if "refused" in low or "could not connect" in low or "timeout" in low or "timed out" in low \
+            or "could not translate host" in low or "name or service not known" in low \
+            or "can't connect" in low:  # fmt: skip
+        return StorageError(
+            f"storage {shown}: cannot reach the database server at {where} ({first})"
+        )
+    return StorageError(f"storage {shown}: cannot connect to the server at {where}: {first}")
+
+
+def check_storage(url: str, *, create: bool = True) -> None:
+    """Try the storage ``url`` without creating anything: ``StorageError`` (one line) when the
+    driver is missing, the server cannot be reached or refuses the user, the database does not
+    exist, or the file of a SQLite / journal storage could not be created (``create``) or does
+    not exist (not ``create``)."""
+    if url.startswith("journal:"):
+        path = Path(url[len("journal:") :])
+        if not url[len("journal:") :]:
+            raise StorageError(
+                "storage journal:: name the journal file, e.g. journal:runs/study.log"
+            )
+        if not create and not path.is_file():
+            raise StorageError(f"storage {url}: the journal file {path} does not exist")
+        _writable_folder(path, "journal file", url)
+        return
+    path = _sqlite_file(url)
+    if path is not None:
+        if not create and not path.is_file():
+            raise StorageError(f"storage {url}: no study storage at {path}")
+        _writable_folder(path, "SQLite file", url)
+        return
+    if url.startswith("sqlite:"):
+        return  # in memory
+    import sqlalchemy
+    from sqlalchemy.engine import make_url
+
+    url = normal_url(url)
+    try:
+        parsed = make_url(url)
+    except Exception:
+        raise StorageError(
+            f"storage {url!r} is not a storage URL: use sqlite:///FILE, journal:FILE, "
+            "postgresql://USER:PASSWORD@HOST:PORT/DB or mysql+pymysql://..."
+        ) from None
+    dialect = parsed.drivername
+    try:
+        engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    except ImportError as e:
+        module, hint = DRIVERS.get(dialect, (getattr(e, "name", None) or "?", "install it"))
+        raise StorageError(
+            f"storage {shown_url(url)}: the driver for {dialect} ({module}) is not installed; "
+            f"{hint}"
+        ) from None
+    except Exception as e:  # an unknown dialect
+        raise StorageError(f"storage {shown_url(url)}: {str(e).splitlines()[0]}") from None
+    try:
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT 1"))
+    except ImportError as e:
+        module, hint = DRIVERS.get(dialect, (getattr(e, "name", None) or "?", "install it"))
+        raise StorageError(
+            f"storage {shown_url(url)}: the driver for {dialect} ({module}) is not installed; "
+            f"{hint}"
+        ) from None
+    except Exception as e:
+        raise _server_error(url, e) from None
+    finally:
+        engine.dispose()
 
 
 def heartbeat_interval() -> int:
@@ -88,8 +230,18 @@ def check_study_name(name: str) -> str:
 def storage_url(study_name: str, storage: str | None, out_root: Path) -> str:
     """The storage URL of a study (the default SQLite file lies in the study's run folder)."""
     if storage:
-        return storage
+        return normal_url(storage)
     return f"sqlite:///{(Path(out_root) / study_name / 'study.db').as_posix()}"
+
+
+def normal_url(url: str) -> str:
+    """``postgresql://`` names no driver: it means psycopg 3 (the ``postgres`` extra) whatever
+    SQLAlchemy's own default."""
+    return (
+        "postgresql+psycopg://" + url[len("postgresql://") :]
+        if url.startswith("postgresql://")
+        else url
+    )
 
 
 def _sqlite_file(url: str) -> Path | None:
@@ -108,20 +260,24 @@ def storage_exists(url: str) -> bool:
 
 
 def open_storage(url: str, *, create: bool = True) -> BaseStorage:
-    """An Optuna storage for ``url`` (see the module docstring); RDB ones with a heartbeat."""
+    """An Optuna storage for ``url`` (see the module docstring); RDB ones with a heartbeat.
+    ``check_storage`` first: a storage that cannot be used is a ``StorageError``."""
+    url = normal_url(url)
+    check_storage(url, create=create)
     if url.startswith("journal:"):
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
         path = Path(url[len("journal:") :])
-        if not create and not path.is_file():
-            raise FileNotFoundError(f"journal storage {path} does not exist")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(path)))
+        _make_folder(path, url)
+        try:
+            return JournalStorage(JournalFileBackend(str(path)))
+        except OSError as e:
+            raise StorageError(
+                f"storage {url}: cannot create or open the journal file {path} ({e.strerror or e})"
+            ) from None
     path = _sqlite_file(url)
     if path is not None:
-        if not create and not path.is_file():
-            raise FileNotFoundError(f"no study storage at {path} (storage {url})")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _make_folder(path, url)
     interval = heartbeat_interval()
     kwargs: dict[str, Any] = {"heartbeat_interval": interval, "grace_period": 2 * interval}
     params = inspect.signature(optuna.storages.RDBStorage).parameters
@@ -134,7 +290,42 @@ def open_storage(url: str, *, create: bool = True) -> BaseStorage:
     with warnings.catch_warnings():  # heartbeat_interval is "experimental" in Optuna
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         warnings.simplefilter("ignore", FutureWarning)
-        return optuna.storages.RDBStorage(url, **kwargs)
+        for attempt in range(CREATE_ATTEMPTS):
+            try:
+                return optuna.storages.RDBStorage(url, **kwargs)
+            except Exception as e:
+                import sqlalchemy.exc
+
+                if not isinstance(e, sqlalchemy.exc.SQLAlchemyError):
+                    raise
+                if _creation_race(e) and attempt < CREATE_ATTEMPTS - 1:
+                    time.sleep(0.5)  # another worker is creating the tables: they exist now
+                    continue
+                if path is None:
+                    raise _server_error(url, e) from None
+                first = (str(getattr(e, "orig", None) or e).strip().splitlines() or ["?"])[0]
+                raise StorageError(
+                    f"storage {url}: cannot create or open the SQLite file {path} ({first})"
+                ) from None
+    raise AssertionError("unreachable")
+
+
+CREATE_ATTEMPTS = 6
+
+
+def _creation_race(error: BaseException) -> bool:
+    """Two workers creating Optuna's tables in a new storage at once: one of them fails."""
+    text = str(error).lower()
+    return "alembic_version" in text or "already exists" in text or "duplicate key" in text
+
+
+def _make_folder(path: Path, url: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StorageError(
+            f"storage {url}: cannot create the folder {path.parent} ({e.strerror or e})"
+        ) from None
 
 
 def _on_stale(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:

@@ -16,11 +16,12 @@ new trial with the same parameters (``RETRY_OF`` points to it); the stale trial 
 it was itself a retry.
 
 The protocol, each step under the study lock (``StudyLock``: an exclusive ``flock`` on a file
-beside a SQLite or journal storage, a PostgreSQL / MySQL advisory lock on a server):
+beside a SQLite or journal storage (``FILE.lock``, ``FILE.study-lock``), a PostgreSQL / MySQL advisory lock on a server):
 
 1. *reserve*: fail stale trials (and enqueue their retries); count trained candidates T and
-   *undecided* trials U (RUNNING, not yet claimed: being screened). T >= N: stop. T + U >= N:
-   wait (one of the undecided may still claim the last place) and look again. Else ``ask`` a
+   *undecided* trials U (RUNNING, not yet claimed: being screened). T >= N: stop once none of
+   the T is still RUNNING (until then wait: a worker killed now leaves a candidate to retry).
+   T + U >= N: wait (one of the undecided may still claim the last place) and look again. Else ``ask`` a
    trial: it is undecided from now on, so at most N candidates are ever claimed.
 2. *claim* (in ``objective.run_trial`` once the candidate is within budget): if another trial of
    the same genotype was trained (or is being trained) the candidate is a duplicate, else it is
@@ -71,7 +72,8 @@ class WorkerStopped(ValueError):
 # ------------------------------------------------------------------------------ the lock
 def _lock_path(url: str) -> Path | None:
     if url.startswith("journal:"):
-        return Path(url[len("journal:") :] + ".lock")
+        # not FILE.lock: Optuna's journal backend takes that name for its own lock
+        return Path(url[len("journal:") :] + ".study-lock")
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///") :]
         return None if path in ("", ":memory:") else Path(path + ".lock")
@@ -83,6 +85,9 @@ class StudyLock:
     one process; a context manager."""
 
     def __init__(self, url: str, study_name: str) -> None:
+        from studies.storage import normal_url
+
+        url = normal_url(url)
         self.url, self.study_name = url, study_name
         self.path = _lock_path(url)
         self._depth = 0
@@ -147,7 +152,13 @@ class StudyLock:
 
 # ------------------------------------------------------------------------------ counting
 def is_stale_fail(t: FrozenTrial) -> bool:
-    return t.state == TrialState.FAIL and t.user_attrs.get(schema.FAIL_REASON) == STALE_REASON
+    """FAIL for no fault of its candidate: its worker was killed (``STALE_REASON``) or its run
+    folder could not be written (``WRITE_FAILED``); such a trained candidate is retried once."""
+    if t.state != TrialState.FAIL:
+        return False
+    return t.user_attrs.get(schema.FAIL_REASON) == STALE_REASON or bool(
+        t.user_attrs.get(schema.WRITE_FAILED)
+    )
 
 
 def was_claimed(t: FrozenTrial) -> bool:
@@ -243,7 +254,7 @@ class WorkerJob:
     study_name: str
     url: str
     target: int
-    index: int = 0
+    index: int = 0  # the first worker's id (``--worker-id``); local workers number on from it
     workers: int = 1
     threads: int | None = None
     out_root: str = "runs"
@@ -273,10 +284,12 @@ def reserve(study: optuna.Study, lock: StudyLock, target: int) -> optuna.Trial |
         for n in retried:
             print(f"trial {n} will be trained again (retry of a killed worker's candidate)")
         trials = study.get_trials(deepcopy=False)
-        trained = sum(counts_as_trained(t) for t in trials)
-        if trained >= target:
-            return None
-        if trained + len(undecided(trials)) >= target:
+        counted = [t for t in trials if counts_as_trained(t)]
+        if len(counted) >= target:
+            # done once every counted candidate has finished: one still training may yet be
+            # killed, and its retry is then this worker's to train
+            return False if any(t.state == TrialState.RUNNING for t in counted) else None
+        if len(counted) + len(undecided(trials)) >= target:
             return False
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
@@ -295,7 +308,7 @@ def work(
     import torch
     from optuna.storages._heartbeat import get_heartbeat_thread
 
-    from studies.objective import load_study_data, run_trial
+    from studies.objective import OutputUnwritable, load_study_data, run_trial
     from studies.samplers import make_sampler
     from studies.storage import open_storage
 
@@ -327,7 +340,7 @@ def work(
             torch.set_num_threads(job.threads)
         heartbeat = get_heartbeat_thread(trial._trial_id, storage)
         heartbeat.start()
-        state, values = TrialState.COMPLETE, None
+        state, values, unwritable = TrialState.COMPLETE, None, None
         try:
             values = run_trial(
                 spec,
@@ -345,14 +358,21 @@ def work(
             heartbeat.join()
             study.tell(trial, state=TrialState.FAIL)
             raise
-        except Exception:
+        except Exception as e:
             state = TrialState.FAIL
+            if isinstance(e, OutputUnwritable):
+                unwritable = e
         finally:
             heartbeat.join()
         if state == TrialState.COMPLETE:
             study.tell(trial, values)
         else:
             study.tell(trial, state=state)
+        if unwritable is not None:
+            raise WorkerStopped(
+                f"trial {trial.number} {unwritable}; stopping (it is FAIL with this reason and "
+                "is trained again when the search is re-run)"
+            )
         ran += 1
         frozen = study._storage.get_trial(trial._trial_id)
         _report_trial(job, frozen)
@@ -496,7 +516,7 @@ def run_workers(job: WorkerJob, n: int, progress: Callable[[], None] | None = No
     for i in range(n):
         p = ctx.Process(
             target=_worker_main,
-            args=(dataclasses.replace(job, index=i, workers=n), os.getpid(), errors),
+            args=(dataclasses.replace(job, index=job.index + i, workers=n), os.getpid(), errors),
             name=f"lesion-nas-worker-{i}",
         )
         p.start()

@@ -31,3 +31,27 @@ def _isolated_cache(tmp_path_factory):
         os.environ.pop("LESION_NAS_CACHE", None)
     else:
         os.environ["LESION_NAS_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A private PostgreSQL server on 127.0.0.1 (``tests/pg_server.py``) for the session."""
+    import os
+
+    import pg_server as pg
+
+    server, why = pg.start()
+    if server is None:
+        if os.environ.get("LESION_NAS_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"LESION_NAS_REQUIRE_POSTGRES=1 but no PostgreSQL server: {why}")
+        pytest.skip(f"no PostgreSQL server could be started: {why}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """A fresh, empty database on the session's server; its URL."""
+    import uuid
+
+    return pg_server.create_database(f"t_{uuid.uuid4().hex[:12]}")

@@ -180,3 +180,19 @@ def test_costing_leaves_the_global_rng_alone(tmp_path, monkeypatch):
     assert PART_CACHE.misses > 0
     assert torch.equal(torch.rand(3), expected)
     PART_CACHE.clear()
+
+
+def test_memory_is_measured_when_the_deepest_map_is_one_pixel():
+    """A six-stage malunet at 32x32 ends on a 1x1 map, where ECDF's BatchNorm compress unit sees
+    one value per channel: the train-mode memory pass must not fail there (it once failed such
+    candidates after they were claimed for training); BatchNorm's mode does not change the bytes
+    saved (64x64: the value measured with the layers in train mode, before they ran in eval)."""
+    g = Genotype.from_dict({
+        "widths": [24, 48, 128, 128, 192, 192], "encoder": ["dsc", "dsc", "dsc", "ecdf", "ecdf", "ecdf"],
+        "decoder": ["ecdf", "ecdf", "ecdf", "dsc", "dsc"], "layout": "malunet", "stem": "none",
+        "stem_width": 0, "bottleneck": "none", "bridge": "none", "attention": "ca_sa",
+        "compression": 32, "upsample": "nearest", "norm": "gn4", "act": "gelu", "version": 1,
+    })  # fmt: skip
+    small = count_cost(g, (32, 32), memory=True)
+    assert small.act_bytes == 1_402_640
+    assert count_cost(g, (64, 64), memory=True).act_bytes == 5_510_432
