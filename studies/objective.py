@@ -460,6 +460,8 @@ def _run(
         claim(trial, genotype, lock)
     except _Reused as r:
         return values_from_val(spec, r.original.user_attrs[schema.VAL], screen)
+    if between_epochs is not None:
+        between_epochs()  # also before the first epoch: the threads this training starts with
     run_dir = trial_run_dir(out_root, study_name, trial.number, genotype)
     watch = EpochWatch(
         spec, trial.study, screen, exempt=schema.PRESET in trial.user_attrs, hook=between_epochs

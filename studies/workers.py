@@ -421,17 +421,21 @@ def _check_budget_room(spec, target: int, idle: int) -> int:
 
 
 def share_cores(study: optuna.Study, job: WorkerJob) -> None:
-    """Between epochs: this machine's cores shared among the trials its workers are training
-    now, so that the last trial of a search, alone, gets them all (and gives them back when
-    another worker starts training again)."""
+    """Before a trial's first epoch and between epochs: this machine's cores shared among the
+    trials its workers are training now and those that may still start (the study's open
+    places, up to this command's workers). So mid-search every worker has its share from the
+    first epoch, and at the end of a search the last trials, alone, get all the cores."""
     import torch
 
+    trials = study.get_trials(deepcopy=False)
     busy = sum(
         1
-        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        if was_claimed(t) and t.user_attrs.get(schema.HOST) == HOST
+        for t in trials
+        if t.state == TrialState.RUNNING and was_claimed(t) and t.user_attrs.get(schema.HOST) == HOST
     )
-    threads = max(1, usable_cores() // max(1, busy))
+    left = max(0, job.target - sum(counts_as_trained(t) for t in trials))
+    expected = max(busy, min(job.workers, busy + left))
+    threads = max(1, usable_cores() // max(1, expected))
     if threads != torch.get_num_threads():
         torch.set_num_threads(threads)
 

@@ -282,3 +282,35 @@ def workers_spec():
     from studies.search import make_spec
 
     return make_spec(options_from(budget_params="1k", **TINY))
+
+
+def test_cores_are_shared_among_running_and_still_open_places(monkeypatch):
+    import torch
+
+    import studies.workers as workers
+    from studies.workers import HOST, WorkerJob, share_cores
+
+    monkeypatch.setattr(workers, "usable_cores", lambda: 4)
+    before = torch.get_num_threads()
+    claimed = {schema.TRAIN_CLAIM: True, schema.HOST: HOST}
+
+    def threads(running: int, done: int, target: int, local_workers: int = 2) -> int:
+        study = optuna.create_study()
+        for _ in range(done):
+            study.add_trial(_frozen(0, TrialState.COMPLETE, **claimed))
+        for _ in range(running):
+            t = study.ask()
+            for k, v in claimed.items():
+                t.set_user_attr(k, v)
+        share_cores(study, WorkerJob(spec=None, study_name="s", url="", target=target,
+                                     workers=local_workers))  # fmt: skip
+        return torch.get_num_threads()
+
+    try:
+        assert threads(running=1, done=0, target=5) == 2  # the other worker will start one
+        assert threads(running=2, done=1, target=5) == 2
+        assert threads(running=1, done=4, target=5) == 4  # the last trial: all the cores
+        assert threads(running=2, done=3, target=5) == 2  # the last two
+        assert threads(running=1, done=3, target=5, local_workers=4) == 2  # one place left
+    finally:
+        torch.set_num_threads(before)
