@@ -283,12 +283,16 @@ def train_runs(
         _prepare(g, config, Path(run_dir))
         jobs.append(PackJob(str(run_dir), partial(build_model, g), config, str(run_dir)))
     if jobs:
-        outcomes = fit_packed(jobs, data, processes=workers, device=device, threads=threads or 1)
-        for i, outcome in zip(todo, outcomes, strict=True):
+
+        def ended(outcome) -> None:  # as each run ends, so that a progress bar moves
+            i = todo[outcome.index]
             g, config, run_dir = runs[i]
             out[i] = finished_run(run_dir, config) if outcome.ok else None
             if on_done is not None:
                 on_done(i, out[i])
+
+        fit_packed(jobs, data, processes=workers, device=device, threads=threads or 1,
+                   on_outcome=ended)  # fmt: skip
     return out
 
 

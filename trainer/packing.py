@@ -111,6 +111,7 @@ def fit_packed(
     keep_weights: bool = False,
     warmup: bool = False,
     barrier_timeout: float = 600.0,
+    on_outcome: Callable[[PackOutcome], None] | None = None,
 ) -> list[PackOutcome]:
     """Train `jobs` on `data`, `processes` at a time (default: all at once), each worker a
     separate process on the same `device` with `threads` torch CPU threads.
@@ -120,8 +121,8 @@ def fit_packed(
     initialisation fall outside the measured window), then wait at a common barrier, so the
     first K jobs start together. A job that raises gives an outcome with `error` set; a worker
     that dies (killed, out of host memory) fails its current job, releases the barrier, and the
-    others take the remaining jobs. Never raises for a job's failure; raises ValueError for bad
-    arguments. Call it from under ``if __name__ == "__main__":`` in a script (``spawn``)."""
+    others take the remaining jobs. ``on_outcome`` is called with each job's outcome as it ends
+    (a progress bar). Never raises for a job's failure; raises ValueError for bad arguments. Call it from under ``if __name__ == "__main__":`` in a script (``spawn``)."""
     jobs = list(jobs)
     if not jobs:
         raise ValueError("fit_packed needs at least one job")
@@ -178,6 +179,8 @@ def fit_packed(
                     outcome = _with_weights(outcome)
                     dispatch(w)
                 outcomes[index] = outcome
+                if on_outcome is not None:
+                    on_outcome(outcome)
         for index in queue:  # only when every worker died
             outcomes[index] = _failed(index, jobs[index].name, -1, 0, None)
     finally:
