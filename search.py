@@ -506,6 +506,7 @@ def cmd_fidelity(args) -> int:
         device=args.device,
         out_root=args.out,
         workers=args.workers,
+        reference=None if args.reference.lower() == "none" else args.reference,
     )
     lo, hi = stats["spearman_ci"], stats["kendall_ci"]
     print(
@@ -516,6 +517,16 @@ def cmd_fidelity(args) -> int:
     )
     if stats["failed"]:
         print(f"failed at the high fidelity (left out): {', '.join(stats['failed'])}")
+    paired = stats.get("paired")
+    if paired is not None and "delta_dice_vs_ref" in paired:
+        print(f"against {stats['reference']} (validation Dice, paired per image and seed):")
+        for r in paired.to_dict("records"):
+            if r["name"] != stats["reference"] and r.get("delta_dice_vs_ref") == r.get("delta_dice_vs_ref"):
+                print(
+                    f"  {r['name']:<14} Dice {r['dice_mean']:.4f} +- {r['dice_std']:.4f}  "
+                    f"delta {r['delta_dice_vs_ref']:+.4f} [{r['delta_ci_low']:+.4f}, "
+                    f"{r['delta_ci_high']:+.4f}]  p {r['wilcoxon_p']:.3g}"
+                )
     print(f"tables: {stats['folder']}/fidelity.md")
     return 0
 
@@ -537,6 +548,13 @@ def _add_fidelity_parser(sub) -> None:
     _add_image_size(p, "the second fidelity's size (required)")
     p.add_argument("--epochs", type=int, required=True, help="the second fidelity's epochs")
     p.add_argument("--seeds", type=int, default=1, help="training seeds per candidate (default 1)")
+    p.add_argument(
+        "--reference",
+        default="scsonet",
+        metavar="NAME",
+        help="the network the others are compared with, paired per image (a preset or genotype "
+        "id among the candidates; default scsonet, when the studies trained it; 'none': skip)",
+    )
     p.add_argument("--recipe", help="training recipe (default: the study's)")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default="runs", help="root of the run folders (default runs/)")

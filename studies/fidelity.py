@@ -20,8 +20,16 @@ reused, so an interrupted ``fidelity`` resumes.
 Reported: Spearman rho and Kendall tau (tau-b, scipy) between the two fidelities' validation
 scores (the high one the mean over seeds), each with a 95 % percentile bootstrap CI over
 candidates (2,000 resamples, seeded); the rank at low fidelity of the high-fidelity best, and
-whether it is inside the low-fidelity top 3 and top 5. Files: fidelity.csv (per candidate),
-fidelity.md and fidelity.json (the statistics) in the run folder above.
+whether it is inside the low-fidelity top 3 and top 5.
+
+Against a reference (``--reference NAME``, default scsonet when it was trained): every other
+candidate's validation Dice and Jaccard (per-image means) as mean +- std over the seeds, and its
+Delta Dice against the reference paired on (seed, image): the same validation image scored by the
+two networks trained with the same seed, at the model's input size (``studies.stats``: Wilcoxon
+signed-rank p, mean difference with a 95 % bootstrap CI over images).
+
+Files, in ``<that folder>/<top|sample>K-seedsS/``: fidelity.csv (per candidate), fidelity.md and
+fidelity.json (the statistics), paired.csv (against the reference).
 """
 
 from __future__ import annotations
@@ -169,6 +177,7 @@ def run_fidelity(
     out_root: str | Path = "runs",
     workers: str | int = 1,
     progress: bool = True,
+    reference: str | None = "scsonet",
 ) -> dict:
     import pandas as pd
     from tqdm import tqdm
@@ -234,15 +243,71 @@ def run_fidelity(
         metric=f"val {spec.metric} ({len(ok)} candidates, validation split)",
         failed=[r["name"] for r in rows if r["high_seeds"] == 0],
     )
-    folder.mkdir(parents=True, exist_ok=True)
-    table.to_csv(folder / "fidelity.csv", index=False)
-    (folder / "fidelity.json").write_text(json.dumps(stats, indent=2))
-    (folder / "fidelity.md").write_text(markdown(stats, table, spec.metric))
-    stats["folder"] = str(folder)
+    report = folder / (f"top{top}" if top is not None else f"sample{sample}")
+    report = report.with_name(f"{report.name}-seeds{seeds}")  # top2-seeds3, sample10-seeds1
+    report.mkdir(parents=True, exist_ok=True)
+    paired = None
+    ref = next((e for e in chosen if reference in (e.name, e.preset)), None) if reference else None
+    if ref is not None:
+        paired = paired_table(chosen, results, runs, seeds, ref, loader, device)
+        paired.to_csv(report / "paired.csv", index=False)
+        stats["reference"] = ref.name
+    table.to_csv(report / "fidelity.csv", index=False)
+    (report / "fidelity.json").write_text(json.dumps(stats, indent=2))
+    (report / "fidelity.md").write_text(markdown(stats, table, spec.metric, paired))
+    stats["folder"] = str(report)
+    stats["paired"] = paired
     return stats
 
 
-def markdown(stats: dict, table, metric: str) -> str:
+def paired_table(chosen, results, runs, seeds: int, ref: Entry, loader, device: str):
+    """Dice and Jaccard (validation, per-image mean) mean +- std over seeds per candidate, and
+    Delta Dice against ``ref`` paired on (seed, image) (see the module docstring)."""
+    import numpy as np
+    import pandas as pd
+
+    from studies.runs import per_image_scores
+    from studies.stats import paired_comparison
+
+    val = loader().split("val")
+    scores: dict[str, np.ndarray | None] = {}
+    for k, e in enumerate(chosen):
+        mine = list(range(k * seeds, (k + 1) * seeds))
+        if any(results[i] is None for i in mine):
+            scores[e.name] = None  # a seed failed: no complete pairing
+            continue
+        per_seed = [per_image_scores(runs[i][2], val, device=device) for i in mine]
+        scores[e.name] = np.stack([np.stack([p["dice"], p["jaccard"]]) for p in per_seed])
+    rows = []
+    base = scores.get(ref.name)
+    for e in chosen:
+        s = scores[e.name]
+        row = {"name": e.name, "preset": e.preset or "", "params": e.params, "seeds": seeds}
+        if s is None:
+            rows.append({**row, "note": "a seed failed"})
+            continue
+        dice_means, jac_means = s[:, 0].mean(axis=1), s[:, 1].mean(axis=1)
+        row.update(
+            dice_mean=float(dice_means.mean()),
+            dice_std=float(dice_means.std(ddof=1)) if seeds > 1 else 0.0,
+            jaccard_mean=float(jac_means.mean()),
+            jaccard_std=float(jac_means.std(ddof=1)) if seeds > 1 else 0.0,
+        )
+        if e.name != ref.name and base is not None:
+            c = paired_comparison(s[:, 0], base[:, 0], seed=0)
+            row.update(
+                delta_dice_vs_ref=c.mean_delta,
+                delta_ci_low=c.ci_low,
+                delta_ci_high=c.ci_high,
+                wilcoxon_p=c.p_value,
+                pairs=c.n_pairs,
+                significant=c.significant,
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def markdown(stats: dict, table, metric: str, paired=None) -> str:
     from studies.tables import to_markdown
 
     lo, hi = stats["low"], stats["high"]
@@ -264,4 +329,11 @@ def markdown(stats: dict, table, metric: str) -> str:
         f"{'yes' if stats['high_best_in_low_top5'] else 'no'} | |",
         "",
     ]
-    return "\n".join(lines) + to_markdown(table)
+    text = "\n".join(lines) + to_markdown(table)
+    if paired is not None:
+        text += (
+            f"\n\nAgainst {stats['reference']} (validation, {stats['high']['seeds']} seed(s), "
+            "scored at the model's input size; Delta Dice paired on (seed, image), 95 % bootstrap "
+            "CI over images, Wilcoxon signed-rank p):\n\n" + to_markdown(paired)
+        )
+    return text + "\n"

@@ -218,6 +218,26 @@ def evaluate_run(
     return json.loads(json.dumps(record, default=float))
 
 
+def per_image_scores(run_dir: Path, split, *, device: str = "auto") -> dict[str, np.ndarray]:
+    """Every metric of every image of ``split`` (a ``SplitData``) for a finished run, scored at
+    the model's input size as in training (so the per-image mean of "dice" is the run's
+    ``val`` dice_per_image_mean when ``split`` is its validation split)."""
+    from trainer.metrics import per_image_metrics
+
+    _, config, model = load_run(run_dir)
+    _, _, probs = evaluate(
+        model,
+        split,
+        device=device,
+        batch_size=config.eval_batch_size,
+        mean=config.mean,
+        std=config.std,
+        threshold=config.threshold,
+        output="probabilities",
+    )
+    return per_image_metrics(probs > config.threshold, split.masks, hd95=False)
+
+
 # ------------------------------------------------------------------------------ many runs
 def finished_run(run_dir: Path, config: TrainConfig) -> dict | None:
     """metrics.json of a run folder that finished with exactly this config, else None."""

@@ -148,7 +148,7 @@ def test_fidelity_retrains_reports_and_resumes(tmp_path, monkeypatch):
     kw = dict(top=3, image_size=(64, 64), epochs=1, seeds=1, out_root=tmp_path, progress=False)
     stats = run_fidelity([outcome.study_name], **kw)
     folder = tmp_path / outcome.study_name / "fidelity" / "64x64-e1-fast"
-    table = pd.read_csv(folder / "fidelity.csv")
+    table = pd.read_csv(folder / "top3-seeds1" / "fidelity.csv")
     assert len(table) == 3 and (table["high_seeds"] == 1).all()
     from scipy import stats as sps
 
@@ -156,7 +156,7 @@ def test_fidelity_retrains_reports_and_resumes(tmp_path, monkeypatch):
     high = table["high_val_dice_per_image_mean_mean"]
     assert stats["spearman"] == pytest.approx(sps.spearmanr(low, high).statistic)
     assert stats["kendall"] == pytest.approx(sps.kendalltau(low, high).statistic)
-    assert json.loads((folder / "fidelity.json").read_text())["n"] == 3
+    assert json.loads((folder / "top3-seeds1" / "fidelity.json").read_text())["n"] == 3
     for name in table["name"]:
         config = json.loads((folder / name / "seed7" / "train_config.json").read_text())
         assert config["image_size"] == [64, 64] and config["epochs"] == 1
@@ -169,3 +169,20 @@ def test_fidelity_retrains_reports_and_resumes(tmp_path, monkeypatch):
     assert again["spearman"] == stats["spearman"] or (
         math.isnan(again["spearman"]) and math.isnan(stats["spearman"])
     )
+    # against a reference: per-image scores give back each run's own validation Dice, and the
+    # paired delta (one seed) is the difference of the two means
+    ref = table["name"][0]
+    paired = run_fidelity([outcome.study_name], **kw, reference=ref)["paired"]
+    assert list(paired["name"]) == list(table["name"])
+    for row in paired.to_dict("records"):
+        val = json.loads((folder / row["name"] / "seed7" / "metrics.json").read_text())["val"]
+        assert row["dice_mean"] == pytest.approx(val["dice_per_image_mean"], abs=1e-6)
+        assert row["jaccard_mean"] == pytest.approx(val["jaccard_per_image_mean"], abs=1e-6)
+    base = paired.set_index("name")["dice_mean"][ref]
+    others = paired[paired["name"] != ref]
+    assert others["delta_dice_vs_ref"].to_numpy() == pytest.approx(
+        (others["dice_mean"] - base).to_numpy(), abs=1e-9
+    )
+    assert (others["pairs"] == 100).all()  # the synthetic validation split: 100 images x 1 seed
+    assert math.isnan(paired.set_index("name")["delta_dice_vs_ref"][ref])
+    assert (folder / "top3-seeds1" / "paired.csv").is_file()
