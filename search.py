@@ -461,7 +461,7 @@ def _add_search_parser(sub) -> None:
     g.add_argument(
         "--storage",
         help="where the study lives (default sqlite:///OUT/STUDY/study.db): sqlite:///FILE, "
-        "journal:FILE, postgresql://USER:PASSWORD@HOST:PORT/DB (pip install -e \".[postgres]\") "
+        'journal:FILE, postgresql://USER:PASSWORD@HOST:PORT/DB (pip install -e ".[postgres]") '
         "or another Optuna RDB URL",
     )
     g.add_argument("--out", default="runs", help="root of the run folders (default runs/)")
@@ -521,7 +521,8 @@ def cmd_fidelity(args) -> int:
     if paired is not None and "delta_dice_vs_ref" in paired:
         print(f"against {stats['reference']} (validation Dice, paired per image and seed):")
         for r in paired.to_dict("records"):
-            if r["name"] != stats["reference"] and r.get("delta_dice_vs_ref") == r.get("delta_dice_vs_ref"):
+            delta = r.get("delta_dice_vs_ref")
+            if r["name"] != stats["reference"] and delta is not None and delta == delta:  # not NaN
                 print(
                     f"  {r['name']:<14} Dice {r['dice_mean']:.4f} +- {r['dice_std']:.4f}  "
                     f"delta {r['delta_dice_vs_ref']:+.4f} [{r['delta_ci_low']:+.4f}, "

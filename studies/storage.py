@@ -101,7 +101,8 @@ def _server_error(url: str, error: BaseException) -> StorageError:
     from sqlalchemy.engine import make_url
 
     u = make_url(url)
-    where = f"{u.host or 'localhost'}:{u.port or {'postgresql': 5432, 'mysql': 3306}.get(u.get_backend_name(), '?')}"
+    port = u.port or {"postgresql": 5432, "mysql": 3306}.get(u.get_backend_name(), "?")
+    where = f"{u.host or 'localhost'}:{port}"
     text = str(getattr(error, "orig", None) or error).strip()
     first = text.splitlines()[0] if text else type(error).__name__
     low = text.lower()
@@ -109,8 +110,7 @@ def _server_error(url: str, error: BaseException) -> StorageError:
     if "does not exist" in low and "database" in low or "unknown database" in low:
         return StorageError(
             f"storage {shown}: database {u.database!r} does not exist on the server at {where}; "
-            f"create it first (e.g. createdb -h {u.host or 'localhost'} -p {u.port or 5432} "
-            f"{u.database})"
+            f"create it first (e.g. createdb -h {u.host or 'localhost'} -p {port} {u.database})"
         )
     if "authentication failed" in low or "access denied" in low or "password" in low:
         return StorageError(
