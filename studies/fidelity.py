@@ -329,11 +329,19 @@ def markdown(stats: dict, table, metric: str, paired=None) -> str:
         f"{'yes' if stats['high_best_in_low_top5'] else 'no'} | |",
         "",
     ]
-    text = "\n".join(lines) + to_markdown(table)
+    text = "\n".join(lines) + to_markdown(table.round(4))
     if paired is not None:
         text += (
             f"\n\nAgainst {stats['reference']} (validation, {stats['high']['seeds']} seed(s), "
             "scored at the model's input size; Delta Dice paired on (seed, image), 95 % bootstrap "
-            "CI over images, Wilcoxon signed-rank p):\n\n" + to_markdown(paired)
+            "CI over images, Wilcoxon signed-rank p):\n\n" + to_markdown(_shown(paired))
         )
     return text + "\n"
+
+
+def _shown(paired):
+    """The paired table for Markdown: 4 decimals, p in 2 significant digits, blanks not nan."""
+    shown = paired.round(4).astype(object)
+    if "wilcoxon_p" in paired:
+        shown["wilcoxon_p"] = [f"{v:.2g}" if v == v else "" for v in paired["wilcoxon_p"]]
+    return shown.where(paired.notna(), "")
