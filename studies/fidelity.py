@@ -28,7 +28,7 @@ Delta Dice against the reference paired on (seed, image): the same validation im
 two networks trained with the same seed, at the model's input size (``studies.stats``: Wilcoxon
 signed-rank p, mean difference with a 95 % bootstrap CI over images).
 
-Files, in ``<that folder>/<top|sample>K-seedsS/``: fidelity.csv (per candidate), fidelity.md and
+Files, in ``<that folder>/<top|sample>K-seedsS[-vs-REFERENCE]/``: fidelity.csv (per candidate), fidelity.md and
 fidelity.json (the statistics), paired.csv (against the reference).
 """
 
@@ -243,11 +243,12 @@ def run_fidelity(
         metric=f"val {spec.metric} ({len(ok)} candidates, validation split)",
         failed=[r["name"] for r in rows if r["high_seeds"] == 0],
     )
-    report = folder / (f"top{top}" if top is not None else f"sample{sample}")
-    report = report.with_name(f"{report.name}-seeds{seeds}")  # top2-seeds3, sample10-seeds1
-    report.mkdir(parents=True, exist_ok=True)
     paired = None
     ref = next((e for e in chosen if reference in (e.name, e.preset)), None) if reference else None
+    # top2-seeds3-vs-scsonet, sample10-seeds1: one folder per selection and reference
+    name = f"top{top}" if top is not None else f"sample{sample}"
+    report = folder / f"{name}-seeds{seeds}{f'-vs-{ref.name}' if ref is not None else ''}"
+    report.mkdir(parents=True, exist_ok=True)
     if ref is not None:
         paired = paired_table(chosen, results, runs, seeds, ref, loader, device)
         paired.to_csv(report / "paired.csv", index=False)

@@ -185,4 +185,5 @@ def test_fidelity_retrains_reports_and_resumes(tmp_path, monkeypatch):
     )
     assert (others["pairs"] == 100).all()  # the synthetic validation split: 100 images x 1 seed
     assert math.isnan(paired.set_index("name")["delta_dice_vs_ref"][ref])
-    assert (folder / "top3-seeds1" / "paired.csv").is_file()
+    assert (folder / f"top3-seeds1-vs-{ref}" / "paired.csv").is_file()
+    assert not (folder / "top3-seeds1" / "paired.csv").exists()  # the first report is kept

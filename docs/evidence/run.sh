@@ -30,4 +30,7 @@ fi
 if [[ $phase == published || $phase == all ]]; then
   # the two best found networks (validation, low fidelity) and the presets, 3 seeds each
   python search.py fidelity --study $STUDIES_TPE,$STUDIES_RANDOM --top 2 "${HIGH[@]}" --seeds 3
+  # the same runs (nothing retrained) paired against malunet, the best published model
+  python search.py fidelity --study $STUDIES_TPE,$STUDIES_RANDOM --top 2 "${HIGH[@]}" --seeds 3 \
+      --reference malunet
 fi
