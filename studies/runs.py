@@ -152,16 +152,7 @@ def evaluate_run(
     else:
         reason = f"--split {split}"
     data = _concat(bundle) if split == "all" else bundle.split(split)
-    _, _, probs = evaluate(
-        model,
-        data,
-        device=device,
-        batch_size=config.eval_batch_size,
-        mean=config.mean,
-        std=config.std,
-        threshold=config.threshold,
-        output="probabilities",
-    )
+    probs = _probabilities(model, config, data, device)
     original = metric_resolution == "original" and bool(data.mask_paths)
     predictions: list[np.ndarray] = []
     if original:
@@ -218,16 +209,11 @@ def evaluate_run(
     return json.loads(json.dumps(record, default=float))
 
 
-def per_image_scores(run_dir: Path, split, *, device: str = "auto") -> dict[str, np.ndarray]:
-    """Every metric of every image of ``split`` (a ``SplitData``) for a finished run, scored at
-    the model's input size as in training (so the per-image mean of "dice" is the run's
-    ``val`` dice_per_image_mean when ``split`` is its validation split)."""
-    from trainer.metrics import per_image_metrics
-
-    _, config, model = load_run(run_dir)
+def _probabilities(model, config, data, device: str) -> torch.Tensor:
+    """The model's foreground probabilities on ``data``, with the run's own evaluation settings."""
     _, _, probs = evaluate(
         model,
-        split,
+        data,
         device=device,
         batch_size=config.eval_batch_size,
         mean=config.mean,
@@ -235,6 +221,17 @@ def per_image_scores(run_dir: Path, split, *, device: str = "auto") -> dict[str,
         threshold=config.threshold,
         output="probabilities",
     )
+    return probs
+
+
+def per_image_scores(run_dir: Path, split, *, device: str = "auto") -> dict[str, np.ndarray]:
+    """Every metric of every image of ``split`` (a ``SplitData``) for a finished run, scored at
+    the model's input size as in training (so the per-image mean of "dice" is the run's
+    ``val`` dice_per_image_mean when ``split`` is its validation split)."""
+    from trainer.metrics import per_image_metrics
+
+    _, config, model = load_run(run_dir)
+    probs = _probabilities(model, config, split, device)
     return per_image_metrics(probs > config.threshold, split.masks, hd95=False)
 
 

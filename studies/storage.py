@@ -126,6 +126,13 @@ def _server_error(url: str, error: BaseException) -> StorageError:
     return StorageError(f"storage {shown}: cannot connect to the server at {where}: {first}")
 
 
+def _missing_driver(url: str, dialect: str, error: ImportError) -> StorageError:
+    module, hint = DRIVERS.get(dialect, (getattr(error, "name", None) or "?", "install it"))
+    return StorageError(
+        f"storage {shown_url(url)}: the driver for {dialect} ({module}) is not installed; {hint}"
+    )
+
+
 def check_storage(url: str, *, create: bool = True) -> None:
     """Try the storage ``url`` without creating anything: ``StorageError`` (one line) when the
     driver is missing, the server cannot be reached or refuses the user, the database does not
@@ -164,22 +171,14 @@ def check_storage(url: str, *, create: bool = True) -> None:
     try:
         engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
     except ImportError as e:
-        module, hint = DRIVERS.get(dialect, (getattr(e, "name", None) or "?", "install it"))
-        raise StorageError(
-            f"storage {shown_url(url)}: the driver for {dialect} ({module}) is not installed; "
-            f"{hint}"
-        ) from None
+        raise _missing_driver(url, dialect, e) from None
     except Exception as e:  # an unknown dialect
         raise StorageError(f"storage {shown_url(url)}: {str(e).splitlines()[0]}") from None
     try:
         with engine.connect() as conn:
             conn.execute(sqlalchemy.text("SELECT 1"))
     except ImportError as e:
-        module, hint = DRIVERS.get(dialect, (getattr(e, "name", None) or "?", "install it"))
-        raise StorageError(
-            f"storage {shown_url(url)}: the driver for {dialect} ({module}) is not installed; "
-            f"{hint}"
-        ) from None
+        raise _missing_driver(url, dialect, e) from None
     except Exception as e:
         raise _server_error(url, e) from None
     finally:
