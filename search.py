@@ -17,7 +17,7 @@ from studies.ablation_plan import PLANS  # noqa: E402
 from studies.latency import RUNTIMES as LATENCY_RUNTIMES  # noqa: E402
 from studies.search import BACKENDS  # noqa: E402
 from studies.spec import SAMPLERS  # noqa: E402
-from trainer.config import RECIPES  # noqa: E402
+from trainer.config import OPTIMIZER_IMPLS, RECIPES  # noqa: E402
 
 VERBS_HELP = """\
 verbs:
@@ -439,6 +439,13 @@ def _add_search_parser(sub) -> None:
         help="NHWC memory format in training (default auto: on for CPU and CUDA, the measured "
         "rule of benchmarks/channels_last.py; each run records its choice in runtime.json)",
     )
+    g.add_argument(
+        "--optimizer-impl",
+        choices=OPTIMIZER_IMPLS,
+        default="auto",
+        help="optimiser kernels (default auto: torch's fused Adam/AdamW on CPU and CUDA, "
+        "measured faster than its CPU default 'forloop'; recorded in runtime.json)",
+    )
     g = p.add_argument_group("study")
     g.add_argument(
         "--trials",
@@ -831,6 +838,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        from trainer.malloc import check_setting
+
+        check_setting()  # a bad LESION_NAS_MALLOC fails here, not in every trial
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -131,14 +131,20 @@ def main(argv=None) -> None:
     )
 
 
-def accuracy(a) -> None:
+CHANNELS_LAST_PAIR = (("off", {"channels_last": "off"}), ("on", {"channels_last": "on"}))
+
+
+def accuracy(a, pair=CHANNELS_LAST_PAIR, title="channels_last on CPU: accuracy off vs on") -> None:
+    """Train every network with ``a.seeds`` seeds under both settings of ``pair`` ((label,
+    TrainConfig overrides) twice) and print the paired differences of validation Dice."""
     import functools
     import tempfile
 
     from studies.runs import train_runs
 
     size = tuple(a.image_size)
-    print(header("channels_last on CPU: accuracy off vs on, paired by network and seed"))
+    (la, sa), (lb, sb) = pair
+    print(header(f"{title}, paired by network and seed"))
     budget = parse_params(a.budget_params)
     nets = [(n, PRESETS[n].genotype) for n in ("scsonet", "malunet", "egeunet")]
     drawn = [
@@ -148,41 +154,39 @@ def accuracy(a) -> None:
     ]
     nets += [(g.id[:12], g) for g in drawn[: a.candidates]]
     print(
-        f"{len(nets)} networks x {a.seeds} seeds x (off, on), {a.epochs} epochs at "
-        f"{size[0]}x{size[1]}, recipe fast, data {a.data}, {a.workers} runs at a time, 1 thread"
+        f"{len(nets)} networks x {a.seeds} seeds x ({la}: {sa}, {lb}: {sb}), {a.epochs} epochs "
+        f"at {size[0]}x{size[1]}, recipe fast, data {a.data}, {a.workers} runs at a time, 1 thread"
     )
     tmp = tempfile.mkdtemp() if not a.out else a.out
     runs = []
     for name, g in nets:
         for seed in range(a.seeds):
-            for mode in ("off", "on"):
-                cfg = recipe(
-                    "fast", image_size=size, epochs=a.epochs, seed=seed, channels_last=mode
-                )
-                runs.append((g, cfg, Path(tmp) / name / f"seed{seed}-{mode}"))
+            for label, overrides in pair:
+                cfg = recipe("fast", image_size=size, epochs=a.epochs, seed=seed, **overrides)
+                runs.append((g, cfg, Path(tmp) / name / f"seed{seed}-{label}"))
     loader = functools.partial(load_data, a.data, image_size=size, progress=False)
     results = train_runs(runs, loader, workers=a.workers, threads=1, device="cpu")
     dice = [((m or {}).get("val") or {}).get("dice_per_image_mean") for m in results]
     diffs, spreads = [], []
     k = 0
     for name, _ in nets:
-        per = {"off": [], "on": []}
+        per = {la: [], lb: []}
         for seed in range(a.seeds):
-            off, on = dice[k], dice[k + 1]
+            x, y = dice[k], dice[k + 1]
             k += 2
-            per["off"].append(off)
-            per["on"].append(on)
-            diffs.append(on - off)
-            print(f"{name:14s} seed {seed}: off {off:.4f} on {on:.4f} (on - off {on - off:+.4f})")
-        for mode in ("off", "on"):
-            spreads.append(statistics.stdev(per[mode]))
+            per[la].append(x)
+            per[lb].append(y)
+            diffs.append(y - x)
+            print(f"{name:14s} seed {seed}: {la} {x:.4f} {lb} {y:.4f} ({lb} - {la} {y - x:+.4f})")
+        for label in (la, lb):
+            spreads.append(statistics.stdev(per[label]))
     from scipy import stats
 
     mean = statistics.mean(diffs)
-    se = statistics.stdev(diffs) / len(diffs) ** 0.5 * stats.t.ppf(0.975, len(diffs) - 1) / 1.96
+    half = statistics.stdev(diffs) / len(diffs) ** 0.5 * stats.t.ppf(0.975, len(diffs) - 1)
     print(
-        f"\npaired on - off over {len(diffs)} (network, seed) pairs: mean {mean:+.4f}, sd "
-        f"{statistics.stdev(diffs):.4f}, 95 % CI [{mean - 1.96 * se:+.4f}, {mean + 1.96 * se:+.4f}]"
+        f"\npaired {lb} - {la} over {len(diffs)} (network, seed) pairs: mean {mean:+.4f}, sd "
+        f"{statistics.stdev(diffs):.4f}, 95 % t-interval [{mean - half:+.4f}, {mean + half:+.4f}]"
         f"; seed-to-seed sd of one network and setting: mean {statistics.mean(spreads):.4f}"
     )
 

@@ -2,22 +2,33 @@
 
 Usage: python benchmarks/search_throughput.py [--data ../shared/data/isic2017]
        [--image-size 64 64] [--epochs 3] [--trials 8] [--budget-params 0.2M] [--seed 0]
-       [--baseline "--workers 1 --channels-last off"] [--new ""] [--out DIR]
+       [--baseline FLAGS] [--baseline-env NAME=VALUE] [--new FLAGS] [--out DIR]
+       python benchmarks/search_throughput.py --accuracy [--candidates 2] [--seeds 3]
+       [--epochs 3] [--workers 2] [--out DIR]
 
 Runs the same search twice, one after the other, as ``python search.py`` subprocesses on a fresh
 study each: random sampler (it draws trial k's candidate from (seed, k) only, so both runs draw
 and train the same genotypes), ``--no-prune`` (pruning decisions depend on timing, so the two
 runs would not do the same work), ``--no-report``, the data's whole training split at the given
-size and epochs. Baseline = the settings of the previous release (one worker process with torch's
-default threads, channels_last off on CPU); new = the current defaults (``--workers auto``,
-``--channels-last auto``). Wall time is the whole command (start-up, data, screening, training,
-storage), as a user sees it.
+size and epochs. Baseline = the settings of the previous release (``BASELINE``: one worker
+process with torch's default threads, channels_last off, torch's CPU optimiser loop, and
+``LESION_NAS_MALLOC=off``: glibc's default allocator); new = the current defaults (``--workers
+auto``, ``--channels-last auto``, ``--optimizer-impl auto``, the tuned allocator). Wall time is
+the whole command (start-up, data, screening, training, storage), as a user sees it.
 
 Printed per run: wall seconds, trained candidates, trained candidates per hour, training images
 per second (sum over trained candidates of epochs x training images, over the wall time), the
 1-minute load average before and after; then new / baseline ratios, and the validation Dice of
 the candidates both runs trained, paired by genotype (not bitwise: channels_last and the thread
 count change the order of floating-point sums).
+
+``--accuracy``: the new defaults change floating-point summation order (channels_last, the fused
+optimiser), so results are not bitwise the baseline's. This trains scsonet, malunet, egeunet and
+``--candidates`` random candidates within the budget with ``--seeds`` seeds under the baseline's
+training settings (``BASELINE_TRAIN``) and under the defaults (``--epochs`` of the fast recipe,
+the whole training split, best epoch on the validation split, ``--workers`` runs at a time, 1
+thread each) and prints validation Dice (per-image mean) paired by (network, seed), with a 95 %
+t-interval of the differences beside the seed-to-seed spread.
 """
 
 from __future__ import annotations
@@ -41,8 +52,25 @@ from benchmarks.common import header  # noqa: E402
 from studies import schema  # noqa: E402
 from studies.workers import counts_as_trained  # noqa: E402
 
+# The previous release's settings: one worker with torch's threads, channels_last off, torch's
+# CPU default optimiser loop, glibc's default allocator.
+BASELINE = "--workers 1 --channels-last off --optimizer-impl forloop"
+BASELINE_ENV = "LESION_NAS_MALLOC=off"
+# The same, as TrainConfig fields (the allocator changes no number, so it is left out there).
+BASELINE_TRAIN = {"channels_last": "off", "optimizer_impl": "forloop"}
 
-def run_search(label: str, extra: list[str], a, out: Path) -> dict:
+
+def parse_env(text: str) -> dict[str, str]:
+    env = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"--baseline-env: expected NAME=VALUE, got {item!r}")
+        env[name] = value
+    return env
+
+
+def run_search(label: str, extra: list[str], a, out: Path, env: dict[str, str]) -> dict:
     study = f"throughput-{label}"
     cmd = [
         sys.executable, str(ROOT / "search.py"), "--data", a.data, "--image-size",
@@ -52,7 +80,7 @@ def run_search(label: str, extra: list[str], a, out: Path) -> dict:
     ]  # fmt: skip
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, **env})
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{label} search failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
@@ -79,7 +107,9 @@ def run_search(label: str, extra: list[str], a, out: Path) -> dict:
     runtime = next((t.user_attrs.get(schema.RUNTIME) for t in trained), None)
     return {
         "label": label,
-        "command": " ".join(shlex.quote(c) for c in cmd[1:]),
+        "command": " ".join([*(f"{k}={v}" for k, v in env.items()), "python"])
+        + " "
+        + " ".join(shlex.quote(c) for c in cmd[1:]),
         "wall": wall,
         "trained": len(trained),
         "drawn": len(trials),
@@ -101,10 +131,32 @@ def main(argv=None) -> None:
     p.add_argument("--trials", type=int, default=8)
     p.add_argument("--budget-params", default="0.2M")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--baseline", default="--workers 1 --channels-last off")
-    p.add_argument("--new", default="")
+    p.add_argument("--baseline", default=BASELINE, help=f"baseline flags (default {BASELINE!r})")
+    p.add_argument(
+        "--baseline-env",
+        default=BASELINE_ENV,
+        help=f"environment of the baseline run, NAME=VALUE[,...] (default {BASELINE_ENV!r})",
+    )
+    p.add_argument("--new", default="", help="flags of the new run (default: none, the defaults)")
     p.add_argument("--out", help="run folder (default: a temporary one, removed)")
+    p.add_argument(
+        "--accuracy",
+        action="store_true",
+        help="instead: the accuracy check of the new defaults' training settings against the "
+        "baseline's (see the module docstring)",
+    )
+    p.add_argument("--candidates", type=int, default=2, help="--accuracy: random candidates")
+    p.add_argument("--seeds", type=int, default=3, help="--accuracy: seeds per network")
+    p.add_argument("--workers", type=int, default=2, help="--accuracy: runs at a time")
     a = p.parse_args(argv)
+    if a.accuracy:
+        from benchmarks.channels_last import accuracy
+
+        return accuracy(
+            a,
+            pair=(("baseline", BASELINE_TRAIN), ("new", {})),
+            title="Training settings: the previous defaults vs the new ones, accuracy",
+        )
     print(header("Search throughput: trained candidates per hour, baseline vs new defaults"))
     print(
         f"data {a.data} at {a.image_size[0]}x{a.image_size[1]}, {a.epochs} epochs, "
@@ -114,11 +166,11 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(a.out) if a.out else Path(tmp)
         rows = [
-            run_search("baseline", shlex.split(a.baseline), a, out),
-            run_search("new", shlex.split(a.new), a, out),
+            run_search("baseline", shlex.split(a.baseline), a, out, parse_env(a.baseline_env)),
+            run_search("new", shlex.split(a.new), a, out, {}),
         ]
     for r in rows:
-        print(f"\n{r['label']}: python {r['command']}")
+        print(f"\n{r['label']}: {r['command']}")
         print(
             f"  wall {r['wall']:.1f} s, {r['trained']} trained of {r['drawn']} drawn, "
             f"{r['per_hour']:.1f} trained candidates/hour, {r['images_per_s']:.0f} training "

@@ -384,7 +384,8 @@ def run_trial(
 # An OSError with one of these while a trial writes its run folder stops the search: the disk
 # (full, read-only, no permission), not the candidate, is at fault.
 WRITE_ERRNOS = frozenset(
-    getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "EFBIG")
+    getattr(errno, name)
+    for name in ("ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "EFBIG")
     if hasattr(errno, name)
 )
 

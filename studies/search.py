@@ -92,6 +92,7 @@ class SearchOptions:
     workers: str = "auto"
     worker_id: int = 0  # the first worker's id: one per command on a shared storage
     channels_last: str = "auto"
+    optimizer_impl: str = "auto"
     warm_start: str | None = None  # PROXY:M:K
     warm_start_reference: str | None = None  # study names, comma-separated
     force: bool = False
@@ -169,6 +170,8 @@ def make_spec(o: SearchOptions, data=None) -> StudySpec:
         overrides["batch_size"] = o.batch_size
     if o.channels_last != "auto":
         overrides["channels_last"] = o.channels_last
+    if o.optimizer_impl != "auto":
+        overrides["optimizer_impl"] = o.optimizer_impl
     config = recipe(o.recipe, **overrides)
     info = data.split_info if data is not None else {}
     return StudySpec(

@@ -161,6 +161,8 @@ class StudySpec:
                 **stored,
                 "objectives": [objectives_table.canonical(o) for o in stored["objectives"]],
             }
+        if isinstance(stored.get("train_config"), dict):
+            stored = {**stored, "train_config": with_train_defaults(stored["train_config"])}
         keys = sorted((set(mine) | set(stored)) - {"budgets", "data", *NOT_COMPARED})
         return [k for k in keys if _normal(mine.get(k)) != _normal(stored.get(k))]
 
@@ -169,17 +171,31 @@ class StudySpec:
         mine = self.to_dict().get(field_name)
         theirs = stored.get(field_name)
         if field_name == "train_config" and isinstance(theirs, dict) and isinstance(mine, dict):
+            theirs = with_train_defaults(theirs)
             keys = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
             inner = ", ".join(f"{k} {theirs.get(k)!r} vs {mine.get(k)!r}" for k in keys)
             return f"train_config ({inner})"
         return f"{field_name} {_short(theirs)} vs {_short(mine)}"
 
 
+def with_train_defaults(train_config: dict) -> dict:
+    """A stored train_config with the TrainConfig fields added since it was stored (e.g.
+    optimizer_impl) set to their defaults, so an older study still resumes and compares; what
+    each run's "auto" settings resolved to is in its runtime.json."""
+    from trainer.config import TrainConfig
+
+    defaults = TrainConfig().to_dict()
+    return {**{k: v for k, v in defaults.items() if k not in train_config}, **train_config}
+
+
 def _plain(value: Any) -> Any:
+    """Plain JSON types, copied: changing the result never changes the spec (frozen)."""
     if isinstance(value, PruneSettings):
         return dataclasses.asdict(value)
-    if isinstance(value, tuple):
+    if isinstance(value, (tuple, list)):
         return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
     return value
 
 
@@ -241,7 +257,9 @@ def _comparable(spec: dict) -> dict:
     if isinstance(out.get("objectives"), list):
         out["objectives"] = [objectives_table.canonical(o) for o in out["objectives"]]
     out["train_config"] = {
-        k: v for k, v in (spec.get("train_config") or {}).items() if k not in FREE_TRAIN
+        k: v
+        for k, v in with_train_defaults(spec.get("train_config") or {}).items()
+        if k not in FREE_TRAIN
     }
     return out
 

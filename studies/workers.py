@@ -431,7 +431,9 @@ def share_cores(study: optuna.Study, job: WorkerJob) -> None:
     busy = sum(
         1
         for t in trials
-        if t.state == TrialState.RUNNING and was_claimed(t) and t.user_attrs.get(schema.HOST) == HOST
+        if t.state == TrialState.RUNNING
+        and was_claimed(t)
+        and t.user_attrs.get(schema.HOST) == HOST
     )
     left = max(0, job.target - sum(counts_as_trained(t) for t in trials))
     expected = max(busy, min(job.workers, busy + left))

@@ -6,7 +6,9 @@
 - channels_last "on" vs "off": not bitwise on CPU (oneDNN's NHWC kernels sum in another order,
   ~1 ulp in the first loss; Adam turns such differences in near-zero gradients into up to 2 x lr
   per step in the weights), so equal within stated tolerances after two steps;
-- amp "auto" resolves to full precision on CPU, so it is bitwise "off".
+- amp "auto" resolves to full precision on CPU, so it is bitwise "off";
+- optimizer_impl "auto" (torch's fused AdamW on CPU) vs "forloop" (torch's CPU default before):
+  the same update in another order of operations, so equal within tolerance after two steps;
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from searchspace import build_model
 from searchspace.presets import get_preset
 from trainer import fit, load_data, recipe
 from trainer.evaluation import resolve_amp
+from trainer.optim import make_optimizer, resolve_optimizer_impl
 from trainer.packing import PackJob, fit_packed
 
 SIZE = 32  # the presets' total stride
@@ -177,3 +180,29 @@ def test_amp_auto_is_bitwise_off_on_cpu(data):
     r_auto, w_auto = alone(job("scsonet", 0, amp="auto"), data)
     r_off, w_off = alone(job("scsonet", 0, amp="off"), data)
     assert_bitwise(r_auto, w_auto, r_off, w_off)
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "adam", "sgd"])
+def test_optimizer_impl_auto_is_fused_adam_and_torch_default_sgd(optimizer):
+    model = build_model(get_preset("scsonet").genotype)
+    cpu = torch.device("cpu")
+    cases = {"auto": (optimizer != "sgd", None), "foreach": (False, True), "forloop": (False, False)}
+    if optimizer != "sgd":
+        cases["fused"] = (True, None)
+    for setting, (fused, foreach) in cases.items():
+        opt = make_optimizer(model, config(optimizer=optimizer, optimizer_impl=setting), cpu)
+        assert bool(opt.defaults.get("fused")) is fused, setting
+        assert opt.defaults.get("foreach") == foreach, setting
+    want = "torch default" if optimizer == "sgd" else "fused"
+    assert resolve_optimizer_impl(config(optimizer=optimizer), cpu) == want
+
+
+def test_fused_optimizer_training_matches_the_loop_within_tolerance(data):
+    r_loop, w_loop = alone(job("scsonet", 0, optimizer_impl="forloop"), data)
+    r_auto, w_auto = alone(job("scsonet", 0), data)
+    assert r_auto.runtime["optimizer_impl"] == "fused"
+    assert r_loop.runtime["optimizer_impl"] == "forloop"
+    assert abs(r_auto.history[0]["train_loss"] - r_loop.history[0]["train_loss"]) < 1e-4
+    assert abs(r_auto.val["dice_per_image_mean"] - r_loop.val["dice_per_image_mean"]) < 1e-3
+    worst = max((w_auto[k].float() - w_loop[k].float()).abs().max().item() for k in w_loop)
+    assert worst < 5e-3

@@ -88,6 +88,21 @@ def test_parse_and_old_names():
     assert type(spec).from_dict(stored).objectives == ("accuracy", "params", "macs")
 
 
+def test_a_study_stored_before_a_new_train_field_still_resumes_and_compares():
+    from studies.spec import check_comparable
+
+    spec = make_spec(options_from())
+    stored = spec.to_dict()
+    del stored["train_config"]["optimizer_impl"]  # a study made before the field existed
+    assert spec.differences(stored) == []
+    check_comparable([("old", stored), ("new", spec.to_dict())])
+    stored["train_config"]["optimizer_impl"] = "forloop"  # asked for another one: differs
+    assert spec.differences(stored) == ["train_config"]
+    assert "optimizer_impl 'forloop' vs 'auto'" in spec.describe_difference(stored, "train_config")
+    with pytest.raises(ValueError, match="optimizer_impl"):
+        check_comparable([("old", stored), ("new", spec.to_dict())])
+
+
 def test_budgets_and_costs_read_the_table():
     spec = make_spec(options_from(budget_params="50k", budget_gflops="0.01", cost_counter="torch",
                                   objectives="accuracy,macs"))  # fmt: skip

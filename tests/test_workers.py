@@ -17,6 +17,7 @@ from studies import schema
 from studies.samplers import TrialSeededRandomSampler
 from studies.search import options_from, run_search
 from studies.storage import STALE_REASON
+from trainer.malloc import TUNED
 from studies.workers import (
     StudyLock,
     counts_as_trained,
@@ -100,6 +101,8 @@ def test_runtime_choices_are_recorded_in_the_run_and_the_trial(tmp_path):
         runtime["device"] == "cpu"
         and "benchmarks/channels_last.py" in runtime["channels_last_rule"]
     )
+    assert runtime["optimizer_impl"] == "fused" and runtime["optimizer_impl_setting"] == "auto"
+    assert runtime["malloc"] == TUNED  # glibc (Linux): the tuned allocator (trainer/malloc.py)
     assert t.user_attrs[schema.RUNTIME] == runtime
     off = run_search(
         options_from(
@@ -109,12 +112,14 @@ def test_runtime_choices_are_recorded_in_the_run_and_the_trial(tmp_path):
             seed=4,
             workers="1",
             channels_last="off",
+            optimizer_impl="forloop",
             out=str(tmp_path / "off"),
             **TINY,
         )  # fmt: skip
     )
     (t_off,) = trained(off)
     assert t_off.user_attrs[schema.RUNTIME]["channels_last"] is False
+    assert t_off.user_attrs[schema.RUNTIME]["optimizer_impl"] == "forloop"
 
 
 # ------------------------------------------------------------------------------ units

@@ -21,6 +21,7 @@ SCHEDULES = ("cosine", "onecycle", "plateau", "constant")
 ROTATIONS = ("none", "free", "right_angles")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 SWITCHES = ("auto", "on", "off")
+OPTIMIZER_IMPLS = ("auto", "fused", "foreach", "forloop")
 SELECT_MODES = ("max", "min")
 
 # Mean and standard deviation (per RGB channel, on the 0..1 scale) used to normalise images.
@@ -74,6 +75,9 @@ class TrainConfig:
     seed: int = 0
     amp: str = "auto"  # auto (bf16, or fp16 without bf16, on CUDA; off on CPU) | off | bf16 | fp16
     channels_last: str = "auto"  # auto (on for CUDA and CPU, measured) | on | off
+    # auto (Adam/AdamW: torch's fused kernel on CPU and CUDA, measured; SGD: torch's choice) |
+    # fused | foreach | forloop (torch's own default on CPU before)
+    optimizer_impl: str = "auto"
     num_threads: int | None = None  # torch CPU threads during fit; None = leave as is
 
     def __post_init__(self) -> None:
@@ -137,6 +141,7 @@ def _validate(c: TrainConfig) -> None:
     _choice(c, "rotation", ROTATIONS)
     _choice(c, "amp", AMP_MODES)
     _choice(c, "channels_last", SWITCHES)
+    _choice(c, "optimizer_impl", OPTIMIZER_IMPLS)
     _choice(c, "select_mode", SELECT_MODES)
     _check(c.loss in LOSSES, f"loss={c.loss!r} is not one of {', '.join(sorted(LOSSES))}")
     for name in ("lr", "weight_decay", "momentum", "eta_min", "rotation_degrees"):

@@ -11,7 +11,9 @@ from torch import Tensor, nn
 
 from trainer.config import IMAGENET_MEAN, IMAGENET_STD
 from trainer.datatypes import SplitData
+from trainer.malloc import malloc_state
 from trainer.metrics import MetricAccumulator
+from trainer.optim import resolve_optimizer_impl
 
 OUTPUTS = ("predictions", "probabilities", "none")
 
@@ -99,6 +101,9 @@ def runtime_choices(config, device: torch.device, model: nn.Module | None = None
         "amp": str(dtype).replace("torch.", "") if dtype is not None else "off",
         "amp_setting": config.amp,
         "torch_threads": torch.get_num_threads(),
+        "optimizer_impl": resolve_optimizer_impl(config, device),
+        "optimizer_impl_setting": config.optimizer_impl,
+        "malloc": malloc_state(),
     }
 
 

@@ -25,6 +25,7 @@ from trainer.config import TrainConfig
 from trainer.datatypes import DataBundle
 from trainer.epoch import make_train_parts, place_split, steps_per_epoch, train_one_epoch
 from trainer.evaluation import evaluate, resolve_device, runtime_choices
+from trainer.malloc import tune_malloc
 from trainer.rundir import (
     HISTORY,
     METRICS,
@@ -123,7 +124,8 @@ def fit(
     ends the run with status "failed" and its reason, without raising. `on_epoch(epoch, row)` is
     called after each validation with the history row; returning True stops the run.
     With out_dir, writes train_config.json, split.json, runtime.json (what "auto" resolved to:
-    channels_last, amp, threads), history.csv (after every epoch), metrics.json and model.pt
+    channels_last, amp, threads, optimiser
+    implementation, allocator), history.csv (after every epoch), metrics.json and model.pt
     (best weights, weights-only) there.
     """
     dev = resolve_device(device)
@@ -131,6 +133,8 @@ def fit(
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         write_run_start(out, config, data)
+    if dev.type == "cpu":
+        tune_malloc()  # keeps freed tensor memory for the next step (trainer/malloc.py)
     with _runtime(config, dev):
         runtime = runtime_choices(config, dev, model)
         if out is not None:
