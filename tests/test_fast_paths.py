@@ -186,7 +186,11 @@ def test_amp_auto_is_bitwise_off_on_cpu(data):
 def test_optimizer_impl_auto_is_fused_adam_and_torch_default_sgd(optimizer):
     model = build_model(get_preset("scsonet").genotype)
     cpu = torch.device("cpu")
-    cases = {"auto": (optimizer != "sgd", None), "foreach": (False, True), "forloop": (False, False)}
+    cases = {
+        "auto": (optimizer != "sgd", None),
+        "foreach": (False, True),
+        "forloop": (False, False),
+    }
     if optimizer != "sgd":
         cases["fused"] = (True, None)
     for setting, (fused, foreach) in cases.items():

@@ -17,7 +17,6 @@ from studies import schema
 from studies.samplers import TrialSeededRandomSampler
 from studies.search import options_from, run_search
 from studies.storage import STALE_REASON
-from trainer.malloc import TUNED
 from studies.workers import (
     StudyLock,
     counts_as_trained,
@@ -26,6 +25,7 @@ from studies.workers import (
     tally,
     usable_cores,
 )
+from trainer.malloc import TUNED
 
 TINY = dict(image_size=(32, 32), limit=48, epochs=1, progress=False, report=False)
 
