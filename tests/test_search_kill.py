@@ -120,5 +120,7 @@ def test_kill_minus_9_then_resume(tmp_path):
             retries[0].user_attrs[schema.GENOTYPE_ID]
             == trials[number].user_attrs[schema.GENOTYPE_ID]
         )
-    assert "enqueued a retry" in again.stdout
+    # the retry is enqueued by the command at its start, or by its worker when the heartbeat of
+    # the killed trial goes stale only after the command has started
+    assert "enqueued a retry" in again.stdout or "will be trained again" in again.stdout
     assert sum(counts_as_trained(t) for t in trials.values()) == TRIALS

@@ -12,10 +12,9 @@ from trainer.config import TrainConfig
 # "auto": Adam / AdamW use torch's fused kernel on CPU as on CUDA (torch >= 2.4 has it for CPU).
 # Measured (RESULTS.md, "Search throughput"): a training step of the fast recipe at 64x64, 1
 # thread, alone on the machine, is 1-6 % faster than with torch's CPU default (a Python loop over
-# the parameters), the most for the smallest networks, whose step is short next to that loop. Not bitwise
-# the loop's result (another order of the same arithmetic); no accuracy lost
+# the parameters), the most for the smallest networks, whose step is short next to that loop.
+# Not bitwise the loop's result (another order of the same arithmetic); no accuracy lost
 # (benchmarks/search_throughput.py --accuracy). SGD keeps torch's own choice.
-OPTIMIZER_IMPL_RULE = "auto: fused for adam/adamw (cpu, cuda); sgd: torch's default"
 
 
 def resolve_optimizer_impl(config: TrainConfig, device: torch.device) -> str:
