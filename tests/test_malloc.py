@@ -1,5 +1,6 @@
-"""The tuned allocator (trainer/malloc.py): it keeps freed tensor memory, changes no number, and
-can be turned off. Each case runs in a fresh interpreter, since the setting is process-wide."""
+"""The tuned allocator (trainer/malloc.py): it keeps freed tensor memory, it can be turned off,
+and a bad setting is one clear error. Each case runs in a fresh interpreter, since the setting
+is process-wide."""
 
 from __future__ import annotations
 

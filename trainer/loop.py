@@ -124,8 +124,8 @@ def fit(
     ends the run with status "failed" and its reason, without raising. `on_epoch(epoch, row)` is
     called after each validation with the history row; returning True stops the run.
     With out_dir, writes train_config.json, split.json, runtime.json (what "auto" resolved to:
-    channels_last, amp, threads, optimiser
-    implementation, allocator), history.csv (after every epoch), metrics.json and model.pt
+    channels_last, amp,
+    threads, optimiser implementation, allocator), history.csv (after every epoch), metrics.json and model.pt
     (best weights, weights-only) there.
     """
     dev = resolve_device(device)

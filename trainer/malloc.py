@@ -10,7 +10,7 @@ Measured (RESULTS.md, "Search throughput"): a training step at 64x64, 1 thread, 
 machine, 2-10 % faster; in a 2-worker search the gain was within run-to-run noise.
 
 It changes no result (where memory comes from, not what is computed). It is process-wide, so it
-is applied where training runs on the CPU (``trainer.fit``, the search's workers); set
+is applied where training runs on the CPU (``trainer.fit``, so also in the search's workers); set
 ``LESION_NAS_MALLOC=off`` to leave glibc's defaults. On other C libraries (macOS, musl) it does
 nothing and says so.
 """
