@@ -60,8 +60,9 @@ def _add_image_size(parser, help: str) -> None:
 
 
 WORKERS_HELP = (
-    "worker processes on this machine (default auto: one per CPU core up to 8, each with one "
-    "torch thread; 1 on a GPU); independent runs are trained that many at a time"
+    "worker processes on this machine (default auto: one per usable CPU core, at most 8; 1 on a "
+    "GPU); N workers get cores // N torch threads each (a single worker keeps torch's default); "
+    "independent runs are trained that many at a time"
 )
 
 
@@ -436,8 +437,9 @@ def _add_search_parser(sub) -> None:
         "--channels-last",
         choices=("auto", "on", "off"),
         default="auto",
-        help="NHWC memory format in training (default auto: on for CPU and CUDA, the measured "
-        "rule of benchmarks/channels_last.py; each run records its choice in runtime.json)",
+        help="NHWC memory format in training (default auto: on for CUDA; on for CPU unless the "
+        "network holds ODConv, which is slower in NHWC there: the measured rule of "
+        "benchmarks/channels_last.py; each run records its choice in runtime.json)",
     )
     g.add_argument(
         "--optimizer-impl",
@@ -514,6 +516,7 @@ def cmd_fidelity(args) -> int:
         out_root=args.out,
         workers=args.workers,
         reference=None if args.reference.lower() == "none" else args.reference,
+        limit=args.limit,
     )
     lo, hi = stats["spearman_ci"], stats["kendall_ci"]
     print(
@@ -555,6 +558,13 @@ def _add_fidelity_parser(sub) -> None:
                    help="the front, then a stratified sample of the dominated, K in all")  # fmt: skip
     _add_image_size(p, "the second fidelity's size (required)")
     p.add_argument("--epochs", type=int, required=True, help="the second fidelity's epochs")
+    p.add_argument(
+        "--limit",
+        type=int,
+        metavar="N",
+        help="train on the first N of the study's training images only (smoke runs; the runs "
+        "go to their own folder)",
+    )
     p.add_argument("--seeds", type=int, default=1, help="training seeds per candidate (default 1)")
     p.add_argument(
         "--reference",
@@ -845,10 +855,67 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, KeyError, FileNotFoundError, NotADirectoryError) as e:
-        message = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"error: {message}", file=sys.stderr)
+    except USER_ERRORS as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # a bug, not the user's input: one line, the trace in a file
+        print(unexpected_error_line(e, argv), file=sys.stderr)
+        return 1
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from searchspace.registry import UnknownName
+    from trainer.datatypes import MissingSplit
+
+    return (ValueError, UnknownName, MissingSplit, FileNotFoundError, NotADirectoryError)
+
+
+USER_ERRORS = _user_errors()
+
+
+def unexpected_error_line(error: BaseException, argv: list[str]) -> str:
+    """One line naming the exception, the verb and the innermost project frame; the full trace is
+    written to ``runs/errors/`` (or the temporary folder when that cannot be written)."""
+    import os
+    import tempfile
+    import time
+    import traceback
+
+    verb = argv[0] if argv else "search"
+    trace = "".join(traceback.format_exception(error))
+    text = f"lesion-nas {verb}: {' '.join(argv)}\n{trace}"
+    name = f"{verb}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+    where = None
+    for folder in (Path("runs") / "errors", Path(tempfile.gettempdir()) / "lesion-nas-errors"):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(text)
+            where = folder / name
+            break
+        except OSError:
+            continue
+    root = Path(__file__).resolve().parent
+    frames = traceback.extract_tb(error.__traceback__)
+    ours = [
+        f
+        for f in frames
+        if Path(f.filename).resolve().is_relative_to(root) and "site-packages" not in f.filename
+    ] or frames
+    place = ""
+    if ours:
+        f = ours[-1]
+        try:
+            shown = Path(f.filename).resolve().relative_to(root)
+        except ValueError:
+            shown = Path(f.filename)
+        place = f" at {shown}:{f.lineno} ({f.name})"
+    detail = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    detail = f": {type(error).__name__}({detail})" if detail else f": {type(error).__name__}"
+    trace_note = f"full trace in {where}" if where else "the trace could not be written"
+    return (
+        f"error: '{verb}' failed unexpectedly{place}{detail}; {trace_note} "
+        "(this is a bug in lesion-nas, not in your input)"
+    )
 
 
 if __name__ == "__main__":

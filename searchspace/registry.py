@@ -60,6 +60,17 @@ class Entry:
     meta: dict = field(default_factory=dict)
 
 
+class UnknownName(KeyError):
+    """A name that no registry, preset list or option table knows; its text is the whole message.
+
+    A ``KeyError`` (callers that look names up keep working) whose ``str`` is the message itself,
+    not its ``repr``: the command line prints it as one clean line.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class Registry:
     """A mapping from names to factories that refuses duplicates and explains unknown names."""
 
@@ -70,7 +81,7 @@ class Registry:
     def register(self, name: str, **meta) -> Callable:
         def decorate(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
             if name in self._entries:
-                raise KeyError(f"{self.kind} {name!r} is already registered")
+                raise UnknownName(f"{self.kind} {name!r} is already registered")
             doc = meta.pop("doc", None) or (factory.__doc__ or "").strip().split("\n")[0]
             self._entries[name] = Entry(name=name, factory=factory, doc=doc, **meta)
             return factory
@@ -82,7 +93,7 @@ class Registry:
             return self._entries[name]
         except KeyError:
             known = ", ".join(sorted(self._entries))
-            raise KeyError(f"unknown {self.kind} {name!r}; known: {known}") from None
+            raise UnknownName(f"unknown {self.kind} {name!r}; known: {known}") from None
 
     def build(self, name: str, *args, **kwargs) -> nn.Module:
         return self.entry(name).factory(*args, **kwargs)

@@ -20,6 +20,8 @@ from studies.ablation_study import ABLATION_SPEC, PER_IMAGE, SEED, VARIANT
 from studies.stats import mean_std, paired_comparison
 from trainer import write_json
 
+LATENCY_COLUMN = "torch eager CPU latency ms (batch 1)"
+
 
 def _runs_by_seed(study: optuna.Study, name: str, seeds: tuple[int, ...]) -> dict:
     """seed -> (trial, per-image validation scores) of a variant's completed runs."""
@@ -52,7 +54,7 @@ def ablation_table(study: optuna.Study, variants: list[Variant], *, latency: boo
         if latency:
             from studies.latency import measure_latency_ms
 
-            row["torch eager CPU latency ms (batch 1)"] = measure_latency_ms(
+            row[LATENCY_COLUMN] = measure_latency_ms(
                 v.genotype, tuple(spec["train_config"]["image_size"])
             )
         dice = [float(np.mean(p["dice"])) for _, p in runs.values()]
@@ -154,8 +156,8 @@ def _paper_style(table):
             "MACs (thop)": f"{r['MACs (thop)'] / 1e6:.1f} M",
             "MACs (torch)": f"{r['MACs (torch)'] / 1e6:.1f} M",
         }
-        if "torch eager CPU latency ms (batch 1)" in r:
-            row["torch CPU ms"] = f"{r['CPU latency ms (batch 1)']:.1f}"
+        if LATENCY_COLUMN in r:
+            row["torch eager CPU ms"] = f"{r[LATENCY_COLUMN]:.1f}"
         row["val Dice"] = f"{r['val Dice mean']:.4f} ± {r['val Dice std']:.4f}"
         row["val Jaccard"] = f"{r['val Jaccard mean']:.4f} ± {r['val Jaccard std']:.4f}"
         row["Δ Dice vs base"] = delta

@@ -224,6 +224,13 @@ def _print(table, spec, has_test: bool) -> None:
     view[f"test {m}"] = [
         pm(a, b) for a, b in zip(table[f"test_{m}_mean"], table[f"test_{m}_std"], strict=True)
     ]
+    suffix = f"_{m}_mean"
+    for column in table.columns:  # the --external datasets, all of their images
+        name = column[: -len(suffix)] if column.endswith(suffix) else None
+        if name and name not in ("val", "test"):
+            view[f"{name} {m}"] = [
+                pm(a, b) for a, b in zip(table[column], table[f"{name}_{m}_std"], strict=True)
+            ]
     print(view.to_string(index=False))
     if not has_test:
         print("the dataset has no test split: validation only")

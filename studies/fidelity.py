@@ -178,6 +178,7 @@ def run_fidelity(
     workers: str | int = 1,
     progress: bool = True,
     reference: str | None = "scsonet",
+    limit: int | None = None,
 ) -> dict:
     import pandas as pd
     from tqdm import tqdm
@@ -190,6 +191,8 @@ def run_fidelity(
     n_workers, threads = resolve_workers(workers, device)
     size = tuple(int(v) for v in image_size)
     tag = f"{size[0]}x{size[1]}-e{epochs}-{recipe_name or spec.recipe}"
+    if limit is not None:
+        tag += f"-limit{limit}"  # runs on fewer images never mix with full ones
     folder = out_root / studies[0] / "fidelity" / tag
     runs = []
     hi_spec = spec.__class__(**{**spec.__dict__, "image_size": size})
@@ -197,7 +200,7 @@ def run_fidelity(
         for s in range(seeds):
             config = confirm_config(hi_spec, recipe_name, epochs, spec.seed + s)
             runs.append((e.genotype, config, folder / e.name / f"seed{spec.seed + s}"))
-    loader = partial(load_study_data, spec, image_size=size)
+    loader = partial(load_study_data, spec, image_size=size, limit=limit)
     bar = tqdm(total=len(runs), unit="run", desc="fidelity", disable=not progress)
     results = train_runs(
         runs,

@@ -26,6 +26,7 @@ goes on. A pruned trial keeps its partial curve and ``PRUNE_REASON`` and raises 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import math
 from collections.abc import Callable
@@ -78,11 +79,16 @@ def train_config(spec: StudySpec) -> TrainConfig:
 
 
 def load_study_data(
-    spec: StudySpec, *, progress: bool = False, image_size: tuple[int, int] | None = None
+    spec: StudySpec,
+    *,
+    progress: bool = False,
+    image_size: tuple[int, int] | None = None,
+    limit: int | None = None,
 ) -> DataBundle:
     """The study's data, reloaded from ``spec.data_source``; refused if it is not the same data.
     ``image_size``: at another size (the fidelity verb). Real data keeps its content fingerprint
-    at any size; synthetic data is generated at the size, so only its split is checked then."""
+    at any size; synthetic data is generated at the size, so only its split is checked then.
+    ``limit``: after that check, only the first N training images (smoke runs)."""
     kwargs: dict[str, Any] = {}
     if spec.synthetic_counts is not None:
         kwargs["synthetic_counts"] = tuple(spec.synthetic_counts)
@@ -105,6 +111,11 @@ def load_study_data(
             f"{data.fingerprint[:12]} / split {split_hash[:8]} vs the study's "
             f"{spec.data_fingerprint[:12]} / {spec.split_hash[:8]}"
         )
+    if limit is not None:
+        if limit < 1:
+            raise ValueError(f"--limit must be >= 1, got {limit}")
+        splits = {**data.splits, "train": data.split("train").head(limit)}
+        data = dataclasses.replace(data, splits=splits)
     return data
 
 

@@ -103,8 +103,14 @@ class StudySearcher(OptunaSearch):
         self.stop_reasons: dict[str, str] = {}  # Tune trial id -> why a scheduler stopped it
         self.lock = threading.Lock()  # the heartbeat thread reads ``live``
 
-    def __getstate__(self) -> dict:  # Tune pickles its searcher (tuner.pkl), not the lock
-        return {k: v for k, v in self.__dict__.items() if k != "lock"}
+    # Tune pickles its searcher (and the schedulers that hold it) into tuner.pkl for its own
+    # experiment restore, which this searcher refuses (``restore``: the study is the state). The
+    # lock, the study and the sampler hold thread locks (Optuna >= 5 studies and samplers do), so
+    # the pickled copy leaves them out.
+    _NOT_PICKLED = ("lock", "_ot_study", "_sampler", "_storage")
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k not in self._NOT_PICKLED}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state, lock=threading.Lock())

@@ -3,13 +3,15 @@
 Order of work, so that a mistake costs nothing: budgets and every option are checked first (a bad
 one is one error, nothing written); then the data is loaded; then the storage is opened and the
 study created or resumed (a study made with other settings is refused before anything is written
-to it); then trials run until the study holds ``--trials`` finished trials (COMPLETE, which
-includes over-budget candidates and re-used duplicates, PRUNED and FAIL), or ``--timeout``
-passes. Re-running the same command resumes; a larger ``--trials`` extends the study.
+to it); then trials run until the study holds ``--trials`` trained candidates, or ``--timeout``
+passes. ``--trials`` counts *trained* candidates (complete, pruned or failed in training):
+over-budget candidates and re-used duplicates are stored but do not count. Re-running the same
+command resumes; a larger ``--trials`` extends the study.
 
 Fidelity defaults (documented in docs/search.md): with synthetic data (no ``--data``) 64x64,
-192/64/64 images and 3 epochs, 20 trials, about 10 minutes on 2 CPU cores; with ``--data``
-128x128 and the recipe's epochs (``fast``: 20), 100 trials, a GPU search of a couple of hours.
+400/100/100 images (train/val/test) and 6 epochs, 30 trained candidates; with ``--data``
+128x128 and the recipe's epochs (``fast``: 20), 100 trained candidates, a GPU search of a couple
+of hours.
 """
 
 from __future__ import annotations

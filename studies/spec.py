@@ -79,7 +79,7 @@ class StudySpec:
     objectives: tuple[str, ...] = OBJECTIVE_NAMES
     metric: str = "dice_per_image_mean"
     sampler: str = "nsga2"
-    population_size: int = 16  # NSGA-II only
+    population_size: int = 16  # NSGA-II population; TPE / random: the random start-up trials
     seed: int = 0
     data_source: str = "synthetic"  # path or "synthetic": where confirm reloads the data from
     data_limit: int | None = None

@@ -156,6 +156,14 @@ def test_channels_last_forward_and_backward_match(name, one_thread):
             assert (b - a).abs().max() <= 1e-3 * scale, k
 
 
+def relatively_close(a: float, b: float, rel: float = 2e-4) -> bool:
+    """|a - b| within ``rel`` of the values' scale: float32 summed in another order differs in
+    proportion to the magnitude (a loss of 6 moves ~6x as far as a loss of 1; seen: 3.2e-4 on
+    5.99 with torch 2.14, 5e-5 relative). Dice lies in [0, 1], so its absolute bound is
+    already relative."""
+    return abs(a - b) <= rel * max(abs(a), abs(b), 1e-12)
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_channels_last_training_matches_within_tolerance(name, data):
     runs = {}
@@ -167,8 +175,8 @@ def test_channels_last_training_matches_within_tolerance(name, data):
     convs = [v for v in w_on.values() if v.ndim == 4 and v.shape[1] > 1 and v.shape[-1] > 1]
     assert convs and all(v.is_contiguous(memory_format=torch.channels_last) for v in convs)
     assert not any(v.is_contiguous() for v in convs)
-    assert abs(r_on.history[0]["train_loss"] - r_off.history[0]["train_loss"]) < 1e-4
-    assert abs(r_on.val["loss"] - r_off.val["loss"]) < 1e-4
+    assert relatively_close(r_on.history[0]["train_loss"], r_off.history[0]["train_loss"])
+    assert relatively_close(r_on.val["loss"], r_off.val["loss"])
     assert abs(r_on.val["dice_per_image_mean"] - r_off.val["dice_per_image_mean"]) < 1e-3
     # 2 AdamW steps of lr 1e-3: each weight moves by at most ~1e-3 per step either way
     worst = max((w_on[k].float() - w_off[k].float()).abs().max().item() for k in w_off)
@@ -206,7 +214,7 @@ def test_fused_optimizer_training_matches_the_loop_within_tolerance(data):
     r_auto, w_auto = alone(job("scsonet", 0), data)
     assert r_auto.runtime["optimizer_impl"] == "fused"
     assert r_loop.runtime["optimizer_impl"] == "forloop"
-    assert abs(r_auto.history[0]["train_loss"] - r_loop.history[0]["train_loss"]) < 1e-4
+    assert relatively_close(r_auto.history[0]["train_loss"], r_loop.history[0]["train_loss"])
     assert abs(r_auto.val["dice_per_image_mean"] - r_loop.val["dice_per_image_mean"]) < 1e-3
     worst = max((w_auto[k].float() - w_loop[k].float()).abs().max().item() for k in w_loop)
     assert worst < 5e-3

@@ -49,21 +49,27 @@ def test_deterministic(bundle) -> None:
     assert not np.array_equal(render(0, "val", 5, (48, 64))[1], mask)
 
 
-def test_masks_binary_and_lesions_darker(bundle) -> None:
+def test_masks_binary_lesions_darker_some_pale_with_soft_borders(bundle) -> None:
     images = torch.cat([s.images for s in bundle.splits.values()]).numpy().astype(float)
     masks = torch.cat([s.masks for s in bundle.splits.values()]).numpy()[:, 0].astype(bool)
     assert set(np.unique(masks)) == {False, True}
     luminance = images.mean(axis=1)
-    edge_ratios = []
+    contrasts, edge_ratios = [], []
     for lum, mask in zip(luminance, masks, strict=True):
         assert 0.005 < mask.mean() < 0.7
         ring = ndimage.binary_dilation(mask, iterations=3) & ~mask
-        assert lum[mask].mean() < 0.85 * lum[ring].mean()  # pigment is darker than nearby skin
-        # the mask is exact: the one-pixel bands just inside and just outside its border differ
+        contrasts.append(lum[mask].mean() / lum[ring].mean())
+        # the bands just inside and just outside the mask's border
         inner = mask & ~ndimage.binary_erosion(mask)
         outer = ndimage.binary_dilation(mask) & ~mask
         edge_ratios.append(np.median(lum[inner]) / np.median(lum[outer]))
-    assert np.median(edge_ratios) < 0.8
+    contrasts = np.array(contrasts)
+    assert contrasts.max() < 0.95  # every lesion is darker than the skin around it
+    assert np.median(contrasts) < 0.75  # most of them clearly
+    assert (contrasts > 0.8).sum() >= 3  # and some are pale, the hard cases (generator v2+)
+    # the border fades over a band, so the pixels either side of it differ less than the lesion
+    # and the skin do, but the inside is still darker on the whole
+    assert np.median(contrasts) < np.median(edge_ratios) < 0.97
 
 
 def test_mask_shape_is_size_independent() -> None:

@@ -12,6 +12,13 @@ from dataclasses import dataclass, field
 import torch
 
 
+class MissingSplit(KeyError):
+    """A split a dataset does not have; its ``str`` is the whole message (no quotes)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 @dataclass(frozen=True)
 class SplitData:
     """One split (train / val / test) of a dataset, decoded and resized."""
@@ -36,6 +43,10 @@ class SplitData:
         if len(self.ids) != n:
             raise ValueError(f"{len(self.ids)} ids for {n} images")
 
+    def head(self, n: int) -> SplitData:
+        """The first ``n`` images of the split (all of them when it has fewer)."""
+        return SplitData(self.images[:n], self.masks[:n], self.ids[:n], self.mask_paths[:n])
+
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
@@ -55,7 +66,7 @@ class DataBundle:
 
     def split(self, name: str) -> SplitData:
         if name not in self.splits:
-            raise KeyError(
+            raise MissingSplit(
                 f"dataset {self.name!r} has no {name!r} split (it has: {', '.join(self.splits)})"
             )
         return self.splits[name]

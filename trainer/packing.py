@@ -315,7 +315,7 @@ def _run_job(
 
 
 def _head(split: SplitData, n: int) -> SplitData:
-    return SplitData(split.images[:n], split.masks[:n], split.ids[:n], split.mask_paths[:n])
+    return split.head(n)
 
 
 def _warm_up(model: nn.Module, config: TrainConfig, data: DataBundle, dev: torch.device) -> None:

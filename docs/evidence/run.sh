@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The evidence experiment of docs/evidence.md, as run (resumable: re-running skips what is done).
-# Run from the repository root:  bash docs/evidence/run.sh [search|fidelity|published|compare|all]
+# Run from the repository root:  bash docs/evidence/run.sh [restore|search|fidelity|published|compare|all]
+# (restore: copy the stored studies of docs/evidence/studies/ to runs/<study>/study.db, kept if there)
 # Sizes: ISIC 2017 sample (2,000 training images, the official 150 validation images), search at
 # 64x64 for 2 epochs (recipe fast: AdamW, batch 16, BCE + Dice), 20 trained candidates per study
 # (the 3 presets within 0.2 M params included), budget 0.2 M params, 3 search seeds per strategy;
@@ -13,6 +14,19 @@ STUDIES_TPE=ev-tpe-s0,ev-tpe-s1,ev-tpe-s2
 STUDIES_RANDOM=ev-random-s0,ev-random-s1,ev-random-s2
 HIGH=(--image-size 96 96 --epochs 6)
 phase=${1:-all}
+if [[ $phase == restore ]]; then
+  # the stored studies (docs/evidence/studies/*.db) into their default storage, runs/<study>/study.db
+  for db in docs/evidence/studies/*.db; do
+    name=$(basename "$db" .db)
+    mkdir -p "runs/$name"
+    if [[ -e "runs/$name/study.db" ]]; then
+      echo "runs/$name/study.db exists: kept"
+    else
+      cp "$db" "runs/$name/study.db" && echo "restored runs/$name/study.db"
+    fi
+  done
+  exit 0
+fi
 if [[ $phase == search || $phase == all ]]; then
   for seed in 0 1 2; do
     python search.py "${COMMON[@]}" --sampler tpe --population 6 --seed $seed --study ev-tpe-s$seed

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..registry import UnknownName
+
 
 def make_norm(name: str, channels: int) -> nn.Module:
     """``gn4`` GroupNorm with 4 groups, ``bn`` BatchNorm2d, ``none`` Identity."""
@@ -17,7 +19,7 @@ def make_norm(name: str, channels: int) -> nn.Module:
         return nn.BatchNorm2d(channels)
     if name == "none":
         return nn.Identity()
-    raise KeyError(f"unknown norm {name!r}; known: gn4, bn, none")
+    raise UnknownName(f"unknown norm {name!r}; known: gn4, bn, none")
 
 
 def make_act(name: str) -> nn.Module:
@@ -25,7 +27,7 @@ def make_act(name: str) -> nn.Module:
         return nn.GELU()
     if name == "relu":
         return nn.ReLU(inplace=False)
-    raise KeyError(f"unknown activation {name!r}; known: gelu, relu")
+    raise UnknownName(f"unknown activation {name!r}; known: gelu, relu")
 
 
 def conv3(in_channels: int, out_channels: int, *, bias: bool = True, groups: int = 1) -> nn.Conv2d:
@@ -74,7 +76,7 @@ def upsample(x: torch.Tensor, mode: str, *, scale: int = 2, size=None) -> torch.
         return F.interpolate(x, mode="bicubic", align_corners=False, **kwargs)
     if mode == "nearest":
         return F.interpolate(x, mode="nearest", **kwargs)
-    raise KeyError(f"unknown upsample mode {mode!r}; known: bilinear, nearest, bicubic")
+    raise UnknownName(f"unknown upsample mode {mode!r}; known: bilinear, nearest, bicubic")
 
 
 def init_weights(module: nn.Module) -> None:

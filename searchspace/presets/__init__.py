@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..genotype import Genotype
+from ..registry import UnknownName
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ PRESETS: dict[str, Preset] = {}
 
 def register_preset(preset: Preset) -> Preset:
     if preset.name in PRESETS:
-        raise KeyError(f"preset {preset.name!r} is already registered")
+        raise UnknownName(f"preset {preset.name!r} is already registered")
     if preset.genotype.name != preset.name:
         raise ValueError(f"preset {preset.name!r}: its genotype must carry the same name")
     PRESETS[preset.name] = preset
@@ -44,7 +45,7 @@ def get_preset(name: str) -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
-        raise KeyError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}") from None
+        raise UnknownName(f"unknown preset {name!r}; known: {', '.join(PRESETS)}") from None
 
 
 def preset_names() -> tuple[str, ...]:

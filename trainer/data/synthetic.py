@@ -23,11 +23,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 4
 SPLIT_CODES = {"train": 1, "val": 2, "test": 3}
 _LIGHT_SKIN = np.array([238.0, 200.0, 178.0])
 _DARK_SKIN = np.array([150.0, 102.0, 74.0])
 _BROWN_TINT = np.array([1.0, 0.82, 0.7])
+_PINK_TINT = np.array([1.0, 0.8, 0.85])
+_REDDEN = np.array([0.0, 0.35, 0.3])  # erythema: less green and blue
 
 
 @dataclass(frozen=True)
@@ -83,10 +85,11 @@ def _waves(
 
 def _lesion(
     rng: np.random.Generator, x: np.ndarray, y: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """Mask (bool), depth in [0, 1] (0 at the border, 1 at the centre) and the lesion's extent."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Mask (bool), depth in [0, 1] (0 at the border, 1 at the centre), the signed distance to
+    the border (radius - rho: > 0 inside) and the lesion's extent."""
     centre = rng.uniform(-0.25, 0.25, 2)
-    r0 = rng.uniform(0.18, 0.62)
+    r0 = rng.uniform(0.12, 0.62)
     rot, elongation = rng.uniform(0.0, np.pi), rng.uniform(0.65, 1.0)
     harmonics = np.arange(1, 8)
     irregularity = rng.uniform(0.08, 0.32)
@@ -105,7 +108,7 @@ def _lesion(
         mask.flat[np.argmin(np.hypot(dx, dy))] = True
     depth = np.clip(1.0 - rho / radius, 0.0, 1.0) * mask
     extent = float(np.hypot(*centre) + r0 * (1.0 + amps.sum()))
-    return mask, depth, extent
+    return mask, depth, radius - rho, extent
 
 
 def _hairs(
@@ -134,6 +137,30 @@ def _hairs(
     return strands
 
 
+def _spots(
+    rng: np.random.Generator, x: np.ndarray, y: np.ndarray, keep_out: np.ndarray, pixel: float
+) -> list[tuple[np.ndarray, float]]:
+    """Distractors that are not the lesion (not in the mask, as in ISIC ground truth): small dark
+    round spots (freckles, satellite naevi) placed away from the lesion; (coverage, darkness)."""
+    count = 0 if rng.random() < 0.2 else int(rng.integers(1, 8))
+    spots = []
+    for _ in range(count):
+        for _try in range(8):
+            cx, cy = rng.uniform(-0.85, 0.85, 2)
+            radius = rng.uniform(0.03, 0.16)
+            iy = int(np.clip((cy + 1.0) / 2.0 * keep_out.shape[0], 0, keep_out.shape[0] - 1))
+            ix = int(np.clip((cx + 1.0) / 2.0 * keep_out.shape[1], 0, keep_out.shape[1] - 1))
+            if not keep_out[iy, ix]:
+                break
+        else:
+            continue
+        rho = np.hypot(x - cx, (y - cy) / rng.uniform(0.7, 1.0))
+        soft = max(0.3 * radius, pixel)
+        coverage = _smoothstep((radius - rho) / soft + 0.5) * (~keep_out)
+        spots.append((coverage, rng.uniform(0.3, 0.8)))
+    return spots
+
+
 def render(
     seed: int, split: str, index: int, size: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -146,12 +173,17 @@ def render(
 
     tone = rng.uniform(0.0, 1.0)
     skin = (1.0 - tone) * _LIGHT_SKIN + tone * _DARK_SKIN + rng.normal(0.0, 5.0, 3)
-    blotches = 1.0 + 0.04 * _waves(rng, x, y, 4, (0.3, 1.5))
-    img = skin[:, None, None] * blotches[None]
+    blotch_amp = rng.uniform(0.04, 0.2)
+    blotches = 1.0 + blotch_amp * _waves(rng, x, y, 5, (0.4, 2.5))
+    redness = np.clip(_waves(rng, x, y, 3, (0.3, 1.2)), 0.0, None) * rng.uniform(0.0, 0.25)
+    img = skin[:, None, None] * blotches[None] * (1.0 - redness[None] * _REDDEN[:, None, None])
 
-    mask, depth, extent = _lesion(rng, x, y)
-    darkness = rng.uniform(0.3, 0.62)
-    pigment = skin * _BROWN_TINT * darkness
+    mask, depth, signed, extent = _lesion(rng, x, y)
+    # contrast: from dark brown to pale, barely darker than the skin (amelanotic-like, pinker)
+    darkness = rng.uniform(0.4, 0.97)
+    pale = _smoothstep((darkness - 0.55) / 0.35)
+    tint = _BROWN_TINT * (1.0 - pale) + _PINK_TINT * pale
+    pigment = skin * tint * darkness
     texture = 1.0 + 0.12 * _waves(rng, x, y, 6, (3.0, 9.0))
     centre_dark = 1.0 - rng.uniform(0.0, 0.35) * _smoothstep(depth / 0.6)
     warp = 1.5 * _waves(rng, x, y, 4, (0.5, 2.5))
@@ -163,21 +195,33 @@ def render(
         (1.0 - np.abs(np.sin(grid_freq * q - warp))) ** 6,
     )
     shade = texture * centre_dark * (1.0 - rng.uniform(0.15, 0.4) * network)
-    alpha = mask * (0.65 + 0.35 * _smoothstep(depth / 0.35))
+    # regression: skin-coloured patches inside the lesion (still lesion in the mask)
+    regression = rng.uniform(0.0, 0.8) * _smoothstep(
+        (_waves(rng, x, y, 5, (1.0, 3.0)) - rng.uniform(0.2, 0.9)) / 0.3
+    )
+    # a soft border: the pigment fades over a band whose middle is the mask's edge
+    band = rng.uniform(0.03, 0.2)
+    ramp = _smoothstep(0.5 + signed / (2.0 * band))
+    alpha = ramp * (0.65 + 0.35 * _smoothstep(depth / 0.35)) * (1.0 - regression * mask)
     img = img * (1.0 - alpha) + pigment[:, None, None] * (shade * alpha)[None]
+
+    keep_out = signed > -0.15  # distractors stay clear of the lesion and its fading border
+    for coverage, spot_dark in _spots(rng, x, y, keep_out, pixel):
+        spot = skin * _BROWN_TINT * spot_dark
+        img = img * (1.0 - coverage[None]) + spot[:, None, None] * coverage[None]
 
     for coverage, colour in _hairs(rng, x, y, pixel):
         img = img * (1.0 - coverage) + colour[:, None, None] * coverage[None]
 
     gradient_angle = rng.uniform(0.0, 2.0 * np.pi)
-    gradient = 1.0 + rng.uniform(0.0, 0.2) * (
+    gradient = 1.0 + rng.uniform(0.0, 0.3) * (
         x * np.cos(gradient_angle) + y * np.sin(gradient_angle)
     )
     light = gradient * rng.uniform(0.9, 1.08)
     if rng.random() < 0.7:
         field_radius = max(rng.uniform(0.95, 1.35), extent + 0.2)
         light = light * (0.04 + 0.96 * _smoothstep((field_radius - np.hypot(x, y)) / 0.08))
-    img = img * light[None] + rng.normal(0.0, rng.uniform(1.5, 6.0), img.shape)
+    img = img * light[None] + rng.normal(0.0, rng.uniform(2.0, 12.0), img.shape)
     return np.clip(img + 0.5, 0, 255).astype(np.uint8), mask.astype(np.uint8)
 
 

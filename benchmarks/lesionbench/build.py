@@ -1,0 +1,184 @@
+"""Build (or resume) the lesionbench table: train every candidate of the sub-space, append rows.
+
+Usage: python -m benchmarks.lesionbench.build [--phase low|noise|high] [--workers 2]
+       [--hours H] [--max-runs N] [--data ../shared/data/isic2017] [--table FILE]
+
+Phases (sizes, the same for every candidate: recipe ``fast``, AdamW 2e-3, cosine, batch 16,
+BCE + Dice, flips and rotation, best epoch on validation; the ISIC 2017 sample's 2,000 official
+training images, its 150 official validation images):
+
+- ``low``: every candidate at the search fidelity of docs/evidence.md, 64x64, 2 epochs, seed 0;
+- ``noise``: a stratified subset (``NOISE_PER_FAMILY`` candidates of each block family per
+  macro, seeded) at the same fidelity with seeds 1 and 2, so the replay can draw seed noise;
+- ``high``: the same subset at 96x96, 6 epochs, seed 0 (a second fidelity).
+
+Candidates are trained in a seeded shuffled order, so a partial table is a uniform sample. Each
+finished run appends one row to ``--table`` (CSV, committed): re-running skips every (candidate,
+fidelity, seed) already there, and run folders under ``runs/lesionbench/`` are reused. ``--hours``
+/ ``--max-runs`` stop starting new chunks of runs; an interrupted build loses at most the runs
+in flight. One row: macro, the mission factors, genotype id, params, thop and torch MACs at the
+training size, fidelity, seed, validation Dice and Jaccard (per-image means) of the best epoch,
+the per-epoch validation Dice curve, training seconds and the run status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import sys
+import time
+from functools import partial
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from benchmarks.lesionbench.space import MISSION_FACTORS, candidates  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+TABLE = HERE / "table.csv"
+PHASES = {
+    "low": {"size": (64, 64), "epochs": 2, "seeds": (0,), "subset": False},
+    "noise": {"size": (64, 64), "epochs": 2, "seeds": (1, 2), "subset": True},
+    "high": {"size": (96, 96), "epochs": 6, "seeds": (0,), "subset": True},
+}
+NOISE_PER_FAMILY = 4
+ORDER_SEED = 2026
+CHUNK = 16
+COLUMNS = [
+    "macro", *MISSION_FACTORS, "genotype_id", "params", "macs_thop", "macs_torch", "fidelity",
+    "image_size", "epochs", "seed", "val_dice_per_image_mean", "val_jaccard_per_image_mean",
+    "val_dice_curve", "train_seconds", "status",
+]  # fmt: skip
+
+
+def fidelity_name(phase: dict) -> str:
+    h, w = phase["size"]
+    return f"{h}x{w}-e{phase['epochs']}"
+
+
+def subset(cands: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
+    """NOISE_PER_FAMILY candidates per (macro, block family), drawn with a fixed seed."""
+    rng = random.Random(ORDER_SEED + 1)
+    groups: dict[tuple[str, str], list] = {}
+    for macro, c in cands:
+        groups.setdefault((macro, c["block"]), []).append((macro, c))
+    out = []
+    for key in sorted(groups):
+        members = groups[key]
+        out += rng.sample(members, min(NOISE_PER_FAMILY, len(members)))
+    return out
+
+
+def done_keys(table: Path) -> set[tuple[str, str, int]]:
+    if not table.is_file():
+        return set()
+    with table.open(newline="") as f:
+        return {(r["genotype_id"], r["fidelity"], int(r["seed"])) for r in csv.DictReader(f)}
+
+
+def append_row(table: Path, row: dict) -> None:
+    new = not table.is_file()
+    with table.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+        f.flush()
+
+
+def load(source: str, size: tuple[int, int]):
+    from trainer.data import load_data
+
+    return load_data(source, image_size=size, progress=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--phase", choices=tuple(PHASES), default="low")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--hours", type=float, default=None, help="stop starting runs after this")
+    ap.add_argument("--max-runs", type=int, default=None)
+    ap.add_argument("--data", default="../shared/data/isic2017")
+    ap.add_argument("--table", default=str(TABLE))
+    ap.add_argument("--runs", default="runs/lesionbench")
+    a = ap.parse_args(argv)
+
+    from searchspace.cost import count_cost
+    from searchspace.space import make_genotype
+    from studies.runs import train_runs
+    from trainer import recipe
+
+    phase = PHASES[a.phase]
+    fid = fidelity_name(phase)
+    table = Path(a.table)
+    cands = candidates()
+    if phase["subset"]:
+        cands = subset(cands)
+    order = list(range(len(cands)))
+    random.Random(ORDER_SEED).shuffle(order)
+    done = done_keys(table)
+    todo = []
+    for i in order:
+        macro, c = cands[i]
+        g = make_genotype(c)
+        for seed in phase["seeds"]:
+            if (g.id, fid, seed) not in done:
+                todo.append((macro, c, g, seed))
+    total = len(cands) * len(phase["seeds"])
+    print(f"lesionbench {a.phase} ({fid}): {total - len(todo)}/{total} rows already in {table}")
+    if a.max_runs is not None:
+        todo = todo[: a.max_runs]
+    deadline = time.monotonic() + a.hours * 3600 if a.hours else None
+    loader = partial(load, a.data, phase["size"])
+    start, trained = time.monotonic(), 0
+    for k in range(0, len(todo), CHUNK):
+        if deadline is not None and time.monotonic() > deadline:
+            print("time is up: stopping (re-run the same command to resume)")
+            break
+        chunk = todo[k : k + CHUNK]
+        runs = []
+        for _macro, _c, g, seed in chunk:
+            config = recipe("fast", image_size=phase["size"], epochs=phase["epochs"], seed=seed)
+            runs.append((g, config, Path(a.runs) / fid / g.id / f"seed{seed}"))
+
+        def finished(i: int, metrics: dict | None, chunk=chunk, runs=runs) -> None:
+            macro, c, g, seed = chunk[i]
+            cost = count_cost(g, phase["size"])
+            history = Path(runs[i][2]) / "history.csv"
+            curve = []
+            if history.is_file():
+                with history.open(newline="") as f:
+                    curve = [
+                        round(float(r["val_dice_per_image_mean"]), 6) for r in csv.DictReader(f)
+                    ]
+            val = (metrics or {}).get("val") or {}
+            row = {
+                "macro": macro,
+                **{f: c.get(f, "") for f in MISSION_FACTORS},
+                "genotype_id": g.id,
+                "params": cost.params,
+                "macs_thop": cost.macs_thop,
+                "macs_torch": cost.macs_torch,
+                "fidelity": fid,
+                "image_size": f"{phase['size'][0]}x{phase['size'][1]}",
+                "epochs": phase["epochs"],
+                "seed": seed,
+                "val_dice_per_image_mean": val.get("dice_per_image_mean", ""),
+                "val_jaccard_per_image_mean": val.get("jaccard_per_image_mean", ""),
+                "val_dice_curve": json.dumps(curve),
+                "train_seconds": round(float((metrics or {}).get("train_seconds", 0.0)), 2),
+                "status": (metrics or {}).get("status", "failed"),
+            }
+            append_row(table, row)
+
+        train_runs(runs, loader, workers=a.workers, threads=1, device="cpu", on_done=finished)
+        trained += len(chunk)
+        rate = trained / max(time.monotonic() - start, 1e-9) * 3600
+        print(f"{trained}/{len(todo)} trained this command ({rate:.0f} runs/hour)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
