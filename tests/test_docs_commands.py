@@ -272,9 +272,12 @@ def runner(workspace, request):
 
 
 def _ids() -> list[str]:
+    """The documented commands this test runs, once each, in document order (the set-up and
+    third-party lines are listed in CASES with the reason they are not run here)."""
     seen, ids = set(), []
     for _, command in documented_commands():
-        if command not in seen:
+        case = CASES.get(command)
+        if command not in seen and not (case and case.skip):
             seen.add(command)
             ids.append(command)
     return ids
@@ -285,8 +288,6 @@ def _ids() -> list[str]:
 def test_documented_command_runs_as_written(command, runner):
     case = CASES.get(command)
     assert case is not None, f"no case for {command!r}"
-    if case.skip:
-        pytest.skip(case.skip)
     out = runner.run(command)
     both = out.stdout + out.stderr
     assert "Traceback" not in both, both[-4000:]
