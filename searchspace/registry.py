@@ -81,7 +81,7 @@ class Registry:
     def register(self, name: str, **meta) -> Callable:
         def decorate(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
             if name in self._entries:
-                raise UnknownName(f"{self.kind} {name!r} is already registered")
+                raise KeyError(f"{self.kind} {name!r} is already registered")
             doc = meta.pop("doc", None) or (factory.__doc__ or "").strip().split("\n")[0]
             self._entries[name] = Entry(name=name, factory=factory, doc=doc, **meta)
             return factory

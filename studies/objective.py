@@ -89,6 +89,8 @@ def load_study_data(
     ``image_size``: at another size (the fidelity verb). Real data keeps its content fingerprint
     at any size; synthetic data is generated at the size, so only its split is checked then.
     ``limit``: after that check, only the first N training images (smoke runs)."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"--limit must be >= 1, got {limit}")
     kwargs: dict[str, Any] = {}
     if spec.synthetic_counts is not None:
         kwargs["synthetic_counts"] = tuple(spec.synthetic_counts)
@@ -112,8 +114,6 @@ def load_study_data(
             f"{spec.data_fingerprint[:12]} / {spec.split_hash[:8]}"
         )
     if limit is not None:
-        if limit < 1:
-            raise ValueError(f"--limit must be >= 1, got {limit}")
         splits = {**data.splits, "train": data.split("train").head(limit)}
         data = dataclasses.replace(data, splits=splits)
     return data

@@ -159,6 +159,8 @@ CASES: dict[str, Case] = {
     f"optuna-dashboard sqlite:///runs/{SYN}/study.db": Case(skip=NOT_OURS),
     "optuna-dashboard runs/demo-journal/journal.log": Case(skip=NOT_OURS),
     # docs/search.md
+    "python search.py train --genotype docs/demo-front/200b2d579229.json --image-size 64 64 "
+    "--epochs 6": Case(TRAIN, ("runs/train/200b2d579229-*/metrics.json",)),
     "python search.py --budget-params 0.2M --data ../shared/data/isic2017 --image-size 64 64 "
     "--epochs 3 --trials 20 --workers 2": Case(SEARCH, report("runs/search-isic2017-p200k/report")),
     "python search.py --budget-params 400k --objectives accuracy,params --sampler tpe --seed 1 "

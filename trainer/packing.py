@@ -50,7 +50,7 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from trainer.config import TrainConfig
-from trainer.datatypes import DataBundle, SplitData
+from trainer.datatypes import DataBundle
 from trainer.epoch import steps_per_epoch
 from trainer.evaluation import resolve_device
 from trainer.loop import FitResult, fit
@@ -314,16 +314,12 @@ def _run_job(
     )
 
 
-def _head(split: SplitData, n: int) -> SplitData:
-    return split.head(n)
-
-
 def _warm_up(model: nn.Module, config: TrainConfig, data: DataBundle, dev: torch.device) -> None:
     """One step on one batch and one validation batch, on a copy of the model (the real fit
     re-seeds torch, so this changes nothing in its result)."""
     splits = {
-        "train": _head(data.split("train"), config.batch_size),
-        "val": _head(data.split("val"), config.eval_batch_size),
+        "train": data.split("train").head(config.batch_size),
+        "val": data.split("val").head(config.eval_batch_size),
     }
     tiny = dataclasses.replace(data, splits=splits)
     short = dataclasses.replace(config, epochs=1, eval_every=1, early_stopping_patience=None)

@@ -34,7 +34,7 @@ PRESETS: dict[str, Preset] = {}
 
 def register_preset(preset: Preset) -> Preset:
     if preset.name in PRESETS:
-        raise UnknownName(f"preset {preset.name!r} is already registered")
+        raise KeyError(f"preset {preset.name!r} is already registered")
     if preset.genotype.name != preset.name:
         raise ValueError(f"preset {preset.name!r}: its genotype must carry the same name")
     PRESETS[preset.name] = preset

@@ -4,15 +4,21 @@ Each image is drawn from its own random stream, seeded by (seed, split, index), 
 depend on how many images are asked for, and its shapes and colours do not depend on the size it
 is rendered at (only the final pixel noise does). The picture, in drawing order:
 
-- skin: a tone between light and dark skin with low-frequency blotches;
+- skin: a tone between light and dark skin with low-frequency blotches and patches of erythema;
 - lesion: an irregular blob, a radial Fourier series r(theta) around a rotated, elongated centre,
-  filled with a brown pigment darker than the skin, internal texture, a darker centre and a
-  darker, warped pigment network; the mask is exactly the set of pixels the pigment covers
-  (pixel centres with rho < r(theta));
-- hairs: thin dark curved strands over everything (not part of the mask, as in ISIC ground truth);
+  filled with a pigment from dark brown to pale and pinkish (barely darker than the skin),
+  internal texture, a darker centre, a darker, warped pigment network and skin-coloured
+  regression patches; the pigment fades over a band across the border, whose middle is the
+  mask's edge; the mask is exactly the pixel centres with rho < r(theta), regression included;
+- distractors: small dark round spots away from the lesion (freckles, satellite naevi), not
+  part of the mask, as in ISIC ground truth;
+- hairs: thin dark curved strands over everything (not part of the mask either);
 - light: an illumination gradient and, in most images, the dark circular field of a dermoscope
   (the lesion always lies well inside the bright field);
 - sensor noise.
+
+Version 4 (issue 20) is made so that architectures differ on it as on real dermoscopy
+(benchmarks/synthetic_discrimination.py); version 1 drew only dark, sharp-edged lesions.
 """
 
 from __future__ import annotations
