@@ -390,12 +390,21 @@ def _add_search_parser(sub) -> None:
         help="validation metric of the accuracy objective (default dice_per_image_mean)",
     )
     g = p.add_argument_group("sampler")
-    g.add_argument("--sampler", choices=SAMPLERS, default="nsga2")
+    g.add_argument(
+        "--sampler",
+        choices=SAMPLERS,
+        default="nsga2",
+        help="nsga2 (default), tpe (multi-objective TPE), random, local (one-factor neighbours "
+        "of the current front, restart at random when none is left), evolution (regularised "
+        "evolution: tournaments by non-dominated rank, one-factor mutations); "
+        "studies/neighbour_samplers.py",
+    )
     g.add_argument(
         "--population",
         type=int,
         default=16,
-        help="NSGA-II population size / TPE start-up trials (default 16)",
+        help="NSGA-II population size / TPE start-up trials / evolution's population (its "
+        "tournament is a quarter of it; default 16)",
     )
     g.add_argument("--seed", type=int, default=0, help="sampler and training seed (default 0)")
     g.add_argument(

@@ -200,6 +200,52 @@ FACTORS: tuple[Factor, ...] = (
 )
 
 
+# The factors a one-factor move changes: those of ``studies.ablation_plan.FACTORS`` (the
+# ablate verb's), here on choices rather than genotypes, so that every neighbour is a point of
+# the space (widths re-rounded as ``make_genotype`` rounds them).
+NEIGHBOUR_FACTORS = ("stem", "block", "compression", "attention", "bridge", "upsample")
+
+
+def one_factor_neighbours(
+    choices: dict, factors: tuple[str, ...] = NEIGHBOUR_FACTORS
+) -> list[dict]:
+    """The choice dicts that differ from ``choices`` in exactly one of ``factors`` (layout,
+    depth and base width stay), in ``FACTORS`` order. A move to or from ECDF adds or drops N
+    (ECDF keeps the current N, else 8); a move to a family that takes an attention order keeps
+    the current order (else ``none``), one to a family that takes none drops it."""
+    out = []
+    for f in FACTORS:
+        if f.name not in factors or f.name in ("layout", "depth", "base_width"):
+            continue
+        if not f.applies(choices):
+            continue
+        for v in f.values(choices):
+            if choices.get(f.name) == v:
+                continue
+            c = {**choices, f.name: v}
+            if f.name == "block":
+                c.pop("compression", None)
+                c.pop("attention", None)
+                if v == "ecdf":
+                    c["compression"] = choices.get("compression", 8)
+                if family_takes(v, "attention"):
+                    c["attention"] = choices.get("attention", "none")
+            out.append(c)
+    return out
+
+
+def params_of(choices: dict) -> dict:
+    """The Optuna parameters that ``sample_choices`` would suggest for ``choices`` (name ->
+    value), the inverse of ``choices_from_params``."""
+    out: dict = {}
+    seen: dict = {}
+    for f in FACTORS:
+        if f.applies(seen) and f.name in choices:
+            seen[f.name] = choices[f.name]
+            out[f.param(seen)] = choices[f.name]
+    return out
+
+
 def sample_choices(trial) -> dict:
     """Suggest every factor that applies on an Optuna trial (define-by-run, in ``FACTORS``
     order)."""

@@ -1,4 +1,5 @@
-"""The samplers of a search: NSGA-II, multi-objective TPE, random; budgets told as constraints.
+"""The samplers of a search: NSGA-II, multi-objective TPE, random, and the one-factor samplers
+``local`` and ``evolution`` (``studies.neighbour_samplers``); budgets told as constraints.
 
 Over-budget candidates are completed with positive ``schema.CONSTRAINTS`` (Optuna's convention:
 <= 0 is satisfied). NSGA-II and TPE read them, from the trial (``Trial.set_constraint``, Optuna
@@ -10,6 +11,8 @@ space: its trial has no sampled parameters. NSGA-II crosses parents on the *inte
 parameters of all complete trials, which one parameter-less trial empties, turning the search
 into random sampling. ``PresetBlindSampler`` therefore shows the wrapped sampler a view of the
 study without preset trials; everything else (storage writes, constraints) goes to the study.
+``local`` and ``evolution`` are not wrapped: they read the presets' results themselves (a preset
+can be on the front or win a tournament), though they cannot mutate a preset.
 """
 
 from __future__ import annotations
@@ -83,6 +86,12 @@ def make_sampler(spec: StudySpec, *, salt: int | str = 0) -> BaseSampler:
         )
     elif spec.sampler == "random":
         inner = TrialSeededRandomSampler(seed=spec.seed)
+    elif spec.sampler in ("local", "evolution"):
+        from studies.neighbour_samplers import EvolutionSampler, LocalSearchSampler
+
+        kind = LocalSearchSampler if spec.sampler == "local" else EvolutionSampler
+        # these read the presets' results themselves (they cannot move from them)
+        return kind(spec)
     else:
         raise ValueError(f"unknown sampler {spec.sampler!r}")
     return PresetBlindSampler(inner)

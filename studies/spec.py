@@ -26,7 +26,7 @@ from studies import schema
 from trainer.metrics import METRIC_NAMES
 
 COUNTERS = ("thop", "torch")
-SAMPLERS = ("nsga2", "tpe", "random")
+SAMPLERS = ("nsga2", "tpe", "random", "local", "evolution")
 OBJECTIVE_NAMES = objectives_table.DEFAULT  # accuracy (the --metric), params, macs
 # Fields that may legitimately differ between two runs of one study.
 NOT_COMPARED = ("data_source",)

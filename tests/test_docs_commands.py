@@ -159,6 +159,9 @@ CASES: dict[str, Case] = {
     f"optuna-dashboard sqlite:///runs/{SYN}/study.db": Case(skip=NOT_OURS),
     "optuna-dashboard runs/demo-journal/journal.log": Case(skip=NOT_OURS),
     # docs/search.md
+    "python search.py --budget-params 0.4M --sampler local --study search-local": Case(
+        SEARCH, report("runs/search-local/report")
+    ),
     "python search.py train --genotype docs/demo-front/200b2d579229.json --image-size 64 64 "
     "--epochs 6": Case(TRAIN, ("runs/train/200b2d579229-*/metrics.json",)),
     "python search.py --budget-params 0.2M --data ../shared/data/isic2017 --image-size 64 64 "

@@ -4,7 +4,7 @@ every candidate is itself a candidate (the property the local-search replay need
 from __future__ import annotations
 
 from benchmarks.lesionbench.build import PHASES, subset
-from benchmarks.lesionbench.space import MACROS, candidates, one_factor_neighbours
+from benchmarks.lesionbench.space import MACROS, candidates, neighbours
 from searchspace.space import make_genotype
 
 
@@ -17,7 +17,7 @@ def test_the_sub_space_is_exhaustive_and_closed_under_one_factor_moves():
     assert len(keys) == len(cands)
     for macro, c in cands[::37]:  # a spread of 48 candidates, each with all its neighbours
         assert {k: c[k] for k in MACROS[macro]} == MACROS[macro]
-        ns = one_factor_neighbours(c)
+        ns = neighbours(c)
         assert ns and all(make_genotype(n).id in keys for n in ns)
         moved = [sum(n.get(k) != c.get(k) for k in ("stem", "block", "bridge")) for n in ns]
         assert max(moved) == 1
@@ -26,7 +26,7 @@ def test_the_sub_space_is_exhaustive_and_closed_under_one_factor_moves():
 def test_neighbours_of_an_ecdf_candidate_vary_n_and_the_attention_order():
     c = {**MACROS["malunet-d6-w8"], "stem": "plain", "block": "ecdf", "compression": 8,
          "attention": "sa", "bridge": "none"}  # fmt: skip
-    ns = one_factor_neighbours(c)
+    ns = neighbours(c)
     assert sorted(n["compression"] for n in ns if n["block"] == "ecdf" and n["attention"] == "sa"
                   and n["stem"] == "plain" and n["bridge"] == "none") == [2, 4, 16, 32]  # fmt: skip
     assert len(ns) == 3 + 9 + 4 + 5 + 4  # stems, blocks, N, orders, bridges

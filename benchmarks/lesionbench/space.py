@@ -17,6 +17,7 @@ from searchspace.space import (
     STEM_PATTERNS,
     family_takes,
     make_genotype,
+    one_factor_neighbours,
 )
 
 # name -> the fixed choices: MALUNet's own macro (6 stages, 8-16-24-32-48-64) and a 4-stage
@@ -60,30 +61,7 @@ def candidates() -> list[tuple[str, dict]]:
     return out
 
 
-def one_factor_neighbours(choices: dict) -> list[dict]:
+def neighbours(choices: dict) -> list[dict]:
     """The candidates that differ from ``choices`` in exactly one mission factor, within its
-    macro (changing the block to or from ECDF adds or drops N, as the space does; to a family
-    that takes an attention order the current order is kept, or 'none')."""
-    out = []
-    layout = choices["layout"]
-    values = {
-        "stem": tuple(STEM_PATTERNS),
-        "block": tuple(BLOCK_FAMILIES),
-        "compression": COMPRESSIONS if choices["block"] == "ecdf" else (),
-        "attention": ATTENTION_ORDERS if family_takes(choices["block"], "attention") else (),
-        "bridge": BRIDGE_CHOICES[layout],
-    }
-    for factor in MISSION_FACTORS:
-        for v in values[factor]:
-            if choices.get(factor) == v:
-                continue
-            c = {**choices, factor: v}
-            if factor == "block":
-                c.pop("compression", None)
-                c.pop("attention", None)
-                if v == "ecdf":
-                    c["compression"] = choices.get("compression", 8)
-                if family_takes(v, "attention"):
-                    c["attention"] = choices.get("attention", "none")
-            out.append(c)
-    return out
+    macro (``searchspace.space.one_factor_neighbours`` over ``MISSION_FACTORS``)."""
+    return one_factor_neighbours(choices, MISSION_FACTORS)
