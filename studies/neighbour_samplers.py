@@ -40,6 +40,7 @@ from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
 from searchspace.space import (
+    NEIGHBOUR_FACTORS,
     choices_from_params,
     make_genotype,
     one_factor_neighbours,
@@ -92,6 +93,7 @@ class NeighbourSampler(BaseSampler):
         self.spec = spec
         self.seed = int(spec.seed if seed is None else seed)
         self.population = int(spec.population_size)
+        self.factors: tuple[str, ...] = NEIGHBOUR_FACTORS  # which factors a move may change
         self.random = TrialSeededRandomSampler(seed=self.seed)
 
     # --- what the study holds ---
@@ -116,9 +118,9 @@ class NeighbourSampler(BaseSampler):
                     trained.append(c)
         return trained, tried
 
-    @staticmethod
-    def untried(choices: dict, tried: set[str]) -> list[dict]:
-        return [n for n in one_factor_neighbours(choices) if make_genotype(n).id not in tried]
+    def untried(self, choices: dict, tried: set[str]) -> list[dict]:
+        moves = one_factor_neighbours(choices, self.factors)
+        return [n for n in moves if make_genotype(n).id not in tried]
 
     @abc.abstractmethod
     def propose(

@@ -42,3 +42,66 @@ def test_the_noise_subset_is_stratified_and_fixed():
     families = {(m, c["block"]) for m, c in cands}
     assert len(first) == 4 * len(families)
     assert PHASES["low"]["epochs"] == 2 and PHASES["low"]["size"] == (64, 64)
+
+
+def _fake_table(path, macro: str, drop: int = 0) -> dict:
+    """A complete table of one macro (every candidate, 1 s of training each) whose Dice is a
+    made-up function of the factors; ``drop`` leaves the first candidates out."""
+    import csv
+
+    from benchmarks.lesionbench.build import COLUMNS
+
+    score = {"plain": 0.0, "convstem": 0.05, "dsc": 0.02, "axial": 0.04}
+    dice = {}
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        w.writeheader()
+        for k, (m, c) in enumerate(x for x in candidates() if x[0] == macro):
+            g = make_genotype(c)
+            dice[g.id] = 0.5 + score[c["stem"]] + (0.1 if c["bridge"] == "gate" else 0.0)
+            if k < drop:
+                continue
+            w.writerow({"macro": m, **{f: c.get(f, "") for f in ("stem", "block", "compression",
+                        "attention", "bridge")}, "genotype_id": g.id, "params": 0, "macs_thop": 0,
+                        "macs_torch": 0, "fidelity": "64x64-e2", "image_size": "64x64", "epochs": 2,
+                        "seed": 0, "val_dice_per_image_mean": dice[g.id],
+                        "val_jaccard_per_image_mean": 0, "val_dice_curve": "[]",
+                        "train_seconds": 1.0, "status": "completed"})  # fmt: skip
+    return dice
+
+
+def test_replay_on_a_small_table_counts_evaluations_seconds_and_hypervolume(tmp_path):
+    import pandas as pd
+
+    from benchmarks.lesionbench import replay
+
+    table = tmp_path / "table.csv"
+    dice = _fake_table(table, "unet-d4-w16")
+    out = tmp_path / "out"
+    argv = ["--macro", "unet-d4-w16", "--strategies", "random,local,evolution", "--seeds", "2",
+            "--evaluations", "8", "--population", "4", "--table", str(table), "--out", str(out)]  # fmt: skip
+    assert replay.main(argv) == 0
+    df = pd.read_csv(out / "replay.csv")
+    assert list(df["strategy"]) == ["random", "local", "evolution"]
+    assert (df["evaluations"] == 8).all() and (df["missing_mean"] == 0).all()
+    assert "vs_random_mannwhitney_p" in df and pd.isna(df.loc[0, "vs_random_mannwhitney_p"])
+    import json
+
+    for curve in json.loads((out / "curves.json").read_text()):
+        assert curve["seconds"] == [float(k) for k in range(1, 9)]  # 1 s per trained candidate
+        assert all(b >= a for a, b in zip(curve["hv"], curve["hv"][1:], strict=False))
+        assert curve["hv"][-1] > 0
+    best = df.set_index("strategy")["best_val_dice_mean"]
+    assert (best >= min(dice.values())).all() and (best <= max(dice.values())).all()
+
+
+def test_replay_refuses_an_incomplete_table_unless_partial(tmp_path, capsys):
+    from benchmarks.lesionbench import replay
+
+    table = tmp_path / "table.csv"
+    _fake_table(table, "unet-d4-w16", drop=400)
+    argv = ["--macro", "unet-d4-w16", "--strategies", "random", "--seeds", "1", "--evaluations",
+            "20", "--table", str(table), "--out", str(tmp_path / "o")]  # fmt: skip
+    assert replay.main(argv) == 2
+    assert "not in the table" in capsys.readouterr().err
+    assert replay.main([*argv, "--partial"]) == 0

@@ -1,0 +1,306 @@
+"""Replay search strategies against the lesionbench table: many seeds, no training.
+
+Usage: python -m benchmarks.lesionbench.replay [--macro malunet-d6-w8]
+       [--strategies random,tpe,nsga2,local,evolution] [--seeds 10] [--evaluations 100]
+       [--budget-params 0.2M] [--budget-gflops G] [--population 16] [--table FILE]
+       [--partial] [--out runs/lesionbench-replay]
+
+Each (strategy, seed) is an in-memory Optuna study with the search's own sampler
+(``studies.samplers.make_sampler``: the same code as a live search) over one macro of the table's
+sub-space (layout, depth, width and up-sampling pinned; stem, block, N, attention order and
+bridge sampled under the space's parameter names). A candidate is pre-screened exactly as in a
+live search (``studies.objective.prescreen`` at the table's 64x64: over-budget candidates are
+recorded with their constraints and cost nothing), and a feasible one is "trained" by looking it
+up in the table: its validation Dice (per-image mean) is one of its measured seeds, drawn with
+the replay seed; a candidate measured once gets that value plus Gaussian noise with the pooled
+seed-to-seed sd of the table's multi-seed candidates (0 when there are none; the report says
+which). Its training seconds are the table's. A genotype drawn again is a duplicate: told its
+result, not counted, no seconds. The run stops after ``--evaluations`` trained candidates (or 50x
+as many draws).
+
+Reported per strategy over the seeds: hypervolume after the last evaluation and at a common
+cumulative training time (the smallest total over all runs), mean, sd and 95 % t-interval, the
+best validation Dice found, and Mann-Whitney U / Welch tests against random search (the
+statistics of ``compare``). Points are (-Dice, log10 params, log10 thop MACs); the reference is
+(0, log10 of the params budget, log10 of the MAC budget, or of 1.1x the largest MACs in the
+macro when there is no MAC budget). ``--partial`` replays on a table still being built: a
+candidate missing from it is told FAIL and not counted (the report says how many were missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import statistics
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from benchmarks.lesionbench.build import TABLE  # noqa: E402
+from benchmarks.lesionbench.space import MACROS, MISSION_FACTORS, macro_choices  # noqa: E402
+
+STRATEGIES = ("random", "tpe", "nsga2", "local", "evolution")
+LOW = "64x64-e2"
+
+
+@dataclass
+class Entry:
+    """One candidate of the table: its measured seeds' Dice and training seconds."""
+
+    dice: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Table:
+    entries: dict[str, Entry]
+    noise_sd: float  # pooled seed-to-seed sd of the multi-seed candidates
+    noise_n: int  # how many candidates it was pooled over
+
+
+def read_table(path: Path, fidelity: str = LOW) -> Table:
+    entries: dict[str, Entry] = {}
+    with Path(path).open(newline="") as f:
+        for r in csv.DictReader(f):
+            if r["fidelity"] != fidelity or r["status"] != "completed":
+                continue
+            e = entries.setdefault(r["genotype_id"], Entry())
+            e.dice.append(float(r["val_dice_per_image_mean"]))
+            e.seconds.append(float(r["train_seconds"]))
+    multi = [e.dice for e in entries.values() if len(e.dice) > 1]
+    pooled = [statistics.variance(d) for d in multi]
+    sd = math.sqrt(sum(pooled) / len(pooled)) if pooled else 0.0
+    return Table(entries, sd, len(multi))
+
+
+def sample_macro(trial, macro: str) -> dict:
+    """The space's factors in ``FACTORS`` order, the macro's pinned (one-value distributions,
+    which Optuna fixes without asking the sampler), the mission factors sampled."""
+    from searchspace.space import FACTORS
+
+    fixed = MACROS[macro]
+    choices: dict = {}
+    for f in FACTORS:
+        if not f.applies(choices):
+            continue
+        values = [fixed[f.name]] if f.name in fixed else list(f.values(choices))
+        choices[f.name] = trial.suggest_categorical(f.param(choices), values)
+    return choices
+
+
+@dataclass
+class Run:
+    strategy: str
+    seed: int
+    evaluations: int = 0
+    draws: int = 0
+    missing: int = 0
+    seconds: list[float] = field(default_factory=list)  # cumulative, per evaluation
+    hv: list[float] = field(default_factory=list)  # per evaluation
+    best_dice: float = 0.0
+
+
+def make_spec(strategy: str, seed: int, a) -> object:
+    from studies.search import SearchOptions
+    from studies.search import make_spec as search_spec
+
+    return search_spec(
+        SearchOptions(
+            budget_params=a.budget_params, budget_gflops=a.budget_gflops, sampler=strategy,
+            population=a.population, seed=seed, image_size=(64, 64), epochs=2,
+            objectives="accuracy,params,macs",
+        )
+    )  # fmt: skip
+
+
+def replay_one(strategy: str, seed: int, table: Table, a, reference) -> Run:
+    import numpy as np
+    import optuna
+
+    from reports.hypervolume import hypervolume, non_dominated
+    from searchspace.space import make_genotype
+    from studies import objectives, schema
+    from studies.objective import infeasible_values, prescreen, record_screen
+    from studies.samplers import make_sampler
+
+    spec = make_spec(strategy, seed, a)
+    sampler = make_sampler(spec)
+    if hasattr(sampler, "factors"):
+        sampler.factors = MISSION_FACTORS  # the table varies these only
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        study = optuna.create_study(directions=list(spec.directions), sampler=sampler)
+    rng = np.random.default_rng([seed, STRATEGIES.index(strategy) + 1])
+    run, done, front, elapsed = Run(strategy, seed), {}, [], 0.0
+    while run.evaluations < a.evaluations and run.draws < 50 * a.evaluations:
+        run.draws += 1
+        trial = study.ask()
+        g = make_genotype(sample_macro(trial, a.macro))
+        screen = prescreen(spec, g)
+        record_screen(trial, g, screen, spec)
+        if not screen.feasible:
+            study.tell(trial, infeasible_values(spec, screen))
+            continue
+        if g.id in done:  # a duplicate: its result again, nothing counted
+            trial.set_user_attr(schema.DUPLICATE_OF, done[g.id][0])
+            trial.set_user_attr(schema.VAL, {spec.metric: done[g.id][1]})
+            study.tell(trial, done[g.id][2])
+            continue
+        entry = table.entries.get(g.id)
+        if entry is None:
+            if not a.partial:
+                raise ValueError(
+                    f"genotype {g.id} of macro {a.macro} is not in the table: the table is "
+                    "incomplete (finish the build, or replay with --partial)"
+                )
+            run.missing += 1
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            continue
+        k = int(rng.integers(len(entry.dice)))
+        dice = entry.dice[k]
+        if len(entry.dice) == 1 and table.noise_sd > 0:
+            dice = float(np.clip(dice + rng.normal(0.0, table.noise_sd), 0.0, 1.0))
+        trial.set_user_attr(schema.VAL, {spec.metric: dice})
+        values = objectives.values(spec, {**screen.attrs, schema.VAL: {spec.metric: dice}})
+        study.tell(trial, values)
+        done[g.id] = (trial.number, dice, values)
+        elapsed += entry.seconds[k]
+        run.evaluations += 1
+        run.best_dice = max(run.best_dice, dice)
+        point = (-dice, math.log10(screen.cost.params), math.log10(max(screen.cost.macs_thop, 1)))
+        front.append(point)
+        front = [front[i] for i in non_dominated(front)]
+        run.seconds.append(elapsed)
+        run.hv.append(hypervolume(front, reference))
+    return run
+
+
+def reference_point(a) -> tuple[float, float, float]:
+    from searchspace.budget import parse_macs, parse_params
+    from searchspace.cost import count_cost
+    from searchspace.space import make_genotype
+
+    params = math.log10(parse_params(a.budget_params))
+    if a.budget_gflops:
+        macs = math.log10(parse_macs(a.budget_gflops))
+    else:
+        largest = max(
+            count_cost(make_genotype(c), (64, 64)).macs_thop for c in macro_choices(a.macro)
+        )
+        macs = math.log10(1.1 * largest)
+    return (0.0, params, macs)
+
+
+def hv_at(run: Run, seconds: float) -> float:
+    out = 0.0
+    for t, v in zip(run.seconds, run.hv, strict=True):
+        if t <= seconds:
+            out = v
+    return out
+
+
+def summarise(runs: list[Run]) -> tuple[list[dict], float]:
+    from reports.compare import t_interval, two_sample
+
+    common = min((r.seconds[-1] for r in runs if r.seconds), default=0.0)
+    by: dict[str, list[Run]] = {}
+    for r in runs:
+        by.setdefault(r.strategy, []).append(r)
+    base = by.get("random", [])
+    rows = []
+    for strategy, rs in by.items():
+        final = [r.hv[-1] if r.hv else 0.0 for r in rs]
+        timed = [hv_at(r, common) for r in rs]
+        mean, lo, hi = t_interval(final)
+        tmean, tlo, thi = t_interval(timed)
+        row = {
+            "strategy": strategy,
+            "seeds": len(rs),
+            "evaluations": min(r.evaluations for r in rs),
+            "hv_final_mean": mean,
+            "hv_final_sd": statistics.stdev(final) if len(final) > 1 else 0.0,
+            "hv_final_ci_low": lo,
+            "hv_final_ci_high": hi,
+            f"hv_at_{common:.0f}s_mean": tmean,
+            f"hv_at_{common:.0f}s_ci_low": tlo,
+            f"hv_at_{common:.0f}s_ci_high": thi,
+            "best_val_dice_mean": statistics.fmean(r.best_dice for r in rs),
+            "draws_mean": statistics.fmean(r.draws for r in rs),
+            "missing_mean": statistics.fmean(r.missing for r in rs),
+        }
+        if strategy != "random" and base:
+            test = two_sample(final, [r.hv[-1] if r.hv else 0.0 for r in base])
+            row["vs_random_mannwhitney_p"] = test.get("mannwhitney_p", float("nan"))
+            row["vs_random_welch_p"] = test.get("welch_p", float("nan"))
+        rows.append(row)
+    return rows, common
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--macro", choices=tuple(MACROS), default="malunet-d6-w8")
+    ap.add_argument("--strategies", default=",".join(STRATEGIES))
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--evaluations", type=int, default=100)
+    ap.add_argument("--budget-params", default="0.2M")
+    ap.add_argument("--budget-gflops", default=None)
+    ap.add_argument("--population", type=int, default=16)
+    ap.add_argument("--table", default=str(TABLE))
+    ap.add_argument("--partial", action="store_true")
+    ap.add_argument("--out", default="runs/lesionbench-replay")
+    a = ap.parse_args(argv)
+    strategies = [s.strip() for s in a.strategies.split(",") if s.strip()]
+    unknown = sorted(set(strategies) - set(STRATEGIES))
+    if unknown:
+        print(
+            f"error: unknown strategies {unknown}; known: {', '.join(STRATEGIES)}", file=sys.stderr
+        )
+        return 2
+    import optuna
+    import pandas as pd
+    from tqdm import tqdm
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    table = read_table(Path(a.table))
+    reference = reference_point(a)
+    runs = []
+    with tqdm(total=len(strategies) * a.seeds, unit="run", desc="replay") as bar:
+        for strategy in strategies:
+            for seed in range(a.seeds):
+                try:
+                    runs.append(replay_one(strategy, seed, table, a, reference))
+                except ValueError as e:
+                    print(f"error: {e}", file=sys.stderr)
+                    return 2
+                bar.update(1)
+    rows, common = summarise(runs)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    df = pd.DataFrame(rows)
+    df.to_csv(out / "replay.csv", index=False)
+    curves = [
+        {"strategy": r.strategy, "seed": r.seed, "seconds": r.seconds, "hv": r.hv} for r in runs
+    ]
+    (out / "curves.json").write_text(json.dumps(curves))
+    note = (
+        f"lesionbench replay, macro {a.macro}, {a.seeds} seeds x {a.evaluations} evaluations, "
+        f"budget {a.budget_params} params{f', {a.budget_gflops} GMACs' if a.budget_gflops else ''}; "
+        f"validation Dice per-image mean at 64x64 / 2 epochs; noise sd {table.noise_sd:.4f} pooled "
+        f"over {table.noise_n} multi-seed candidates; common time {common:.0f} s of training; "
+        f"table {a.table} ({len(table.entries)} candidates){' PARTIAL' if a.partial else ''}"
+    )
+    (out / "replay.md").write_text(
+        note + "\n\n" + df.to_markdown(index=False, floatfmt=".4g") + "\n"
+    )
+    print(note)
+    print(df.to_markdown(index=False, floatfmt=".4g"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
