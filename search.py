@@ -16,7 +16,7 @@ from searchspace.cost import COUNTERS  # noqa: E402
 from studies.ablation_plan import PLANS  # noqa: E402
 from studies.latency import RUNTIMES as LATENCY_RUNTIMES  # noqa: E402
 from studies.search import BACKENDS  # noqa: E402
-from studies.spec import SAMPLERS  # noqa: E402
+from studies.spec import PRUNE_RULES, SAMPLERS  # noqa: E402
 from trainer.config import OPTIMIZER_IMPLS, RECIPES  # noqa: E402
 
 VERBS_HELP = """\
@@ -411,6 +411,23 @@ def _add_search_parser(sub) -> None:
         "--no-prune",
         action="store_true",
         help="train every candidate to the end (no multi-objective pruning)",
+    )
+    g.add_argument(
+        "--prune-rule",
+        choices=PRUNE_RULES,
+        default="dominance",
+        help="dominance (default: stop a trial that a cheaper finished one beats by a margin at "
+        "the same epoch) or sh (multi-objective successive halving: at rungs min-resource * "
+        "eta**k, keep the best 1/eta by non-dominated rank, hypervolume contribution breaking "
+        "ties); studies/pruning.py",
+    )
+    g.add_argument("--eta", type=int, default=3, help="sh: the halving factor (default 3)")
+    g.add_argument(
+        "--min-resource",
+        type=int,
+        default=1,
+        metavar="E",
+        help="sh: the first rung's epoch (default 1)",
     )
     g.add_argument(
         "--warm-start",

@@ -30,9 +30,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from reports.hypervolume import hypervolume, non_dominated
 from reports.study import ReportError, StudyView, default_storage, load_study_view
 from studies import objectives as objectives_table
+from studies.hypervolume import hypervolume, non_dominated
 from studies.spec import check_comparable
 
 

@@ -12,9 +12,9 @@ import warnings
 from typing import NamedTuple
 
 from studies import objectives as objectives_table
+from studies.hypervolume import hypervolume_history
 from studies.schema import TrialRecord
 
-from .hypervolume import hypervolume_history
 from .study import StudyView, metric_label
 
 MIN_IMPORTANCE_TRIALS = 10

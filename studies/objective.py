@@ -308,7 +308,8 @@ class EpochWatch:
         self.curve.append(float(value) if ok else None)
         if self.exempt or self.study is None or self.costs is None:
             return None
-        trials = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        finished = (TrialState.COMPLETE, TrialState.PRUNED)
+        trials = self.study.get_trials(deepcopy=False, states=finished)
         self.decision = prune_decision(
             self.costs,
             self.curve,

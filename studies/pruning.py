@@ -23,6 +23,16 @@ empty and the rule becomes "``margin`` below the best trial at the same epoch".
 
 References are the study's COMPLETE, feasible, trained (not duplicate) trials with a stored
 curve (``schema.CURVE``), re-read at every epoch so that parallel workers see each other.
+
+The other rule, ``rule = "sh"``: asynchronous multi-objective successive halving over the epoch
+ladder (as Syne Tune's MOASHA). Rungs lie at epochs ``min_resource * eta**k`` below the last
+epoch. A trial reaching a rung is compared with every trial that reached it before (references
+then include PRUNED trials, whose curves stop at their last rung): each is the point (best
+accuracy so far at the rung, its costs); the points are sorted into non-dominated ranks, and the
+trial continues when it is among the best ``max(1, n // eta)`` of the ``n`` points, the last rank
+that fits being split by hypervolume contribution (``reports``' convention: -accuracy and log10
+costs, reference 0 and 1 + the largest log cost). Until ``eta`` trials have reached a rung, every
+trial passes it (there is nothing to halve yet). Presets are never pruned.
 """
 
 from __future__ import annotations
@@ -67,6 +77,8 @@ def prune_decision(
     cost_names: Sequence[str] = (),
 ) -> Decision:
     """Whether to stop a trial with these ``costs`` and ``curve`` after ``epoch`` (1-based)."""
+    if settings.enabled and settings.rule == "sh":
+        return halving_decision(costs, curve, epoch, total_epochs, references, settings)
     if not settings.enabled or epoch <= settings.warmup_epochs or epoch >= total_epochs:
         return Decision(False)
     mine = best_so_far(curve, epoch)
@@ -97,6 +109,70 @@ def prune_decision(
     )
 
 
+def rungs(settings: PruneSettings, total_epochs: int) -> list[int]:
+    """The successive-halving rungs: ``min_resource * eta**k`` below the last epoch."""
+    out, r = [], settings.min_resource
+    while r < total_epochs:
+        out.append(r)
+        r *= settings.eta
+    return out
+
+
+def _point(accuracy: float, costs: Sequence[float]) -> tuple[float, ...]:
+    return (-accuracy, *(math.log10(max(float(c), 1e-9)) for c in costs))
+
+
+def halving_decision(
+    costs: Sequence[float],
+    curve: Sequence[float | None],
+    epoch: int,
+    total_epochs: int,
+    references: Iterable[Reference],
+    settings: PruneSettings,
+) -> Decision:
+    """Multi-objective successive halving at a rung (see the module docstring)."""
+    from studies.hypervolume import hypervolume
+    from studies.neighbour_samplers import nondominated_ranks
+
+    if epoch not in rungs(settings, total_epochs):
+        return Decision(False)
+    mine = best_so_far(curve, epoch)
+    if mine is None:
+        return Decision(False)
+    points = [_point(mine, costs)]
+    for ref in references:
+        theirs = best_so_far(ref.curve, epoch) if len(ref.curve) >= epoch else None
+        if theirs is not None and len(ref.costs) == len(costs):
+            points.append(_point(theirs, ref.costs))
+    n = len(points)
+    if n <= settings.eta:
+        return Decision(False)
+    keep = max(1, n // settings.eta)
+    ranks = nondominated_ranks(points)
+    ahead = sum(1 for r in ranks if r < ranks[0])  # points in better ranks than mine
+    if ahead + sum(1 for r in ranks if r == ranks[0]) <= keep:
+        return Decision(False)  # my whole rank fits
+    if ahead >= keep:
+        return _halved(epoch, n, keep, ranks[0], mine)
+    # my rank overflows the places left: the largest hypervolume contributions keep them
+    tied = [p for p, r in zip(points, ranks, strict=True) if r == ranks[0]]
+    ref = (0.0, *(1.0 + max(p[i] for p in points) for i in range(1, len(points[0]))))
+    total = hypervolume(tied, ref)
+    contribution = [total - hypervolume(tied[:i] + tied[i + 1 :], ref) for i in range(len(tied))]
+    order = sorted(range(len(tied)), key=lambda i: -contribution[i])  # stable: mine (index 0) first
+    if order.index(0) < keep - ahead:
+        return Decision(False)
+    return _halved(epoch, n, keep, ranks[0], mine)
+
+
+def _halved(epoch: int, n: int, keep: int, rank: int, mine: float) -> Decision:
+    return Decision(
+        True,
+        f"epoch {epoch} (a successive-halving rung): not among the best {keep} of the {n} trials "
+        f"that reached it (non-dominated rank {rank}, best accuracy {mine:.4f})",
+    )
+
+
 def _fmt(v: float) -> str:
     from searchspace.budget import format_count
 
@@ -115,11 +191,13 @@ def costs_of(spec: StudySpec, attrs: dict[str, Any]) -> tuple[float, ...] | None
 
 
 def references_from_trials(spec: StudySpec, trials: Iterable[Any]) -> list[Reference]:
-    """References among FrozenTrials: COMPLETE, feasible, trained, not duplicates, with a curve."""
+    """References among FrozenTrials: COMPLETE (with ``rule = "sh"`` also PRUNED), feasible,
+    trained, not duplicates, with a curve."""
+    states = ("COMPLETE", "PRUNED") if spec.pruning.rule == "sh" else ("COMPLETE",)
     refs = []
     for t in trials:
         a = t.user_attrs
-        if t.state.name != "COMPLETE" or not a.get(schema.FEASIBLE):
+        if t.state.name not in states or not a.get(schema.FEASIBLE):
             continue
         if a.get(schema.DUPLICATE_OF) is not None or not a.get(schema.CURVE):
             continue

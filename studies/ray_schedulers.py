@@ -37,7 +37,8 @@ class ParetoStop(FIFOScheduler):
         if config.get("preset") or PAYLOAD not in result:
             return TrialScheduler.CONTINUE
         attrs = config["cost_attrs"]
-        done = self.searcher.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        finished = (TrialState.COMPLETE, TrialState.PRUNED)
+        done = self.searcher.study.get_trials(deepcopy=False, states=finished)
         decision = prune_decision(
             costs_of(spec, attrs) or (),
             json.loads(result[PAYLOAD])["curve"],

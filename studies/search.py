@@ -85,6 +85,9 @@ class SearchOptions:
     storage: str | None = None
     include_presets: bool = False
     prune: bool = True
+    prune_rule: str = "dominance"
+    eta: int = 3
+    min_resource: int = 1
     backend: str = "optuna"
     address: str | None = None
     gpus_per_trial: float | None = None
@@ -199,7 +202,13 @@ def make_spec(o: SearchOptions, data=None) -> StudySpec:
         data_source=SYNTHETIC if synthetic else str(Path(o.data).resolve()),
         data_limit=o.limit,
         synthetic_counts=SYNTHETIC_COUNTS if synthetic else None,
-        pruning=PruneSettings(enabled=o.prune, warmup_epochs=max(1, config.epochs // 4)),
+        pruning=PruneSettings(
+            enabled=o.prune,
+            warmup_epochs=max(1, config.epochs // 4),
+            rule=o.prune_rule,
+            eta=o.eta,
+            min_resource=o.min_resource,
+        ),
     )
 
 

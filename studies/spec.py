@@ -27,6 +27,7 @@ from trainer.metrics import METRIC_NAMES
 
 COUNTERS = ("thop", "torch")
 SAMPLERS = ("nsga2", "tpe", "random", "local", "evolution")
+PRUNE_RULES = ("dominance", "sh")
 OBJECTIVE_NAMES = objectives_table.DEFAULT  # accuracy (the --metric), params, macs
 # Fields that may legitimately differ between two runs of one study.
 NOT_COMPARED = ("data_source",)
@@ -53,12 +54,22 @@ class PruneSettings:
     warmup_epochs: int = 1  # never stop a trial at or before this epoch
     margin: float = 0.05  # accuracy gap (absolute) a cheaper trial must show
     min_references: int = 1  # how many cheaper-or-equal trials must show it
+    rule: str = "dominance"  # or "sh": multi-objective successive halving (studies.pruning)
+    eta: int = 3  # sh: a rung keeps the best 1/eta of the trials that reached it
+    min_resource: int = 1  # sh: the first rung's epoch; rungs at min_resource * eta**k
 
     def __post_init__(self) -> None:
         if self.warmup_epochs < 0 or self.min_references < 1 or not 0 <= self.margin <= 1:
             raise ValueError(
                 "pruning needs warmup_epochs >= 0, min_references >= 1 and 0 <= margin <= 1, "
                 f"got {self.warmup_epochs}, {self.min_references}, {self.margin}"
+            )
+        if self.rule not in PRUNE_RULES:
+            raise ValueError(f"unknown pruning rule {self.rule!r}; known: {', '.join(PRUNE_RULES)}")
+        if self.eta < 2 or self.min_resource < 1:
+            raise ValueError(
+                f"successive halving needs eta >= 2 and min_resource >= 1, got {self.eta}, "
+                f"{self.min_resource}"
             )
 
 
@@ -163,6 +174,8 @@ class StudySpec:
             }
         if isinstance(stored.get("train_config"), dict):
             stored = {**stored, "train_config": with_train_defaults(stored["train_config"])}
+        if isinstance(stored.get("pruning"), dict):  # studies from before rule / eta existed
+            stored = {**stored, "pruning": dataclasses.asdict(PruneSettings(**stored["pruning"]))}
         keys = sorted((set(mine) | set(stored)) - {"budgets", "data", *NOT_COMPARED})
         return [k for k in keys if _normal(mine.get(k)) != _normal(stored.get(k))]
 

@@ -142,3 +142,74 @@ def test_prune_settings_refuse_nonsense():
         PruneSettings(margin=-0.1)
     with pytest.raises(ValueError):
         PruneSettings(min_references=0)
+
+
+# ------------------------------------------------------------- multi-objective successive halving
+SH = PruneSettings(rule="sh", eta=3, min_resource=1)
+
+
+def _ref(number: int, accuracy: float, params: float, epochs: int = 1) -> Reference:
+    return Reference(number, (params,), (accuracy,) * epochs)
+
+
+def test_rungs_are_min_resource_times_powers_of_eta_below_the_last_epoch():
+    from studies.pruning import rungs
+
+    assert rungs(SH, 10) == [1, 3, 9]
+    assert rungs(SH, 9) == [1, 3]
+    assert rungs(PruneSettings(rule="sh", eta=2, min_resource=2), 20) == [2, 4, 8, 16]
+
+
+def test_halving_keeps_the_best_third_by_accuracy_when_costs_are_equal():
+    refs = [_ref(i, a, 1000) for i, a in enumerate((0.9, 0.8, 0.7, 0.6, 0.5))]
+    # 6 points with mine, keep 6 // 3 = 2: only the two best accuracies pass the rung
+    low = prune_decision((1000,), [0.55], 1, 10, refs, SH)
+    assert low.prune and "not among the best 2 of the 6" in low.reason
+    assert not prune_decision((1000,), [0.85], 1, 10, refs, SH).prune
+    assert not prune_decision((1000,), [0.55, 0.55], 2, 10, refs, SH).prune  # 2 is no rung
+    assert prune_decision((1000,), [0.55], 1, 10, refs[:3], SH).prune  # n = 4 > eta: keep 1
+    assert not prune_decision((1000,), [0.1], 1, 10, refs[:2], SH).prune  # n = 3 <= eta: pass
+
+
+def test_halving_breaks_a_tied_rank_by_hypervolume_contribution():
+    # Four mutually non-dominated points, keep 4 // 3 = 1. As (-accuracy, log10 params), with
+    # the reference (0, 1 + 4 = 5), sorted by accuracy: (-.9, 4), (-.7, 3), (-.6, 2), (-.5, 1).
+    # 2-D contributions (width to the next point's x or 0, times height to the previous y or 5):
+    # .2 x 1 = .2, .1 x 1 = .1, .1 x 1 = .1, .5 x 1 = .5: the 0.5-accuracy, 10-param point wins.
+    points = {(0.9, 1e4), (0.7, 1e3), (0.6, 1e2), (0.5, 1e1)}
+    for mine in points:
+        refs = [_ref(i, a, p) for i, (a, p) in enumerate(sorted(points - {mine}))]
+        d = prune_decision((mine[1],), [mine[0]], 1, 10, refs, SH)
+        assert d.prune == (mine != (0.5, 1e1)), mine
+
+
+def test_halving_compares_with_pruned_trials_that_reached_the_rung():
+    import optuna
+
+    from studies.search import SearchOptions, make_spec
+
+    spec = make_spec(SearchOptions(budget_params="400k", prune_rule="sh"))
+    attrs = {schema.FEASIBLE: True, schema.PARAMS: 10, schema.MACS_THOP: 10, schema.VAL: {}}
+    done = optuna.trial.create_trial(
+        values=[0.5, 10, 10], user_attrs={**attrs, schema.CURVE: [0.4, 0.5]}
+    )
+    pruned = optuna.trial.create_trial(
+        state=optuna.trial.TrialState.PRUNED, user_attrs={**attrs, schema.CURVE: [0.3]}
+    )
+    assert [r.curve for r in references_from_trials(spec, [done, pruned])] == [(0.4, 0.5), (0.3,)]
+    dominance = make_spec(SearchOptions(budget_params="400k"))
+    assert len(references_from_trials(dominance, [done, pruned])) == 1  # COMPLETE only
+
+
+def test_a_stored_spec_from_before_the_halving_fields_still_matches():
+    from studies.search import SearchOptions, make_spec
+
+    spec = make_spec(SearchOptions(budget_params="400k"))
+    stored = spec.to_dict()
+    for key in ("rule", "eta", "min_resource"):
+        stored["pruning"].pop(key)
+    assert spec.differences(stored) == []
+    sh = make_spec(SearchOptions(budget_params="400k", prune_rule="sh"))
+    assert sh.differences(stored) == ["pruning"]
+    with pytest.raises(ValueError, match="unknown pruning rule"):
+        PruneSettings(rule="asha")

@@ -26,7 +26,6 @@ from reports.extract import (
     _get_importance_data,
     _get_pareto_data,
 )
-from reports.hypervolume import hypervolume, hypervolume_history
 from reports.images import contour
 from reports.plots import plot_importance, plot_pareto
 from reports.study import parse_confirm
@@ -34,6 +33,7 @@ from reports.tables import front_table, trials_table, write_tables
 from searchspace.presets import PRESETS
 from searchspace.space import make_genotype
 from studies import schema
+from studies.hypervolume import hypervolume, hypervolume_history
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 METRIC = "dice_per_image_mean"

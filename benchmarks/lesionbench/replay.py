@@ -122,9 +122,9 @@ def replay_one(strategy: str, seed: int, table: Table, a, reference) -> Run:
     import numpy as np
     import optuna
 
-    from reports.hypervolume import hypervolume, non_dominated
     from searchspace.space import make_genotype
     from studies import objectives, schema
+    from studies.hypervolume import hypervolume, non_dominated
     from studies.objective import infeasible_values, prescreen, record_screen
     from studies.samplers import make_sampler
 
