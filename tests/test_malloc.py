@@ -53,8 +53,13 @@ def test_tuned_allocator_keeps_freed_memory_and_off_leaves_glibc_as_it_is():
     tuned, off = probe(None), probe("off")
     assert tuned["state"] == TUNED
     assert off["state"].startswith("default") and ENV in off["state"]
-    # measured over 30 runs: glibc's defaults 51,400-511,700 faults, tuned 256-1,800
-    assert off["faults"] > 40_000
+    # measured over 30 runs: glibc's defaults 51,400-511,700 faults, tuned 256-1,800; once (of
+    # some 100 runs) the defaults' heap was not trimmed and faulted only 1,537 times, so the
+    # defaults get up to three fresh processes to show it (tuned never exceeded 1,800)
+    faults = [off["faults"]]
+    while max(faults) <= 40_000 and len(faults) < 3:
+        faults.append(probe("off")["faults"])
+    assert max(faults) > 40_000, faults
     assert tuned["faults"] < 10_000
 
 
