@@ -106,7 +106,7 @@ def _point(view: StudyView, r) -> tuple[float, ...]:
 
 
 def study_curve(group: str, view: StudyView, ref: tuple[float, ...]) -> StudyCurve:
-    from studies.workers import counts_as_trained
+    from studies.trial_state import counts_as_trained
 
     trials = sorted(view.trials, key=lambda t: t.number)
     by_number = {r.number: r for r in view.records}

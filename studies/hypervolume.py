@@ -27,6 +27,20 @@ def non_dominated(points: Sequence[Sequence[float]]) -> list[int]:
     ]
 
 
+def nondominated_ranks(points: Sequence[Sequence[float]]) -> list[int]:
+    """Rank 0 for the non-dominated points, 1 for those only rank 0 dominates, and so on."""
+    ranks = [-1] * len(points)
+    left = list(range(len(points)))
+    rank = 0
+    while left:
+        front = {left[j] for j in non_dominated([points[i] for i in left])}
+        for i in front:
+            ranks[i] = rank
+        left = [i for i in left if i not in front]
+        rank += 1
+    return ranks
+
+
 def _hv2(points: list[Point], ref: Point) -> float:
     area, y_best = 0.0, ref[1]
     for x, y in sorted(points):

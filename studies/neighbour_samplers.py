@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import abc
 import hashlib
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -47,6 +46,8 @@ from searchspace.space import (
     params_of,
 )
 from studies import objectives, schema
+from studies.hypervolume import nondominated_ranks
+from studies.random_sampler import TrialSeededRandomSampler
 from studies.spec import StudySpec
 
 TARGET = "neighbour_sampler_target"  # trial system attribute: the chosen candidate's parameters
@@ -55,21 +56,6 @@ TARGET = "neighbour_sampler_target"  # trial system attribute: the chosen candid
 def _rng(seed: int, number: int, salt: str) -> np.random.Generator:
     digest = hashlib.sha256(f"{seed}:{number}:{salt}".encode()).digest()
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
-
-
-def nondominated_ranks(losses: Sequence[Sequence[float]]) -> list[int]:
-    """Rank 0 for the non-dominated loss vectors, 1 for those only rank 0 dominates, ..."""
-    ranks = [-1] * len(losses)
-    left = list(range(len(losses)))
-    rank = 0
-    while left:
-        front = objectives.pareto_indices([losses[i] for i in left])
-        for j in front:
-            ranks[left[j]] = rank
-        chosen = {left[j] for j in front}
-        left = [i for i in left if i not in chosen]
-        rank += 1
-    return ranks
 
 
 class _Trained:
@@ -88,8 +74,6 @@ class NeighbourSampler(BaseSampler):
     """Base of the two: candidate choice in ``propose``, the rest shared."""
 
     def __init__(self, spec: StudySpec, *, seed: int | None = None) -> None:
-        from studies.samplers import TrialSeededRandomSampler
-
         self.spec = spec
         self.seed = int(spec.seed if seed is None else seed)
         self.population = int(spec.population_size)

@@ -54,6 +54,7 @@ from studies.runs import train_genotype
 from studies.samplers import CONSTRAINTS_ON_TRIAL, constraint_names
 from studies.spec import StudySpec
 from studies.storage import STALE_REASON, JournalHeartbeat
+from studies.trial_state import is_stale_fail, was_claimed
 from trainer import DataBundle, FitResult, TrainConfig, load_data, read_json
 
 
@@ -414,7 +415,6 @@ def duplicate_decision(
     ("reuse", the COMPLETE trained original, None), ("prune", the other trial, why) when the
     genotype was pruned, failed in training, or is being trained (a RUNNING claimed trial, or
     without claims an earlier RUNNING one), else ("train", None, None)."""
-    from studies.workers import is_stale_fail, was_claimed
 
     same = [
         t

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from studies import schema
+from studies.hypervolume import dominates, non_dominated  # noqa: F401  (dominates: the one)
 
 ACCURACY = "accuracy"
 ALIASES = {"dice": ACCURACY}
@@ -203,17 +204,11 @@ def loss_vector(spec, attrs: Mapping[str, Any]) -> tuple[float, ...] | None:
     return tuple(-x if o.direction == "maximize" else x for x, o in zip(v, of(spec), strict=True))
 
 
-def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
-    """``a`` dominates ``b`` (both loss vectors): no worse anywhere, better somewhere."""
-    return all(x <= y for x, y in zip(a, b, strict=True)) and any(
-        x < y for x, y in zip(a, b, strict=True)
-    )
-
-
 def pareto_indices(losses: Sequence[Sequence[float] | None]) -> list[int]:
-    """Indices of the loss vectors no other dominates (None: never on the front)."""
+    """Indices of the loss vectors no other dominates (None: never on the front); the
+    non-domination of ``studies.hypervolume``, the project's one."""
     pts = [(i, tuple(v)) for i, v in enumerate(losses) if v is not None]
-    return [i for i, v in pts if not any(dominates(w, v) for j, w in pts if j != i)]
+    return [pts[k][0] for k in non_dominated([v for _, v in pts])]
 
 
 def pareto_front(spec, items: Sequence[Any], attrs: Callable[[Any], Mapping[str, Any]]) -> list:

@@ -131,8 +131,7 @@ def halving_decision(
     settings: PruneSettings,
 ) -> Decision:
     """Multi-objective successive halving at a rung (see the module docstring)."""
-    from studies.hypervolume import hypervolume
-    from studies.neighbour_samplers import nondominated_ranks
+    from studies.hypervolume import hypervolume, nondominated_ranks
 
     if epoch not in rungs(settings, total_epochs):
         return Decision(False)

@@ -43,7 +43,7 @@ from studies.ray_searcher import StudySearcher, _Heartbeat, beat, define_space
 from studies.ray_trainable import METRIC, PAYLOAD, _Reporter, train_trial
 from studies.spec import StudySpec
 from studies.storage import fail_stale_trials, open_storage, open_study
-from studies.workers import count_trained
+from studies.trial_state import count_trained
 
 __all__ = [  # the backend's names, importable from here as before the split
     "METRIC",

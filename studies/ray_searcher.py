@@ -54,7 +54,8 @@ from studies.ray_trainable import PAYLOAD
 from studies.samplers import make_sampler
 from studies.spec import StudySpec
 from studies.storage import _has_heartbeat, heartbeat_interval
-from studies.workers import MAX_IDLE_DRAWS, count_trained
+from studies.trial_state import count_trained
+from studies.workers import MAX_IDLE_DRAWS
 from trainer import FitResult
 
 

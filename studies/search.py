@@ -36,14 +36,13 @@ from studies.storage import (
     open_storage,
     storage_url,
 )
+from studies.trial_state import count_trained, tally
 from studies.workers import (
     StudyLock,
     WorkerJob,
-    count_trained,
     fail_stale_and_retry,
     resolve_workers,
     run_workers,
-    tally,
     work,
 )
 

@@ -17,7 +17,7 @@ import pytest
 
 from studies import schema
 from studies.storage import STALE_REASON
-from studies.workers import counts_as_trained
+from studies.trial_state import counts_as_trained
 
 ROOT = Path(__file__).resolve().parents[1]
 TRIALS = 5

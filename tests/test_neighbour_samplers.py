@@ -14,12 +14,8 @@ from searchspace.space import (
     sample_choices,
 )
 from studies import schema
-from studies.neighbour_samplers import (
-    TARGET,
-    EvolutionSampler,
-    LocalSearchSampler,
-    nondominated_ranks,
-)
+from studies.hypervolume import nondominated_ranks
+from studies.neighbour_samplers import TARGET, EvolutionSampler, LocalSearchSampler
 from studies.samplers import make_sampler
 from studies.search import SearchOptions, make_spec
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import optuna
 
 from studies import schema
-from studies.workers import counts_as_trained
+from studies.trial_state import counts_as_trained
 
 ROOT = Path(__file__).resolve().parents[1]
 TRIALS = 5

@@ -14,15 +14,14 @@ from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 
 from studies import schema
-from studies.samplers import TrialSeededRandomSampler
+from studies.random_sampler import TrialSeededRandomSampler
 from studies.search import options_from, run_search
 from studies.storage import STALE_REASON
+from studies.trial_state import counts_as_trained, tally
 from studies.workers import (
     StudyLock,
-    counts_as_trained,
     fail_stale_and_retry,
     resolve_workers,
-    tally,
     usable_cores,
 )
 from trainer.malloc import TUNED
