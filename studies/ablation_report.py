@@ -99,7 +99,8 @@ def write_ablation_report(
         "mean ± std over seeds; Δ = paired on (image, seed), Wilcoxon signed-rank p, 95 % bootstrap "
         "CI over images; * = p < 0.05 and CI excludes 0. MACs at the training size, batch 1."
     )
-    (out_dir / "ablation.md").write_text(_markdown(shown) + "\n\n" + note + "\n")
+    markdown = shown.to_markdown(index=False, tablefmt="github", missingval="")
+    (out_dir / "ablation.md").write_text(markdown + "\n\n" + note + "\n")
     (out_dir / "ablation.tex").write_text(shown.to_latex(index=False, escape=True))
     base_params = table.loc[table["factor"] == "base", "params"].iloc[0]
     trained = table[table.get("Δ Dice").notna()] if "Δ Dice" in table else table.iloc[0:0]
@@ -151,7 +152,8 @@ def _paper_style(table):
         if pd.notna(r.get("Δ Dice", np.nan)):
             delta = f"{r['Δ Dice']:+.4f} [{r['Δ Dice CI low']:+.4f}, {r['Δ Dice CI high']:+.4f}] p={r['Wilcoxon p']:.3g}{' *' if r['significant'] else ''}"
         row = {
-            "variant": r["variant"] + (" (base)" if r["factor"] == "base" else ""),
+            "variant": r["variant"]
+            + (" (base)" if r["factor"] == "base" and not r["variant"].startswith("base") else ""),
             "params": f"{int(r['params']):,}",
             "MACs (thop)": f"{r['MACs (thop)'] / 1e6:.1f} M",
             "MACs (torch)": f"{r['MACs (torch)'] / 1e6:.1f} M",
@@ -163,15 +165,3 @@ def _paper_style(table):
         row["Δ Dice vs base"] = delta
         out.append(row)
     return pd.DataFrame(out)
-
-
-def _markdown(df) -> str:
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, r in df.iterrows():
-        lines.append(
-            "| "
-            + " | ".join("" if (isinstance(v, float) and np.isnan(v)) else str(v) for v in r)
-            + " |"
-        )
-    return "\n".join(lines)

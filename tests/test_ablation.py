@@ -72,7 +72,8 @@ def test_ablation_resumes_and_pairs_by_image_and_seed(tmp_path, data, monkeypatc
 
     out = write_ablation_report(study, variants, tmp_path / "report", latency=False)
     text = (out / "ablation.md").read_text()
-    assert variants[0].name + " (base)" in text and "2 seeds" in text and "SYNTHETIC" in text
+    assert variants[0].name == "base (egeunet)" and f"| {variants[0].name} " in text
+    assert "(base) (base)" not in text and "2 seeds" in text and "SYNTHETIC" in text
     assert (out / "ablation.tex").read_text().startswith("\\begin{tabular}")
 
 
