@@ -65,7 +65,8 @@ def _fake_table(path, macro: str, drop: int = 0) -> dict:
                         "attention", "bridge")}, "genotype_id": g.id, "params": 0, "macs_thop": 0,
                         "macs_torch": 0, "fidelity": "64x64-e2", "image_size": "64x64", "epochs": 2,
                         "seed": 0, "val_dice_per_image_mean": dice[g.id],
-                        "val_jaccard_per_image_mean": 0, "val_dice_curve": "[]",
+                        "val_jaccard_per_image_mean": 0,
+                        "val_dice_curve": f"[{dice[g.id] - 0.2}, {dice[g.id]}]",
                         "train_seconds": 1.0, "status": "completed"})  # fmt: skip
     return dice
 
@@ -105,3 +106,24 @@ def test_replay_refuses_an_incomplete_table_unless_partial(tmp_path, capsys):
     assert replay.main(argv) == 2
     assert "not in the table" in capsys.readouterr().err
     assert replay.main([*argv, "--partial"]) == 0
+
+
+def test_replay_with_successive_halving_pays_half_for_a_pruned_candidate(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from benchmarks.lesionbench import replay
+
+    table = tmp_path / "table.csv"
+    _fake_table(table, "unet-d4-w16")
+    out = tmp_path / "out"
+    argv = ["--macro", "unet-d4-w16", "--strategies", "random", "--seeds", "2", "--evaluations",
+            "12", "--prune", "sh", "--eta", "2", "--table", str(table), "--out", str(out)]  # fmt: skip
+    assert replay.main(argv) == 0
+    df = pd.read_csv(out / "replay.csv")
+    assert df.loc[0, "pruned_mean"] > 0 and df.loc[0, "evaluations"] == 12
+    for curve in json.loads((out / "curves.json").read_text()):
+        steps = [b - a for a, b in zip([0.0, *curve["seconds"]], curve["seconds"], strict=False)]
+        assert set(steps) <= {0.5, 1.0} and 0.5 in steps  # 1 of 2 epochs for a pruned one
+        assert len(curve["hv"]) == 12

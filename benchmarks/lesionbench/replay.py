@@ -23,7 +23,10 @@ cumulative training time (the smallest total over all runs), mean, sd and 95 % t
 best validation Dice found, and Mann-Whitney U / Welch tests against random search (the
 statistics of ``compare``). Points are (-Dice, log10 params, log10 thop MACs); the reference is
 (0, log10 of the params budget, log10 of the MAC budget, or of 1.1x the largest MACs in the
-macro when there is no MAC budget). ``--partial`` replays on a table still being built: a
+macro when there is no MAC budget). ``--prune sh|dominance`` runs the search's pruner
+(``studies.pruning.prune_decision``, the live settings) on the table's per-epoch validation
+curves: a candidate it stops is PRUNED, counts as trained, pays only the epochs it ran (its
+seconds x epochs run / epochs) and is never on a front. ``--partial`` replays on a table still being built: a
 candidate missing from it is told FAIL and not counted (the report says how many were missing).
 """
 
@@ -54,6 +57,7 @@ class Entry:
 
     dice: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    curves: list[list[float]] = field(default_factory=list)  # validation Dice per epoch
 
 
 @dataclass
@@ -72,6 +76,7 @@ def read_table(path: Path, fidelity: str = LOW) -> Table:
             e = entries.setdefault(r["genotype_id"], Entry())
             e.dice.append(float(r["val_dice_per_image_mean"]))
             e.seconds.append(float(r["train_seconds"]))
+            e.curves.append([float(v) for v in json.loads(r["val_dice_curve"] or "[]")])
     multi = [e.dice for e in entries.values() if len(e.dice) > 1]
     pooled = [statistics.variance(d) for d in multi]
     sd = math.sqrt(sum(pooled) / len(pooled)) if pooled else 0.0
@@ -100,6 +105,7 @@ class Run:
     evaluations: int = 0
     draws: int = 0
     missing: int = 0
+    pruned: int = 0
     seconds: list[float] = field(default_factory=list)  # cumulative, per evaluation
     hv: list[float] = field(default_factory=list)  # per evaluation
     best_dice: float = 0.0
@@ -113,7 +119,8 @@ def make_spec(strategy: str, seed: int, a) -> object:
         SearchOptions(
             budget_params=a.budget_params, budget_gflops=a.budget_gflops, sampler=strategy,
             population=a.population, seed=seed, image_size=(64, 64), epochs=2,
-            objectives="accuracy,params,macs",
+            objectives="accuracy,params,macs", prune=a.prune != "none",
+            prune_rule="sh" if a.prune == "none" else a.prune, eta=a.eta,
         )
     )  # fmt: skip
 
@@ -126,6 +133,7 @@ def replay_one(strategy: str, seed: int, table: Table, a, reference) -> Run:
     from studies import objectives, schema
     from studies.hypervolume import hypervolume, non_dominated
     from studies.objective import infeasible_values, prescreen, record_screen
+    from studies.pruning import Reference, prune_decision
     from studies.samplers import make_sampler
 
     spec = make_spec(strategy, seed, a)
@@ -136,7 +144,7 @@ def replay_one(strategy: str, seed: int, table: Table, a, reference) -> Run:
         warnings.simplefilter("ignore")
         study = optuna.create_study(directions=list(spec.directions), sampler=sampler)
     rng = np.random.default_rng([seed, STRATEGIES.index(strategy) + 1])
-    run, done, front, elapsed = Run(strategy, seed), {}, [], 0.0
+    run, done, front, elapsed, refs = Run(strategy, seed), {}, [], 0.0, []
     while run.evaluations < a.evaluations and run.draws < 50 * a.evaluations:
         run.draws += 1
         trial = study.ask()
@@ -162,9 +170,32 @@ def replay_one(strategy: str, seed: int, table: Table, a, reference) -> Run:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             continue
         k = int(rng.integers(len(entry.dice)))
-        dice = entry.dice[k]
+        dice, curve = entry.dice[k], list(entry.curves[k])
         if len(entry.dice) == 1 and table.noise_sd > 0:
-            dice = float(np.clip(dice + rng.normal(0.0, table.noise_sd), 0.0, 1.0))
+            shift = float(rng.normal(0.0, table.noise_sd))
+            dice = float(np.clip(dice + shift, 0.0, 1.0))
+            curve = [float(np.clip(v + shift, 0.0, 1.0)) for v in curve]
+        costs = objectives.cost_vector(spec, screen.attrs)
+        stopped = None  # the epoch a pruner stops it at, as the live epoch hook would
+        if spec.pruning.enabled and costs is not None:
+            for epoch in range(1, len(curve)):
+                if prune_decision(
+                    costs, curve[:epoch], epoch, len(curve), refs, spec.pruning
+                ).prune:
+                    stopped = epoch
+                    break
+        if stopped is not None:  # PRUNED: counts as trained, pays its epochs, never on a front
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            if spec.pruning.rule == "sh":
+                refs.append(Reference(trial.number, costs, tuple(curve[:stopped])))
+            elapsed += entry.seconds[k] * stopped / len(curve)
+            run.evaluations += 1
+            run.pruned += 1
+            run.seconds.append(elapsed)
+            run.hv.append(run.hv[-1] if run.hv else 0.0)
+            continue
+        if costs is not None:
+            refs.append(Reference(trial.number, costs, tuple(curve)))
         trial.set_user_attr(schema.VAL, {spec.metric: dice})
         values = objectives.values(spec, {**screen.attrs, schema.VAL: {spec.metric: dice}})
         study.tell(trial, values)
@@ -232,6 +263,7 @@ def summarise(runs: list[Run]) -> tuple[list[dict], float]:
             "best_val_dice_mean": statistics.fmean(r.best_dice for r in rs),
             "draws_mean": statistics.fmean(r.draws for r in rs),
             "missing_mean": statistics.fmean(r.missing for r in rs),
+            "pruned_mean": statistics.fmean(r.pruned for r in rs),
         }
         if strategy != "random" and base:
             test = two_sample(final, [r.hv[-1] if r.hv else 0.0 for r in base])
@@ -252,6 +284,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--population", type=int, default=16)
     ap.add_argument("--table", default=str(TABLE))
     ap.add_argument("--partial", action="store_true")
+    ap.add_argument(
+        "--prune", choices=("none", "dominance", "sh"), default="none",
+        help="simulate a pruner on the table's per-epoch curves (default none: train all)",
+    )  # fmt: skip
+    ap.add_argument("--eta", type=int, default=3, help="--prune sh: the halving factor")
     ap.add_argument("--out", default="runs/lesionbench-replay")
     a = ap.parse_args(argv)
     strategies = [s.strip() for s in a.strategies.split(",") if s.strip()]
@@ -290,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     note = (
         f"lesionbench replay, macro {a.macro}, {a.seeds} seeds x {a.evaluations} evaluations, "
         f"budget {a.budget_params} params{f', {a.budget_gflops} GMACs' if a.budget_gflops else ''}; "
+        f"pruning {a.prune}{f' (eta {a.eta})' if a.prune == 'sh' else ''}; "
         f"validation Dice per-image mean at 64x64 / 2 epochs; noise sd {table.noise_sd:.4f} pooled "
         f"over {table.noise_n} multi-seed candidates; common time {common:.0f} s of training; "
         f"table {a.table} ({len(table.entries)} candidates){' PARTIAL' if a.partial else ''}"
