@@ -44,6 +44,9 @@ def test_the_noise_subset_is_stratified_and_fixed():
     assert PHASES["low"]["epochs"] == 2 and PHASES["low"]["size"] == (64, 64)
 
 
+NO_MAC_BUDGET = ("--budget-params", "0.4M", "--budget-gflops", "none")
+
+
 def _fake_table(path, macro: str, drop: int = 0) -> dict:
     """A complete table of one macro (every candidate, 1 s of training each) whose Dice is a
     made-up function of the factors; ``drop`` leaves the first candidates out."""
@@ -80,7 +83,7 @@ def test_replay_on_a_small_table_counts_evaluations_seconds_and_hypervolume(tmp_
     dice = _fake_table(table, "unet-d4-w16")
     out = tmp_path / "out"
     argv = ["--macro", "unet-d4-w16", "--strategies", "random,local,evolution", "--seeds", "2",
-            "--evaluations", "8", "--population", "4", "--table", str(table), "--out", str(out)]  # fmt: skip
+            "--evaluations", "8", "--population", "4", "--table", str(table), "--out", str(out), *NO_MAC_BUDGET]  # fmt: skip
     assert replay.main(argv) == 0
     df = pd.read_csv(out / "replay.csv")
     assert list(df["strategy"]) == ["random", "local", "evolution"]
@@ -102,7 +105,7 @@ def test_replay_refuses_an_incomplete_table_unless_partial(tmp_path, capsys):
     table = tmp_path / "table.csv"
     _fake_table(table, "unet-d4-w16", drop=400)
     argv = ["--macro", "unet-d4-w16", "--strategies", "random", "--seeds", "1", "--evaluations",
-            "20", "--table", str(table), "--out", str(tmp_path / "o")]  # fmt: skip
+            "20", "--table", str(table), "--out", str(tmp_path / "o"), *NO_MAC_BUDGET]  # fmt: skip
     assert replay.main(argv) == 2
     assert "not in the table" in capsys.readouterr().err
     assert replay.main([*argv, "--partial"]) == 0
@@ -119,7 +122,7 @@ def test_replay_with_successive_halving_pays_half_for_a_pruned_candidate(tmp_pat
     _fake_table(table, "unet-d4-w16")
     out = tmp_path / "out"
     argv = ["--macro", "unet-d4-w16", "--strategies", "random", "--seeds", "2", "--evaluations",
-            "12", "--prune", "sh", "--eta", "2", "--table", str(table), "--out", str(out)]  # fmt: skip
+            "12", "--prune", "sh", "--eta", "2", "--table", str(table), "--out", str(out), *NO_MAC_BUDGET]  # fmt: skip
     assert replay.main(argv) == 0
     df = pd.read_csv(out / "replay.csv")
     assert df.loc[0, "pruned_mean"] > 0 and df.loc[0, "evaluations"] == 12

@@ -2,7 +2,7 @@
 
 Usage: python -m benchmarks.lesionbench.replay [--macro malunet-d6-w8]
        [--strategies random,tpe,nsga2,local,evolution] [--seeds 10] [--evaluations 100]
-       [--budget-params 0.2M] [--budget-gflops G] [--population 16] [--table FILE]
+       [--budget-params 177943] [--budget-gflops 0.0104] [--population 16] [--table FILE]
        [--partial] [--out runs/lesionbench-replay]
 
 Each (strategy, seed) is an in-memory Optuna study with the search's own sampler
@@ -279,8 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--evaluations", type=int, default=100)
-    ap.add_argument("--budget-params", default="0.2M")
-    ap.add_argument("--budget-gflops", default=None)
+    # the mission's budgets: MALUNet's params (177,943) and 2x its thop MACs at 64x64 (5.20 M)
+    ap.add_argument("--budget-params", default="177943")
+    ap.add_argument("--budget-gflops", default="0.0104", help="G thop MACs, or none")
     ap.add_argument("--population", type=int, default=16)
     ap.add_argument("--table", default=str(TABLE))
     ap.add_argument("--partial", action="store_true")
@@ -291,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eta", type=int, default=3, help="--prune sh: the halving factor")
     ap.add_argument("--out", default="runs/lesionbench-replay")
     a = ap.parse_args(argv)
+    if str(a.budget_gflops).lower() == "none":
+        a.budget_gflops = None  # no MAC budget
     strategies = [s.strip() for s in a.strategies.split(",") if s.strip()]
     unknown = sorted(set(strategies) - set(STRATEGIES))
     if unknown:
