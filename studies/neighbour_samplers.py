@@ -64,9 +64,8 @@ class _Trained:
 
     def __init__(self, trial: FrozenTrial, spec: StudySpec) -> None:
         self.number = trial.number
-        self.choices = None if schema.PRESET in trial.user_attrs else choices_from_params(
-            trial.params
-        )  # fmt: skip
+        preset = schema.PRESET in trial.user_attrs
+        self.choices = None if preset else choices_from_params(trial.params)
         self.loss = objectives.loss_vector(spec, trial.user_attrs)
 
 
@@ -90,13 +89,10 @@ class NeighbourSampler(BaseSampler):
             target = t.system_attrs.get(TARGET)
             if target and not gid:  # proposed, not recorded yet (or ended before it was)
                 tried.add(make_genotype(choices_from_params(target)).id)
-            ok = (
-                t.state == TrialState.COMPLETE
-                and t.user_attrs.get(schema.FEASIBLE)
-                and t.user_attrs.get(schema.VAL)
-                and t.user_attrs.get(schema.DUPLICATE_OF) is None
-            )
-            if ok:
+            if t.state != TrialState.COMPLETE:
+                continue
+            r = schema.record_from_trial(t)
+            if r.trained and r.duplicate_of is None:  # as ``front.trained_records`` counts
                 c = _Trained(t, self.spec)
                 if c.loss is not None:
                     trained.append(c)
