@@ -20,7 +20,7 @@ from searchspace.space import sample_genotype  # noqa: E402
 from studies import ray_backend, schema  # noqa: E402
 from studies.spec import PruneSettings, StudySpec  # noqa: E402
 from studies.storage import open_study  # noqa: E402
-from studies.workers import count_trained  # noqa: E402
+from studies.trial_state import count_trained  # noqa: E402
 from trainer import load_data, recipe  # noqa: E402
 
 SIZE = (32, 32)
