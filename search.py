@@ -13,11 +13,13 @@ from pathlib import Path
 
 # The choice lists of the flags come from their registries (the packages declare them).
 from searchspace.cost import COUNTERS  # noqa: E402
-from studies.ablation_plan import PLANS  # noqa: E402
+from studies.ablation.plan import PLANS  # noqa: E402
 from studies.latency import RUNTIMES as LATENCY_RUNTIMES  # noqa: E402
-from studies.search import BACKENDS  # noqa: E402
+from studies.objectives import NAMES as OBJECTIVE_NAMES  # noqa: E402
+from studies.search import BACKENDS, SearchOptions  # noqa: E402
 from studies.spec import PRUNE_RULES, SAMPLERS  # noqa: E402
 from trainer.config import OPTIMIZER_IMPLS, RECIPES  # noqa: E402
+from trainer.metrics import objective_keys  # noqa: E402
 
 VERBS_HELP = """\
 verbs:
@@ -54,31 +56,101 @@ def _image_size(values: list[int] | None, default: tuple[int, int] = (256, 256))
     return h, w
 
 
-def _add_image_size(parser, help: str) -> None:
-    """The --image-size H [W] option every verb that takes a size shares (read by _image_size)."""
-    parser.add_argument("--image-size", type=int, nargs="+", metavar="H [W]", help=help)
-
-
+# ------------------------------------------------------------------------- shared options
+# Every option that several verbs take is declared here once (its type, metavar, default and
+# help); a verb adds it with ``_add(parser, "--out", ...)`` and may only reword the help where the
+# option means something narrower there (``--out`` is a folder for some verbs, a root for others).
+# The search verb's defaults are not here: they are SearchOptions' (studies/search.py).
+SEARCH_DEFAULTS = SearchOptions()
+STORAGE_HELP = (
+    "where the study lives (default sqlite:///runs/STUDY/study.db): sqlite:///FILE, "
+    'journal:FILE, postgresql://USER:PASSWORD@HOST:PORT/DB (pip install -e ".[postgres]") '
+    "or another Optuna RDB URL"
+)
 WORKERS_HELP = (
     "worker processes on this machine (default auto: one per usable CPU core, at most 8; 1 on a "
     "GPU); N workers get cores // N torch threads each (a single worker keeps torch's default); "
     "independent runs are trained that many at a time"
 )
+SHARED: dict[str, dict] = {
+    "--data": {
+        "default": SEARCH_DEFAULTS.data,
+        "help": "dataset folder (ISIC 2016/2017/2018, PH2, images/+masks/) or 'synthetic' "
+        "(the built-in data; default)",
+    },
+    "--recipe": {"help": "training recipe, one of " + ", ".join(RECIPES)},
+    "--epochs": {"type": int, "help": "training epochs (default: the recipe's)"},
+    "--batch-size": {"type": int, "help": "batch size (default: the recipe's)"},
+    "--image-size": {"type": int, "nargs": "+", "metavar": "H [W]"},
+    "--limit": {
+        "type": int,
+        "metavar": "N",
+        "help": "use only the first N training images (smoke runs)",
+    },
+    "--seed": {"type": int, "help": "training seed (default: the recipe's, 0)"},
+    "--seeds": {"type": int, "metavar": "N", "help": "training seeds 0..N-1 per model"},
+    "--device": {
+        "default": SEARCH_DEFAULTS.device,
+        "help": "auto (CUDA if available), cpu or cuda",
+    },
+    "--out": {"default": SEARCH_DEFAULTS.out, "help": "root of the run folders (default runs/)"},
+    "--storage": {"help": STORAGE_HELP},
+    "--study": {"help": "study name"},
+    "--workers": {"default": SEARCH_DEFAULTS.workers, "metavar": "N|auto", "help": WORKERS_HELP},
+    "--preset": {"help": "a preset name (see `presets`)"},
+    "--genotype": {"help": "a genotype JSON file"},
+    "--run": {"required": True, "help": "a run folder written by train or search"},
+}
+
+
+def _add(parser, *flags: str, **override) -> None:
+    """Add shared options (``SHARED``) to a parser or group; ``override`` rewords one of them."""
+    if override and len(flags) != 1:
+        raise TypeError("_add: overrides apply to one flag at a time")
+    for flag in flags:
+        parser.add_argument(flag, **{**SHARED[flag], **override})
+
+
+def _add_image_size(parser, help: str) -> None:
+    """The --image-size H [W] option every verb that takes a size shares (read by _image_size)."""
+    _add(parser, "--image-size", help=help)
 
 
 def _add_workers(parser) -> None:
-    parser.add_argument("--workers", default="auto", metavar="N|auto", help=WORKERS_HELP)
+    _add(parser, "--workers")
 
 
-def _add_budgets(parser, counter_help: str) -> None:
-    """--budget-params, --budget-gflops and --cost-counter, as search and space share them."""
-    parser.add_argument("--budget-params", metavar="N", help="max parameters: 400k, 0.4M, 400000")
-    parser.add_argument(
-        "--budget-gflops",
-        metavar="G",
-        help="max MACs (what papers call GFLOPs), in G by default: 0.1, 100M",
-    )
-    parser.add_argument("--cost-counter", choices=COUNTERS, default="thop", help=counter_help)
+def _add_model(parser) -> None:
+    """--preset or --genotype, exactly one (read by _load_genotype)."""
+    src = parser.add_mutually_exclusive_group(required=True)
+    _add(src, "--preset")
+    _add(src, "--genotype")
+
+
+def _add_budgets(
+    parser, counter_help: str, *, table_only: bool = False, default: str | None = "thop"
+) -> None:
+    """One --budget-NAME flag per budget of the objectives table (studies/objectives.py), and
+    --cost-counter; ``table_only``: the budgets the whole-space cost table can check (space)."""
+    from studies import objectives
+
+    for b in objectives.budget_declarations():
+        owners = [o for o in objectives.OBJECTIVES.values() if o.budget == b]
+        if table_only and not any(o.table_column for o in owners):
+            continue
+        parser.add_argument(b.flag, dest=b.dest, metavar=b.metavar, help=b.help)
+    parser.add_argument("--cost-counter", choices=COUNTERS, default=default, help=counter_help)
+
+
+def _budget_texts(args) -> dict[str, str]:
+    """{budget name: the flag's text} of the budget flags given (``_add_budgets``)."""
+    from studies import objectives
+
+    return {
+        b.name: getattr(args, b.dest)
+        for b in objectives.budget_declarations()
+        if getattr(args, b.dest, None) is not None
+    }
 
 
 def _load_genotype(args):
@@ -180,6 +252,7 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from studies.runs import evaluate_run
+    from trainer.metrics import METRICS
 
     record = evaluate_run(
         Path(args.run),
@@ -195,15 +268,9 @@ def cmd_evaluate(args) -> int:
         f"{record['images']} images of {record['data']['name']} ({record['split']}: "
         f"{record['split_reason']}), scored at {record['metric_resolution']} resolution:"
     )
-    for key in (
-        "dice",
-        "jaccard",
-        "jaccard_thresholded",
-        "accuracy",
-        "sensitivity",
-        "specificity",
-        "hd95",
-    ):
+    for key in METRICS:  # every registered metric the evaluation computed
+        if f"{key}_per_image_mean" not in m:
+            continue
         pooled = m.get(f"{key}_pooled")
         line = f"  {key:<20} per-image mean {m[f'{key}_per_image_mean']:.4f}"
         print(line + (f"   pooled {pooled:.4f}" if pooled is not None else ""))
@@ -251,12 +318,13 @@ The file is written atomically: a failed export never leaves a partial file or r
 
 def cmd_space(args) -> int:
     from searchspace.table import space_report
+    from studies import objectives
 
+    budgets = objectives.parse_budgets(_budget_texts(args))
     print(
         space_report(
             _image_size(args.image_size),
-            budget_params=args.budget_params,
-            budget_gflops=args.budget_gflops,
+            limits=objectives.table_limits(budgets, args.cost_counter),
             counter=args.cost_counter,
             workers=args.workers,
             out=args.out,
@@ -293,7 +361,7 @@ See docs/search.md.
 
 def search_options(args):
     """``SearchOptions`` from the parsed flags: every field of the dataclass is read from the
-    flag of the same name (one declaration: the dataclass), three are spelled differently."""
+    flag of the same name (one declaration: the dataclass), four are spelled differently."""
     import dataclasses
 
     from studies.search import SearchOptions
@@ -302,14 +370,15 @@ def search_options(args):
         "image_size": _image_size(args.image_size) if args.image_size else None,
         "prune": not args.no_prune,
         "report": not args.no_report,
+        "budgets": _budget_texts(args),
     }
-    return SearchOptions(
-        **{
-            f.name: special[f.name] if f.name in special else getattr(args, f.name)
-            for f in dataclasses.fields(SearchOptions)
-            if f.name in special or hasattr(args, f.name)
-        }
-    )
+    given = {
+        f.name: special[f.name] if f.name in special else getattr(args, f.name)
+        for f in dataclasses.fields(SearchOptions)
+        if f.name in special or hasattr(args, f.name)
+    }
+    # a flag not given is None: the dataclass default applies (the defaults live only there)
+    return SearchOptions(**{k: v for k, v in given.items() if v is not None})
 
 
 def cmd_search(args) -> int:
@@ -356,57 +425,56 @@ def cmd_confirm(args) -> int:
 
 
 def _add_search_parser(sub) -> None:
+    """The search verb's options. No default is stated here: a flag not given is None (False for
+    a switch) and ``search_options`` leaves that field to SearchOptions' own default."""
+    d = SEARCH_DEFAULTS
     p = sub.add_parser(
         "search",
         help="architecture search under hard budgets (the default verb)",
         epilog=SEARCH_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        argument_default=None,
     )
     g = p.add_argument_group("budgets and objectives")
-    _add_budgets(g, "which MAC count the budget and objective use (default thop)")
+    _add_budgets(g, f"which MAC count the budget and objective use (default {d.cost_counter})",
+                 default=None)  # fmt: skip
     g.add_argument(
         "--objectives",
-        default="accuracy,params,macs",
         help="comma-separated objectives: accuracy (the validation --metric; 'dice' is an old "
-        "name for it) and any of params, macs, latency (= latency_ort_cpu_ms), "
-        "latency_torch_cpu_ms (default accuracy,params,macs)",
-    )
-    g.add_argument(
-        "--budget-latency",
-        metavar="T",
-        help="max latency of the untrained network at batch 1, measured before training: 15ms, "
-        "15 (ms), 0.015s (on --latency-runtime)",
+        "name for it) and any of "
+        + ", ".join(n for n in OBJECTIVE_NAMES if n != "accuracy")
+        + " (latency = latency_ort_cpu_ms; studies/objectives.py; default "
+        + f"{d.objectives})",
     )
     g.add_argument(
         "--latency-runtime",
         choices=LATENCY_RUNTIMES,
-        default="ort_cpu",
-        help="what 'latency' and --budget-latency measure: ONNX Runtime on the CPU, 1 thread "
-        "(default), or torch eager on the CPU",
+        help="what 'latency' and --budget-latency measure: ort_cpu (ONNX Runtime on the CPU, 1 "
+        f"thread) or torch_cpu (torch eager on the CPU); default {d.latency_runtime}",
     )
     g.add_argument(
         "--metric",
-        default="dice_per_image_mean",
-        help="validation metric of the accuracy objective (default dice_per_image_mean)",
+        metavar="METRIC",
+        help="validation metric of the accuracy objective, one of "
+        + ", ".join(objective_keys())
+        + f" (trainer/metrics.py; default {d.metric})",
     )
     g = p.add_argument_group("sampler")
     g.add_argument(
         "--sampler",
         choices=SAMPLERS,
-        default="nsga2",
-        help="nsga2 (default), tpe (multi-objective TPE), random, local (one-factor neighbours "
-        "of the current front, restart at random when none is left), evolution (regularised "
+        help="nsga2, tpe (multi-objective TPE), random, local (one-factor neighbours of the "
+        "current front, restart at random when none is left), evolution (regularised "
         "evolution: tournaments by non-dominated rank, one-factor mutations); "
-        "studies/neighbour_samplers.py",
+        f"studies/neighbour_samplers.py (default {d.sampler})",
     )
     g.add_argument(
         "--population",
         type=int,
-        default=16,
         help="NSGA-II population size / TPE start-up trials / evolution's population (its "
-        "tournament is a quarter of it; default 16)",
+        f"tournament is a quarter of it; default {d.population})",
     )
-    g.add_argument("--seed", type=int, default=0, help="sampler and training seed (default 0)")
+    g.add_argument("--seed", type=int, help=f"sampler and training seed (default {d.seed})")
     g.add_argument(
         "--no-prune",
         action="store_true",
@@ -415,19 +483,17 @@ def _add_search_parser(sub) -> None:
     g.add_argument(
         "--prune-rule",
         choices=PRUNE_RULES,
-        default="dominance",
-        help="dominance (default: stop a trial that a cheaper finished one beats by a margin at "
-        "the same epoch) or sh (multi-objective successive halving: at rungs min-resource * "
-        "eta**k, keep the best 1/eta by non-dominated rank, hypervolume contribution breaking "
-        "ties); studies/pruning.py",
+        help="dominance (stop a trial that a cheaper finished one beats by a margin at the same "
+        "epoch) or sh (multi-objective successive halving: at rungs min-resource * eta**k, keep "
+        "the best 1/eta by non-dominated rank, hypervolume contribution breaking ties); "
+        f"studies/pruning.py (default {d.prune_rule})",
     )
-    g.add_argument("--eta", type=int, default=3, help="sh: the halving factor (default 3)")
+    g.add_argument("--eta", type=int, help=f"sh: the halving factor (default {d.eta})")
     g.add_argument(
         "--min-resource",
         type=int,
-        default=1,
         metavar="E",
-        help="sh: the first rung's epoch (default 1)",
+        help=f"sh: the first rung's epoch (default {d.min_resource})",
     )
     g.add_argument(
         "--warm-start",
@@ -448,21 +514,17 @@ def _add_search_parser(sub) -> None:
         help="also train the published models that fit the budget, the same way",
     )
     g = p.add_argument_group("data and training (as in train)")
-    g.add_argument(
-        "--data", default="synthetic", help="dataset folder or 'synthetic' (default; reduced size)"
-    )
-    g.add_argument("--recipe", default="fast", help="training recipe (default fast)")
-    g.add_argument(
-        "--epochs", type=int, help="epochs per candidate (default 6 synthetic, else the recipe's)"
-    )
-    g.add_argument("--batch-size", type=int)
+    _add(g, "--data", default=None)
+    _add(g, "--recipe", help=f"training recipe (default {d.recipe}), one of " + ", ".join(RECIPES))
+    _add(g, "--epochs", help="epochs per candidate (default 6 synthetic, else the recipe's)")
+    _add(g, "--batch-size")
     _add_image_size(g, "a multiple of 32 (default 64 synthetic, 128 with --data)")
-    g.add_argument("--limit", type=int, help="use only the first N training images")
-    g.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
+    _add(g, "--limit")
+    _add(g, "--device", default=None, help=f"auto (CUDA if available), cpu or cuda (default "
+         f"{d.device})")  # fmt: skip
     g.add_argument(
         "--channels-last",
         choices=("auto", "on", "off"),
-        default="auto",
         help="NHWC memory format in training (default auto: on for CUDA; on for CPU unless the "
         "network holds ODConv, which is slower in NHWC there: the measured rule of "
         "benchmarks/channels_last.py; each run records its choice in runtime.json)",
@@ -470,7 +532,6 @@ def _add_search_parser(sub) -> None:
     g.add_argument(
         "--optimizer-impl",
         choices=OPTIMIZER_IMPLS,
-        default="auto",
         help="optimiser kernels (default auto: torch's fused Adam/AdamW on CPU and CUDA, "
         "measured faster than its CPU default 'forloop'; recorded in runtime.json)",
     )
@@ -481,28 +542,22 @@ def _add_search_parser(sub) -> None:
         help="trained candidates the study should hold (default 30 synthetic, else 100); "
         "over-budget and duplicate candidates do not count",
     )
-    _add_workers(g)
+    _add(g, "--workers", default=None)
     g.add_argument(
         "--worker-id",
         type=int,
-        default=0,
         metavar="K",
-        help="id of this command's first worker (default 0; its --workers N are K..K+N-1): give "
-        "each command started on one --storage its own, it seeds their samplers and names them "
-        "in the study",
+        help=f"id of this command's first worker (default {d.worker_id}; its --workers N are "
+        "K..K+N-1): give each command started on one --storage its own, it seeds their "
+        "samplers and names them in the study",
     )
     g.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
-    g.add_argument("--study", help="study name (default search-DATA-pBUDGET[-mBUDGET])")
-    g.add_argument(
-        "--storage",
-        help="where the study lives (default sqlite:///OUT/STUDY/study.db): sqlite:///FILE, "
-        'journal:FILE, postgresql://USER:PASSWORD@HOST:PORT/DB (pip install -e ".[postgres]") '
-        "or another Optuna RDB URL",
-    )
-    g.add_argument("--out", default="runs", help="root of the run folders (default runs/)")
+    _add(g, "--study", help="study name (default search-DATA-pBUDGET[-mBUDGET])")
+    _add(g, "--storage", help=STORAGE_HELP.replace("runs/STUDY", "OUT/STUDY"))
+    _add(g, "--out", default=None)
     g.add_argument("--no-report", action="store_true", help="print the front, skip the report")
     g = p.add_argument_group("backend")
-    g.add_argument("--backend", choices=BACKENDS, default="optuna")
+    g.add_argument("--backend", choices=BACKENDS, help=f"default {d.backend}")
     g.add_argument("--address", help="Ray cluster address (default: start a local Ray)")
     g.add_argument("--gpus-per-trial", type=float, help="Ray: GPUs per trial, e.g. 0.25")
     g.add_argument("--cpus-per-trial", type=float, help="Ray: CPUs per trial")
@@ -576,22 +631,17 @@ def _add_fidelity_parser(sub) -> None:
         "and report Spearman rho / Kendall tau between the two fidelities' validation scores, "
         "with bootstrap CIs, and where the high-fidelity best ranked. See studies/fidelity.py.",
     )
-    p.add_argument("--study", required=True, help="study name, or several: A,B,C (their union)")
-    p.add_argument("--storage", help="Optuna storage URL (default sqlite:///OUT/STUDY/study.db)")
+    _add(p, "--study", required=True, help="study name, or several: A,B,C (their union)")
+    _add(p, "--storage")
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--top", type=int, metavar="K", help="the front, then the best, K in all")
     g.add_argument("--sample", type=int, metavar="K",
                    help="the front, then a stratified sample of the dominated, K in all")  # fmt: skip
     _add_image_size(p, "the second fidelity's size (required)")
-    p.add_argument("--epochs", type=int, required=True, help="the second fidelity's epochs")
-    p.add_argument(
-        "--limit",
-        type=int,
-        metavar="N",
-        help="train on the first N of the study's training images only (smoke runs; the runs "
-        "go to their own folder)",
-    )
-    p.add_argument("--seeds", type=int, default=1, help="training seeds per candidate (default 1)")
+    _add(p, "--epochs", required=True, help="the second fidelity's epochs")
+    _add(p, "--limit", help="train on the first N of the study's training images only (smoke "
+         "runs; the runs go to their own folder)")  # fmt: skip
+    _add(p, "--seeds", default=1, help="training seeds per candidate (default 1)")
     p.add_argument(
         "--reference",
         default="scsonet",
@@ -599,10 +649,8 @@ def _add_fidelity_parser(sub) -> None:
         help="the network the others are compared with, paired per image (a preset or genotype "
         "id among the candidates; default scsonet, when the studies trained it; 'none': skip)",
     )
-    p.add_argument("--recipe", help="training recipe (default: the study's)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--out", default="runs", help="root of the run folders (default runs/)")
-    _add_workers(p)
+    _add(p, "--recipe", help="training recipe (default: the study's)")
+    _add(p, "--device", "--out", "--workers")
     p.set_defaults(func=cmd_fidelity)
 
 
@@ -629,12 +677,12 @@ def _add_proxies_parser(sub) -> None:
         "well each ranks the validation scores, beside the params and MACs baselines. See "
         "studies/proxies.py and trainer/proxies.py for the definitions.",
     )
-    p.add_argument("--study", required=True, help="study name, or several: A,B,C (their union)")
-    p.add_argument("--storage", help="Optuna storage URL (default sqlite:///OUT/STUDY/study.db)")
+    _add(p, "--study", required=True, help="study name, or several: A,B,C (their union)")
+    _add(p, "--storage")
     p.add_argument("--proxies", help=f"comma-separated subset of {','.join(PROXIES)} (default all)")
-    p.add_argument("--seeds", type=int, default=1, help="initialisation seeds (default 1)")
-    p.add_argument("--batch-size", type=int, default=16, help="images in the batch (default 16)")
-    p.add_argument("--out", default="runs", help="root of the run folders (default runs/)")
+    _add(p, "--seeds", default=1, help="initialisation seeds (default 1)")
+    _add(p, "--batch-size", default=16, help="images in the batch (default 16)")
+    _add(p, "--out")
     p.set_defaults(func=cmd_proxies)
 
 
@@ -654,24 +702,21 @@ def _add_compare_parser(sub) -> None:
         metavar="NAME=STUDY,STUDY,...",
         help="a group of studies (give it twice or more)",
     )
-    p.add_argument("--storage", help="one storage for all studies (default: each study's "
-                   "sqlite:///runs/STUDY/study.db)")  # fmt: skip
+    _add(p, "--storage", help="one storage for all studies (default: each study's "
+         "sqlite:///runs/STUDY/study.db)")  # fmt: skip
     p.add_argument("--at", type=int, help="read the final hypervolume after this many trained "
                    "candidates (default: the fewest any study has)")  # fmt: skip
-    p.add_argument("--out", help="output folder (default runs/compare-GROUP-vs-GROUP)")
+    _add(p, "--out", default=None, help="output folder (default runs/compare-GROUP-vs-GROUP)")
     p.set_defaults(func=cmd_compare)
 
 
 def _add_confirm_parser(sub) -> None:
     p = sub.add_parser("confirm", help="retrain a study's front and presets with several seeds")
-    p.add_argument("--study", required=True, help="study name")
-    p.add_argument("--storage", help="Optuna storage URL (default sqlite:///OUT/STUDY/study.db)")
-    p.add_argument("--seeds", type=int, default=3, help="training seeds per model (default 3)")
-    p.add_argument("--recipe", help="training recipe (default: the search's)")
-    p.add_argument("--epochs", type=int, help="epochs (default: the recipe's own)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--out", default="runs", help="root of the run folders (default runs/)")
-    _add_workers(p)
+    _add(p, "--study", required=True)
+    _add(p, "--storage")
+    _add(p, "--seeds", default=3, help="training seeds per model (default 3)")
+    _add(p, "--recipe", help="training recipe (default: the search's)")
+    _add(p, "--epochs", "--device", "--out", "--workers")
     p.add_argument(
         "--external",
         action="append",
@@ -744,16 +789,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --base: comma-separated among stem, block, attention, "
         "bridge, compression, upsample (default: stem,block,attention,bridge,compression)",
     )
-    p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per variant (default 3)")
-    p.add_argument("--data", default="synthetic", help="dataset folder or 'synthetic' (default)")
-    p.add_argument("--recipe", default="fast", help="training recipe (default fast)")
-    p.add_argument("--epochs", type=int)
+    _add(p, "--seeds", default=3, help="seeds 0..N-1 per variant (default 3)")
+    _add(p, "--data")
+    _add(p, "--recipe", default="fast", help="training recipe (default fast)")
+    _add(p, "--epochs")
     _add_image_size(p, "default: the recipe's")
-    p.add_argument("--limit", type=int, help="use only the first N training images")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--storage", help="Optuna storage URL (default sqlite:///runs/STUDY/study.db)")
-    p.add_argument("--study", help="study name (default ablate-PLAN or ablate-BASE)")
-    p.add_argument("--out", default="runs", help="root of run folders and reports (default runs)")
+    _add(p, "--limit", "--device", "--storage")
+    _add(p, "--study", help="study name (default ablate-PLAN or ablate-BASE)")
+    _add(p, "--out", help="root of run folders and reports (default runs/)")
     p.add_argument("--no-latency", action="store_true", help="skip the CPU latency column")
     p.set_defaults(func=cmd_ablate)
 
@@ -763,38 +806,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_presets)
 
     p = sub.add_parser("cost", help="exact costs of a preset or genotype file")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--preset", help="a preset name (see `presets`)")
-    src.add_argument("--genotype", help="a genotype JSON file")
+    _add_model(p)
     _add_image_size(p, "default 256")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=cmd_cost)
 
     p = sub.add_parser("train", help="train one preset or genotype")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--preset", help="a preset name (see `presets`)")
-    src.add_argument("--genotype", help="a genotype JSON file")
-    p.add_argument(
-        "--data",
-        default="synthetic",
-        help="dataset folder (ISIC 2016/2017/2018, PH2, images/+masks/) or 'synthetic' (default)",
-    )
-    p.add_argument(
-        "--recipe",
-        help="training recipe (default: the preset's, else 'fast'); " + ", ".join(RECIPES),
-    )
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
+    _add_model(p)
+    _add(p, "--data")
+    _add(p, "--recipe", help="training recipe (default: the preset's, else 'fast'); "
+         + ", ".join(RECIPES))  # fmt: skip
+    _add(p, "--epochs", "--batch-size")
     _add_image_size(p, "training size (default: the recipe's, 256)")
-    p.add_argument("--limit", type=int, help="use only the first N training images (smoke runs)")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
-    p.add_argument("--out", help="run folder (default runs/train/NAME-TIMESTAMP)")
+    _add(p, "--limit", "--seed", "--device")
+    _add(p, "--out", default=None, help="run folder (default runs/train/NAME-TIMESTAMP)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="score a trained run on a dataset")
-    p.add_argument("--run", required=True, help="a run folder written by train or search")
-    p.add_argument("--data", required=True, help="dataset folder or 'synthetic'")
+    _add(p, "--run")
+    _add(p, "--data", default=None, required=True, help="dataset folder or 'synthetic'")
     p.add_argument(
         "--split",
         help="test, val, train or all (default: on the run's own dataset test if present, else "
@@ -808,8 +838,9 @@ def build_parser() -> argparse.ArgumentParser:
         "model's input size (what the papers report)",
     )
     p.add_argument("--save-predictions", metavar="DIR", help="write one 0/255 PNG per image id")
-    p.add_argument("--out", help="folder for per_image.csv and metrics.json (default RUN/eval/...)")
-    p.add_argument("--device", default="auto")
+    _add(p, "--out", default=None,
+         help="folder for per_image.csv and metrics.json (default RUN/eval/...)")  # fmt: skip
+    _add(p, "--device")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
@@ -820,7 +851,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXPORT_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--run", required=True, help="a run folder written by train or search")
+    _add(p, "--run")
     p.add_argument("--onnx", required=True, metavar="FILE", help="the .onnx file to write")
     _add_image_size(
         p, "input size, a multiple of the network's stride (default: the run's training size)"
@@ -832,9 +863,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("report", help="write the report of a study (plots, tables, model cards)")
-    p.add_argument("--study", required=True, help="study name")
-    p.add_argument("--storage", help="Optuna storage URL (default sqlite:///runs/STUDY/study.db)")
-    p.add_argument("--out", help="report folder (default runs/STUDY/report)")
+    _add(p, "--study", required=True)
+    _add(p, "--storage")
+    _add(p, "--out", default=None, help="report folder (default runs/STUDY/report)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser(
@@ -848,11 +879,11 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     _add_image_size(p, "default 256")
-    _add_budgets(p, "which MAC count the budget and summary use (default thop)")
+    _add_budgets(p, "which MAC count the budget and summary use (default thop)", table_only=True)
     p.add_argument(
         "--workers", type=int, metavar="K", help="processes measuring parts (default: CPU count)"
     )
-    p.add_argument("--out", metavar="CSV", help="write the whole table as CSV here")
+    _add(p, "--out", default=None, metavar="CSV", help="write the whole table as CSV here")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_space)
 

@@ -65,6 +65,7 @@ from benchmarks.trainer_throughput import (  # noqa: E402
     naive_train,
 )
 from searchspace import build_model  # noqa: E402
+from studies.stats import mean_std  # noqa: E402
 from trainer import evaluate, fit, load_data, resolve_device  # noqa: E402
 from trainer.data import describe_data, discover  # noqa: E402
 from trainer.datatypes import SplitData  # noqa: E402
@@ -122,11 +123,6 @@ def run_ours(model, config, data, device, val, seed) -> tuple[Run, float]:
     return run, gap
 
 
-def mean_std(values: list[float]) -> tuple[float, float]:
-    mean = statistics.fmean(values)
-    return mean, (statistics.stdev(values) if len(values) > 1 else math.nan)
-
-
 def compare(ours: list[float], naive: list[float]) -> tuple[float, float, float, bool | None]:
     """(difference of means ours - naive, standard error, Welch p, within 2 SE)."""
     diff = statistics.fmean(ours) - statistics.fmean(naive)
@@ -139,8 +135,8 @@ def compare(ours: list[float], naive: list[float]) -> tuple[float, float, float,
     return diff, se, p, abs(diff) <= 2 * se
 
 
-def fmt(mean: float, std: float, digits: int = 4) -> str:
-    return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+def fmt(mean: float, std: float, n: int, digits: int = 4) -> str:
+    return f"{mean:.{digits}f}" if n < 2 else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def main() -> None:

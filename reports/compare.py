@@ -86,7 +86,7 @@ def reference_point(views: list[StudyView]) -> tuple[float, ...]:
     ref = [0.0]
     for o in objectives_table.costs(first):
         name = o.name
-        budget = getattr(first, o.budget_field, None) if o.budget_field else None
+        budget = first.budget(o.name)
         if budget:
             ref.append(math.log10(budget))
             continue

@@ -98,8 +98,6 @@ class _ParetoData(NamedTuple):
     presets: list[int]  # points that are published models (in any group above)
     confirmed: list[int]  # points with a confirm mean +- std
     references: list[_Reference]
-    budget_params: int | None
-    budget_macs: int | None
     panels: tuple = ()  # _Panel per cost objective of the study
 
 
@@ -150,14 +148,12 @@ def _get_pareto_data(view: StudyView, references: list[_Reference] | None = None
         presets=[i for i, p in enumerate(points) if by_number[p.number].preset],
         confirmed=[i for i, p in enumerate(points) if p.confirm_mean is not None],
         references=list(references or []),
-        budget_params=view.budget_params,
-        budget_macs=view.budget_macs,
         panels=tuple(
             _Panel(
                 o.name,
                 o.label(view),
                 o.log_axis,
-                getattr(view, o.budget_field, None) if o.budget_field else None,
+                view.budget(o.name),
             )
             for o in view.cost_objectives()
         ),
@@ -193,7 +189,7 @@ def _get_hypervolume_data(view: StudyView) -> _HypervolumeData:
             reference.append(0.0)
             axes.append(f"-{o.label(view)}")
         elif o.log_axis:
-            budget = getattr(view, o.budget_field, None) if o.budget_field else None
+            budget = view.budget(o.name)
             reference.append(math.log10(budget or 1.1 * largest))
             axes.append(f"log10 {o.label(view)}")
         else:

@@ -7,6 +7,8 @@ from html import escape
 
 import pandas as pd
 
+from studies import objectives as objectives_table
+
 from .extract import _FactorData, _HypervolumeData, _ImportanceData
 from .study import StudyView
 
@@ -46,10 +48,6 @@ def table_html(
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _budget(v: int | None) -> str:
-    return "none" if v is None else f"<= {v:,}"
-
-
 def spec_rows(view: StudyView) -> list[tuple[str, str]]:
     objectives = ", ".join(
         f"{o} ({d})" for o, d in zip(view.objectives, view.directions, strict=True)
@@ -60,7 +58,7 @@ def spec_rows(view: StudyView) -> list[tuple[str, str]]:
         ("objectives", objectives),
         ("accuracy metric", f"{view.metric} (validation split)"),
         ("MAC counter", view.counter),
-        ("budgets", f"params: {_budget(view.budget_params)}; MACs ({view.counter}): {_budget(view.budget_macs)}"),
+        ("budgets", objectives_table.budget_text(view)),
         ("image size", size),
         ("data", f"{d.get('name', '?')}{' (SYNTHETIC)' if d.get('synthetic') else ''}, fingerprint {str(d.get('fingerprint', '?'))[:12]}"),
         ("storage", view.storage),

@@ -40,9 +40,9 @@ def _x(item, name: str):
 def plot_pareto(data: _ParetoData) -> go.Figure:
     """Accuracy vs each cost objective of the study (one panel each, log x where the objective
     says so), front in colour, the rest grey."""
-    panels = list(data.panels) or [  # data made without panels: params and MACs
-        _Panel("params", "parameters", True, data.budget_params),
-        _Panel("macs", f"MACs ({data.counter}, batch 1)", True, data.budget_macs),
+    panels = list(data.panels) or [  # data made without panels: params and MACs, no budget
+        _Panel("params", "parameters", True, None),
+        _Panel("macs", f"MACs ({data.counter}, batch 1)", True, None),
     ]
     fig = make_subplots(
         rows=1, cols=len(panels), shared_yaxes=True, horizontal_spacing=0.04,

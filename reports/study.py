@@ -14,7 +14,9 @@ from typing import Any
 
 from studies import objectives as objectives_table
 from studies import schema
-from studies.objectives import metric_label  # noqa: F401  (re-exported for the reports)
+from studies.spec import upgraded
+from studies.stats import mean_std
+from trainer.metrics import metric_label  # noqa: F401  (re-exported for the reports)
 
 DEFAULT_METRIC = "dice_per_image_mean"
 DEFAULT_OBJECTIVES = ("accuracy", "params", "macs")
@@ -38,21 +40,10 @@ class Confirmed:
     external: dict = field(default_factory=dict)
 
 
-def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
-    values = [float(v) for v in values if v is not None and math.isfinite(float(v))]
-    if not values:
-        return None, None
-    mean = sum(values) / len(values)
-    if len(values) == 1:
-        return mean, 0.0
-    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)  # sample std (ddof = 1)
-    return mean, math.sqrt(var)
-
-
 def _split_summary(value: Any, metric: str) -> tuple[float | None, float | None, int]:
     if isinstance(value, list):  # one metrics dict per seed
         per_seed = [d.get(metric) for d in value if isinstance(d, dict)]
-        mean, std = _mean_std(per_seed)
+        mean, std, _ = mean_std(per_seed)
         return mean, std, sum(v is not None for v in per_seed)
     if isinstance(value, dict) and isinstance(value.get(metric), dict):  # {metric: {mean, std, n}}
         s = value[metric]
@@ -82,7 +73,7 @@ def parse_confirm(attr: Any, metric: str) -> Confirmed | None:
         how.append(f"{attr['epochs']} epochs")
     external = {}
     for name, e in dict(attr.get("external") or {}).items():
-        mean, std = _mean_std(list(e.get("values") or []))
+        mean, std, _ = mean_std(list(e.get("values") or []))
         if mean is not None:
             external[name] = (mean, std, e.get("images"))
     return Confirmed(n, val_mean, val_std, test_mean, test_std, ", ".join(how), external)
@@ -98,8 +89,7 @@ class StudyView:
     objectives: tuple[str, ...]  # names of studies.objectives.OBJECTIVES ("accuracy", ...)
     metric: str  # the validation metric of the accuracy objective
     counter: str  # "thop" or "torch": the MAC count of the "macs" objective and budget
-    budget_params: int | None
-    budget_macs: int | None
+    budgets: dict  # objective name -> hard budget (StudySpec.budgets; older specs upgraded)
     image_size: tuple[int, int] | None
     data: dict  # {"name", "fingerprint", "synthetic", ...} of the StudySpec
     spec: dict
@@ -122,10 +112,8 @@ class StudyView:
     def cost_counter(self) -> str:  # the name the objectives table reads
         return self.counter
 
-    @property
-    def budget_latency_ms(self) -> float | None:
-        value = self.spec.get("budget_latency_ms")
-        return float(value) if value is not None else None
+    def budget(self, objective: str) -> float | None:
+        return self.budgets.get(objective)
 
     @property
     def latency_runtime(self) -> str:
@@ -229,7 +217,7 @@ def load_study_view(study_name: str, storage: str) -> StudyView:
             f"({', '.join(objectives)}) but the study has {len(directions)} directions"
         )
     metric = spec.get("metric") or DEFAULT_METRIC
-    budgets = spec.get("budgets") or {}
+    budgets = dict(upgraded(spec).get("budgets") or {})
     records = tuple(schema.record_from_trial(t) for t in trials)
     confirms = {}  # the confirm verb's results: a study attribute {trial number: payload}
     for number, payload in dict(study.user_attrs.get(schema.CONFIRM) or {}).items():
@@ -247,8 +235,7 @@ def load_study_view(study_name: str, storage: str) -> StudyView:
         objectives=objectives,
         metric=metric,
         counter=spec.get("cost_counter") or "thop",
-        budget_params=_int_or_none(budgets.get("params")),
-        budget_macs=_int_or_none(budgets.get("macs")),
+        budgets=budgets,
         image_size=tuple(int(v) for v in size) if size else None,
         data=dict(spec.get("data") or {}),
         spec=spec,

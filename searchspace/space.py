@@ -133,7 +133,8 @@ def make_genotype(choices: dict) -> Genotype:
     # Widths that deep blocks produce: the deep encoder stages', and in the malunet layout also
     # the one the last deep decoder step maps to. ECDF needs them divisible by 2N, EMA/GN by 8.
     first_deep = n_enc_shallow - 1 if layout == "malunet" else n_enc_shallow
-    deep_multiple = math.lcm(8, 2 * compression) if block == "ecdf" else 8
+    takes_n = family_takes(block, "compression")
+    deep_multiple = math.lcm(8, 2 * compression) if takes_n else 8
     # The width feeding the first deep encoder stage must suit SCF's grouped convs (8).
     feeds_deep = n_enc_shallow - 1
     widths = [
@@ -152,13 +153,11 @@ def make_genotype(choices: dict) -> Genotype:
         upsample=choices.get("upsample", "bilinear"),
         bridge=bridge,
         deep_supervision=bridge == "gab",
-        compression=compression if block == "ecdf" else 8,
+        compression=compression if takes_n else 8,
     )
     g = with_block(with_stem(g, choices["stem"]), block)
     attention = choices.get("attention", "none") if family_takes(block, "attention") else "none"
-    return dataclasses.replace(
-        g, attention=attention, compression=compression if block == "ecdf" else 8
-    )
+    return dataclasses.replace(g, attention=attention, compression=compression if takes_n else 8)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,7 +187,7 @@ FACTORS: tuple[Factor, ...] = (
         "compression",
         lambda c: COMPRESSIONS,
         lambda c: "compression",
-        lambda c: c["block"] == "ecdf",
+        lambda c: family_takes(c["block"], "compression"),
         "N",
     ),  # fmt: skip
     Factor(
@@ -200,7 +199,7 @@ FACTORS: tuple[Factor, ...] = (
 )
 
 
-# The factors a one-factor move changes: those of ``studies.ablation_plan.FACTORS`` (the
+# The factors a one-factor move changes: those of ``studies.ablation.plan.FACTORS`` (the
 # ablate verb's), here on choices rather than genotypes, so that every neighbour is a point of
 # the space (widths re-rounded as ``make_genotype`` rounds them).
 NEIGHBOUR_FACTORS = ("stem", "block", "compression", "attention", "bridge", "upsample")
@@ -226,7 +225,7 @@ def one_factor_neighbours(
             if f.name == "block":
                 c.pop("compression", None)
                 c.pop("attention", None)
-                if v == "ecdf":
+                if family_takes(v, "compression"):
                     c["compression"] = choices.get("compression", 8)
                 if family_takes(v, "attention"):
                     c["attention"] = choices.get("attention", "none")

@@ -152,26 +152,38 @@ def cost_table(
     return pd.DataFrame(rows)
 
 
+def within(df, limits: dict[str, float]):
+    """The rows of a cost table within every limit (column -> largest value); an unknown column
+    is one clear error, never a silently ignored budget."""
+    unknown = sorted(set(limits) - set(df.columns))
+    if unknown:
+        raise ValueError(f"the cost table has no column {', '.join(unknown)} to check a budget on")
+    fits = df["params"].ge(0)
+    for column, limit in limits.items():
+        fits &= df[column] <= limit
+    return fits
+
+
 def space_report(
     size: tuple[int, int],
     *,
-    budget_params: str | None = None,
-    budget_gflops: str | None = None,
+    limits: dict[str, float] | None = None,
     counter: str = "thop",
     workers: int | None = None,
     out: str | None = None,
     progress: bool = True,
 ) -> str:
     """``search.py space``: cost the whole space, write ``out`` (CSV, atomically), and return the
-    summary text (counts within the budgets, per block family)."""
+    summary text (counts within the budgets, per block family). ``limits``: table column
+    (``params``, ``macs_thop``, ``macs_torch``) -> the largest value within budget (the CLI
+    derives them from the objectives' budgets)."""
     import time
     from pathlib import Path
 
-    from .budget import format_count, parse_macs, parse_params
+    from .budget import format_count
     from .cost_cache import cache_file
 
-    max_params = parse_params(budget_params) if budget_params else None
-    max_macs = parse_macs(budget_gflops) if budget_gflops else None
+    limits = dict(limits or {})
     if workers is not None and workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
     if out and not Path(out).parent.is_dir():
@@ -180,12 +192,7 @@ def space_report(
     df = cost_table(size, workers=workers, progress=progress)
     seconds = time.perf_counter() - start
     macs = df["macs_thop" if counter == "thop" else "macs_torch"]
-    fits = df["params"].ge(0)
-    if max_params is not None:
-        fits &= df["params"] <= max_params
-    if max_macs is not None:
-        fits &= macs <= max_macs
-    df["fits_budget"] = fits
+    df["fits_budget"] = fits = within(df, limits)
     if out:
         tmp = Path(out).with_name(Path(out).name + ".tmp")
         df.to_csv(tmp, index=False)
@@ -203,7 +210,7 @@ def space_report(
         f"{format_count(macs.min())} to {format_count(macs.max())}, median "
         f"{format_count(macs.median())}"
     )
-    if max_params is not None or max_macs is not None:
+    if limits:
         text.append(f"within the budget: {int(fits.sum()):,} of {len(df):,} ({fits.mean():.1%})")
         per_block = df.groupby("block")["fits_budget"].agg(["sum", "size"])
         per_block.columns = ["within budget", "candidates"]

@@ -18,7 +18,6 @@ metric.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -26,9 +25,10 @@ from pathlib import Path
 from searchspace import Genotype
 from studies import schema
 from studies.front import pareto_front, trained_records
-from studies.objective import load_study_data
 from studies.runs import evaluate_run, train_runs
+from studies.stats import mean_std
 from studies.storage import load_existing_study, load_spec, storage_url
+from studies.trial import load_study_data
 from studies.workers import resolve_workers
 from trainer import TrainConfig, recipe
 
@@ -47,16 +47,6 @@ class ConfirmOutcome:
     study_name: str
     records: dict[int, dict]
     csv: Path
-
-
-def mean_std(values: list[float | None]) -> tuple[float | None, float | None, int]:
-    """Mean, sample standard deviation (0 for one value) and count of the finite values."""
-    xs = [float(v) for v in values if v is not None and math.isfinite(float(v))]
-    if not xs:
-        return None, None, 0
-    mean = sum(xs) / len(xs)
-    std = math.sqrt(sum((x - mean) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0
-    return mean, std, len(xs)
 
 
 def candidates(study, spec) -> list[Candidate]:

@@ -43,12 +43,13 @@ from pathlib import Path
 
 from searchspace import Genotype
 from studies import objectives, schema
-from studies.confirm import confirm_config, mean_std
+from studies.confirm import confirm_config
 from studies.front import trained_records
-from studies.objective import load_study_data
 from studies.runs import train_runs
 from studies.spec import check_comparable
+from studies.stats import mean_std
 from studies.storage import load_existing_study, load_spec, storage_url
+from studies.trial import load_study_data
 from studies.workers import resolve_workers
 
 BOOTSTRAP = 2000

@@ -26,17 +26,6 @@ def trained_records(study: optuna.Study) -> list[TrialRecord]:
     return out
 
 
-def objective_vector(spec: StudySpec, r: TrialRecord) -> tuple[float, ...]:
-    """Objective values oriented so that larger is better on every axis (the loss negated)."""
-    loss = objectives.loss_vector(spec, r.attrs)
-    return tuple(-v for v in loss) if loss is not None else ()
-
-
-def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
-    """``a`` dominates ``b`` (larger is better): no worse anywhere, better somewhere."""
-    return objectives.dominates([-x for x in a], [-x for x in b])
-
-
 def pareto_front(spec: StudySpec, records: Sequence[TrialRecord]) -> list[TrialRecord]:
     """The non-dominated records (``objectives.pareto_front``), cheapest first."""
     scored = [r for r in records if spec.metric in r.val]

@@ -156,7 +156,7 @@ def evaluate_run(
     original = metric_resolution == "original" and bool(data.mask_paths)
     predictions: list[np.ndarray] = []
     if original:
-        acc = MetricAccumulator(hd95=True)
+        acc = MetricAccumulator(slow=True)
         for i, path in enumerate(data.mask_paths):
             truth = torch.from_numpy(read_mask(path).astype(np.uint8))[None, None]
             p = F.interpolate(
@@ -167,7 +167,7 @@ def evaluate_run(
             predictions.append(pred[0, 0].numpy())
         metrics, per_image = acc.compute(), acc.per_image()
     else:
-        acc = MetricAccumulator(hd95=True)
+        acc = MetricAccumulator(slow=True)
         pred = probs > config.threshold
         acc.update(pred, data.masks)
         metrics, per_image = acc.compute(), acc.per_image()
@@ -232,7 +232,7 @@ def per_image_scores(run_dir: Path, split, *, device: str = "auto") -> dict[str,
 
     _, config, model = load_run(run_dir)
     probs = _probabilities(model, config, split, device)
-    return per_image_metrics(probs > config.threshold, split.masks, hd95=False)
+    return per_image_metrics(probs > config.threshold, split.masks, slow=False)
 
 
 # ------------------------------------------------------------------------------ many runs

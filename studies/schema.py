@@ -30,6 +30,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from studies.latency import RUNTIMES
+
 SCHEMA_VERSION = 1
 
 STUDY_SPEC = "lesion_nas_spec"
@@ -65,7 +67,7 @@ def latency_attr(runtime: str) -> str:
 
 
 COST_ATTRS: tuple[str, ...] = tuple(
-    f"{latency_attr(r)}{suffix}" for r in ("ort_cpu", "torch_cpu") for suffix in ("", "_detail")
+    f"{latency_attr(r)}{suffix}" for r in RUNTIMES for suffix in ("", "_detail")
 )
 
 
@@ -106,6 +108,7 @@ class TrialRecord:
             PARAMS: self.params,
             MACS_THOP: self.macs_thop,
             MACS_TORCH: self.macs_torch,
+            ACT_BYTES: self.act_bytes,
             **self.costs,
         }
 

@@ -22,11 +22,9 @@ from pathlib import Path
 
 import optuna
 
-from searchspace.budget import parse_latency_ms, parse_macs, parse_params
 from studies import objectives as objectives_table
 from studies import schema
 from studies.front import format_front, front_table, pareto_front, trained_records
-from studies.objective import prescreen
 from studies.spec import OBJECTIVE_NAMES, PruneSettings, StudySpec
 from studies.storage import (
     check_storage,
@@ -36,6 +34,7 @@ from studies.storage import (
     open_storage,
     storage_url,
 )
+from studies.trial import prescreen
 from studies.trial_state import count_trained, tally
 from studies.workers import (
     StudyLock,
@@ -60,9 +59,9 @@ BACKENDS = ("optuna", "ray")
 class SearchOptions:
     """The search verb's options, as given on the command line (None = the default)."""
 
-    budget_params: str | None = None
-    budget_gflops: str | None = None
-    budget_latency: str | None = None
+    # budget name -> the flag's text: {"params": "0.4M", "gflops": "0.1", "latency": "15ms"}
+    # (studies.objectives declares each budget; options_from also takes budget_params=...)
+    budgets: dict = dataclasses.field(default_factory=dict)
     latency_runtime: str = "ort_cpu"
     cost_counter: str = "thop"
     objectives: str = ",".join(OBJECTIVE_NAMES)
@@ -148,9 +147,9 @@ def _check_options(o: SearchOptions) -> None:
 
 def _ray_entry():
     try:
-        from studies.ray_backend import run_ray
+        from studies.ray_tune import run_ray
     except ImportError as e:
-        if e.name in ("studies.ray_backend", "ray"):
+        if e.name in ("studies.ray_tune", "studies.ray_tune.backend", "ray"):
             raise ValueError(
                 f"--backend ray is not available: {e} (use --backend optuna, the default)"
             ) from None
@@ -179,11 +178,7 @@ def make_spec(o: SearchOptions, data=None) -> StudySpec:
     config = recipe(o.recipe, **overrides)
     info = data.split_info if data is not None else {}
     return StudySpec(
-        budget_params=parse_params(o.budget_params) if o.budget_params is not None else None,
-        budget_macs=parse_macs(o.budget_gflops) if o.budget_gflops is not None else None,
-        budget_latency_ms=(
-            parse_latency_ms(o.budget_latency) if o.budget_latency is not None else None
-        ),
+        budgets=objectives_table.parse_budgets(o.budgets, o.latency_runtime),
         latency_runtime=o.latency_runtime,
         data_name=data.name if data is not None else str(o.data),
         data_fingerprint=data.fingerprint if data is not None else "",
@@ -326,9 +321,7 @@ def run_search(o: SearchOptions, report_builder=None) -> SearchOutcome:
     trials = o.trials or (SYNTHETIC_TRIALS if synthetic else DATA_TRIALS)
     out = Path(o.out)
     provisional = make_spec(o)
-    name = check_study_name(
-        o.study or default_study_name(o.data, provisional.budget_params, provisional.budget_macs)
-    )
+    name = check_study_name(o.study or default_study_name(o.data, provisional.budgets))
     url = storage_url(name, o.storage, out)
     check_storage(url)  # before the data is loaded: a storage error is the first thing said
     data = load_data(
@@ -434,9 +427,14 @@ def _report(build_report, name: str, url: str, out_dir: Path) -> Path | None:
 
 
 def options_from(**kwargs) -> SearchOptions:
-    """``SearchOptions`` from keyword arguments, unknown ones refused (for scripts and tests)."""
+    """``SearchOptions`` from keyword arguments, unknown ones refused (for scripts and tests); a
+    budget may be given by its flag's name, ``budget_params="0.4M"``, ``budget_gflops=...``."""
+    budgets = dict(kwargs.pop("budgets", None) or {})
+    for b in objectives_table.budget_declarations():
+        if b.dest in kwargs:
+            budgets[b.name] = kwargs.pop(b.dest)
     names = {f.name for f in dataclasses.fields(SearchOptions)}
     unknown = sorted(set(kwargs) - names)
     if unknown:
         raise ValueError(f"unknown search option(s) {unknown}")
-    return SearchOptions(**kwargs)
+    return SearchOptions(budgets={k: v for k, v in budgets.items() if v is not None}, **kwargs)

@@ -23,7 +23,7 @@ from searchspace.genotype import GENOTYPE_VERSION
 from searchspace.space import LAYOUT_DEPTHS, SPACE_VERSION
 from studies import objectives as objectives_table
 from studies import schema
-from trainer.metrics import METRIC_NAMES
+from trainer.metrics import objective_keys
 
 COUNTERS = ("thop", "torch")
 SAMPLERS = ("nsga2", "tpe", "random", "local", "evolution")
@@ -43,7 +43,7 @@ def search_stride() -> int:
 
 def metric_keys() -> tuple[str, ...]:
     """Validation metrics an objective may use: all are better when higher."""
-    return tuple(f"{n}_{how}" for n in METRIC_NAMES for how in ("per_image_mean", "pooled"))
+    return objective_keys()
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,6 @@ class PruneSettings:
 class StudySpec:
     """What defines a search study (see the module docstring for what does not)."""
 
-    budget_params: int | None
-    budget_macs: int | None
     data_name: str  # "synthetic", "isic2017", ...
     data_fingerprint: str
     split_hash: str
@@ -97,8 +95,9 @@ class StudySpec:
     synthetic_counts: tuple[int, int, int] | None = None  # (train, val, test) when synthetic
     split_seed: int = 0
     pruning: PruneSettings = field(default_factory=PruneSettings)
-    budget_latency_ms: float | None = None  # hard budget on latency_<latency_runtime>_ms
-    latency_runtime: str = "ort_cpu"  # which runtime the latency budget and "latency" mean
+    # objective name -> hard budget in its unit (studies.objectives: params, macs, latency_*_ms)
+    budgets: dict = field(default_factory=dict)
+    latency_runtime: str = "ort_cpu"  # which runtime --budget-latency and "latency" mean
     latency_threads: int = 1
     schema_version: int = schema.SCHEMA_VERSION
     space_version: int = SPACE_VERSION
@@ -111,6 +110,8 @@ class StudySpec:
                 object.__setattr__(self, name, tuple(value))
         if isinstance(self.pruning, dict):
             object.__setattr__(self, "pruning", PruneSettings(**self.pruning))
+        budgets = {objective_name(k): v for k, v in dict(self.budgets).items() if v is not None}
+        object.__setattr__(self, "budgets", budgets)
         # "dice" was the accuracy objective's name in studies made before the objectives table
         object.__setattr__(
             self, "objectives", tuple(objectives_table.canonical(o) for o in self.objectives)
@@ -122,31 +123,21 @@ class StudySpec:
     def directions(self) -> tuple[str, ...]:
         return tuple(objectives_table.OBJECTIVES[o].direction for o in self.objectives)
 
-    @property
-    def budgets(self) -> dict[str, int | None]:
-        return {"params": self.budget_params, "macs": self.budget_macs}
+    def budget(self, objective: str) -> float | None:
+        """The hard budget on one objective (``"params"``, ``"macs"``...), None when unset."""
+        return self.budgets.get(objective_name(objective))
 
     @property
     def epochs(self) -> int:
         return int(self.train_config["epochs"])
 
     def budget_text(self) -> str:
-        from searchspace.budget import format_count
-
-        parts = []
-        if self.budget_params is not None:
-            parts.append(f"params <= {format_count(self.budget_params)}")
-        if self.budget_macs is not None:
-            parts.append(f"{self.cost_counter} MACs <= {format_count(self.budget_macs)}")
-        if self.budget_latency_ms is not None:
-            parts.append(f"{self.latency_runtime} latency <= {self.budget_latency_ms:g} ms")
-        return " and ".join(parts) or "no budget"
+        return objectives_table.budget_text(self)
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types; also carries the ``budgets`` and ``data`` groups reports read."""
+        """Plain JSON types; also carries the ``data`` group reports read."""
         d = {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
-        d["budgets"] = dict(self.budgets)
         d["data"] = {
             "name": self.data_name,
             "fingerprint": self.data_fingerprint,
@@ -162,11 +153,13 @@ class StudySpec:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> StudySpec:
         names = {f.name for f in dataclasses.fields(cls)}
+        d = upgraded(d)
         return cls(**{k: v for k, v in d.items() if k in names})
 
     def differences(self, stored: dict[str, Any]) -> list[str]:
         """Field names where ``stored`` (a study's spec dict) differs from this spec."""
         mine = self.to_dict()
+        stored = upgraded(stored)
         if isinstance(stored.get("objectives"), list):
             stored = {
                 **stored,
@@ -176,19 +169,52 @@ class StudySpec:
             stored = {**stored, "train_config": with_train_defaults(stored["train_config"])}
         if isinstance(stored.get("pruning"), dict):  # studies from before rule / eta existed
             stored = {**stored, "pruning": dataclasses.asdict(PruneSettings(**stored["pruning"]))}
-        keys = sorted((set(mine) | set(stored)) - {"budgets", "data", *NOT_COMPARED})
+        keys = sorted((set(mine) | set(stored)) - {"data", *NOT_COMPARED})
         return [k for k in keys if _normal(mine.get(k)) != _normal(stored.get(k))]
 
     def describe_difference(self, stored: dict[str, Any], field_name: str) -> str:
         """``epochs 3 (study) vs 5 (now)`` style text for one differing field."""
         mine = self.to_dict().get(field_name)
-        theirs = stored.get(field_name)
+        theirs = upgraded(stored).get(field_name)
         if field_name == "train_config" and isinstance(theirs, dict) and isinstance(mine, dict):
             theirs = with_train_defaults(theirs)
             keys = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
             inner = ", ".join(f"{k} {theirs.get(k)!r} vs {mine.get(k)!r}" for k in keys)
             return f"train_config ({inner})"
         return f"{field_name} {_short(theirs)} vs {_short(mine)}"
+
+
+# The budget fields of specs stored before budgets were one mapping (spec dicts of studies made
+# before then also carry a derived "budgets" group without the latency budget).
+OLD_BUDGET_FIELDS = {"budget_params": "params", "budget_macs": "macs"}
+
+
+# StudySpec fields added after studies were first stored, with the value an older study had.
+ADDED_FIELDS = {"latency_runtime": "ort_cpu", "latency_threads": 1}
+
+
+def objective_name(name: str) -> str:
+    return objectives_table.canonical(name)
+
+
+def upgraded(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored spec dict in today's form: the old ``budget_params`` / ``budget_macs`` /
+    ``budget_latency_ms`` fields become the one ``budgets`` mapping (objective name -> value), so
+    that studies stored before still load, resume and compare."""
+    old = [k for k in (*OLD_BUDGET_FIELDS, "budget_latency_ms") if k in stored]
+    out = {k: v for k, v in stored.items() if k not in old}
+    # fields added to StudySpec after the study was stored take their defaults (a study made
+    # before latency objectives existed measured no latency: ort_cpu / 1 thread is inert there)
+    for name, default in ADDED_FIELDS.items():
+        out.setdefault(name, default)
+    if not old:
+        return out
+    budgets = {new: stored.get(k) for k, new in OLD_BUDGET_FIELDS.items()}
+    if stored.get("budget_latency_ms") is not None:
+        runtime = stored.get("latency_runtime", "ort_cpu")
+        budgets[f"latency_{runtime}_ms"] = stored["budget_latency_ms"]
+    out["budgets"] = {k: v for k, v in budgets.items() if v is not None}
+    return out
 
 
 def with_train_defaults(train_config: dict) -> dict:
@@ -235,18 +261,14 @@ def _validate(s: StudySpec) -> None:
             f"--metric {s.metric!r} is not a validation metric to maximise; choose one of "
             f"{', '.join(metric_keys())}"
         )
-    if s.latency_runtime not in ("ort_cpu", "torch_cpu"):
+    runtimes = [o.runtime for o in objectives_table.OBJECTIVES.values() if o.runtime]
+    if s.latency_runtime not in runtimes:
         raise ValueError(
-            f"--latency-runtime must be ort_cpu or torch_cpu, got {s.latency_runtime!r}"
+            f"--latency-runtime must be one of {', '.join(runtimes)}, got {s.latency_runtime!r}"
         )
-    if s.budget_latency_ms is not None and not s.budget_latency_ms > 0:
-        raise ValueError(f"--budget-latency must be > 0 ms, got {s.budget_latency_ms}")
+    objectives_table.check_budgets(s.budgets)
     if s.latency_threads < 1:
         raise ValueError(f"--latency-threads must be >= 1, got {s.latency_threads}")
-    for name in ("budget_params", "budget_macs"):
-        value = getattr(s, name)
-        if value is not None and (not isinstance(value, int) or value < 1):
-            raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
     stride = search_stride()
     h, w = s.image_size
     if h < stride or w < stride or h % stride or w % stride:
@@ -266,7 +288,7 @@ FREE_TRAIN = {"seed"}
 
 
 def _comparable(spec: dict) -> dict:
-    out = {k: v for k, v in spec.items() if k not in FREE_FIELDS}
+    out = {k: v for k, v in upgraded(spec).items() if k not in FREE_FIELDS}
     if isinstance(out.get("objectives"), list):
         out["objectives"] = [objectives_table.canonical(o) for o in out["objectives"]]
     out["train_config"] = {

@@ -1,4 +1,5 @@
-"""Paired statistics for ablations: a variant against its base on the same images and seeds.
+"""Summary statistics: ``mean_std`` (the project's one), and paired statistics for ablations, a
+variant against its base on the same images and seeds.
 
 Per-image Dice of the variant and of the base are paired on (seed, image): the same validation
 image scored by the two models trained with the same seed. The differences d = variant - base are
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -27,12 +29,21 @@ class PairedComparison:
     significant: bool
 
 
-def mean_std(values) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof 1; 0 for a single value)."""
-    v = np.asarray(values, dtype=np.float64)
-    if v.size == 0:
-        return math.nan, math.nan
-    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
+class MeanStd(NamedTuple):
+    mean: float | None  # None when no value is finite
+    std: float | None  # sample standard deviation (ddof 1); 0.0 for one value
+    n: int  # how many finite values
+
+
+def mean_std(values) -> MeanStd:
+    """Mean, sample standard deviation (ddof 1, 0.0 for a single value) and count of the finite
+    values; None and NaN are skipped (a seed that failed), and none left gives (None, None, 0)."""
+    xs = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    if not xs:
+        return MeanStd(None, None, 0)
+    mean = math.fsum(xs) / len(xs)
+    std = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0
+    return MeanStd(mean, std, len(xs))
 
 
 def paired_comparison(

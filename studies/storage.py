@@ -32,6 +32,7 @@ import re
 import threading
 import time
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -198,22 +199,22 @@ def heartbeat_interval() -> int:
     return value
 
 
-def default_study_name(data: str, budget_params: int | None, budget_macs: int | None) -> str:
-    """``search-synthetic-p400k``, ``search-isic2017-p400k-m100M``, ``search-synthetic-nobudget``."""
+def default_study_name(data: str, budgets: Mapping[str, float]) -> str:
+    """``search-synthetic-p400k``, ``search-isic2017-p400k-m100M``, ``search-synthetic-nobudget``:
+    the budgets (objective name -> value) with a name tag (``Budget.tag``: p, m) in table order."""
+    from studies.objectives import budget_items
 
-    def short(v: int) -> str:
+    def short(v: float) -> str:
+        v = int(v) if float(v).is_integer() else v
         for scale, suffix in ((10**9, "G"), (10**6, "M"), (10**3, "k")):
-            if v >= scale and v % (scale // 1000 or 1) == 0:
+            if isinstance(v, int) and v >= scale and v % (scale // 1000 or 1) == 0:
                 return f"{v / scale:g}{suffix}"
-        return str(v)
+        return f"{v:g}" if isinstance(v, float) else str(v)
 
     name = Path(str(data).rstrip("/")).name or "data"
     parts = ["search", re.sub(r"[^A-Za-z0-9_.-]+", "_", name)]
-    if budget_params is not None:
-        parts.append(f"p{short(budget_params)}")
-    if budget_macs is not None:
-        parts.append(f"m{short(budget_macs)}")
-    if budget_params is None and budget_macs is None:
+    parts += [f"{o.budget.tag}{short(v)}" for o, v in budget_items(budgets) if o.budget.tag]
+    if len(parts) == 2:
         parts.append("nobudget")
     return "-".join(parts)
 

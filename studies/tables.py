@@ -6,12 +6,5 @@ import pandas as pd
 
 
 def to_markdown(df: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table (no tabulate needed)."""
-
-    def esc(v) -> str:
-        return str(v).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(esc(c) for c in df.columns) + " |"]
-    lines.append("|" + "|".join("---" for _ in df.columns) + "|")
-    lines += ["| " + " | ".join(esc(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
+    """A GitHub-flavoured Markdown table of ``df`` (pandas' writer, through tabulate), no index."""
+    return df.to_markdown(index=False, tablefmt="github") + "\n"

@@ -1,7 +1,7 @@
 """What a trial's state means for a search: trained (what ``--trials`` counts), claimed, killed.
 
 The predicates that the worker loop (``studies.workers``), one trial's work
-(``studies.objective``), the Ray searcher and ``compare`` read. Kept apart so that none of those
+(``studies.trial``), the Ray searcher and ``compare`` read. Kept apart so that none of those
 imports another to ask them (no import cycle).
 """
 

@@ -52,7 +52,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from studies import schema
+from studies import objectives, schema
 from studies.storage import fail_stale_trials
 from studies.trial_state import counts_as_trained, is_stale_fail, was_claimed
 
@@ -244,9 +244,9 @@ def work(
     import torch
     from optuna.storages._heartbeat import get_heartbeat_thread
 
-    from studies.objective import OutputUnwritable, load_study_data, run_trial
     from studies.samplers import make_sampler
     from studies.storage import open_storage
+    from studies.trial import OutputUnwritable, load_study_data, run_trial
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     if job.threads is not None:
@@ -329,16 +329,13 @@ def work(
 
 def space_room(spec) -> tuple[int, int]:
     """(distinct candidates of the space within the spec's budgets, all distinct candidates) at
-    its image size, from the whole-space cost table (``search.py space``; cached part costs)."""
-    from searchspace.table import cost_table
+    its image size, from the whole-space cost table (``search.py space``; cached part costs).
+    A budget the table has no column for (latency) is not counted: the first number is then an
+    upper bound."""
+    from searchspace.table import cost_table, within
 
     df = cost_table(tuple(spec.image_size), progress=False)
-    fits = df["params"].ge(0)
-    if spec.budget_params is not None:
-        fits &= df["params"] <= spec.budget_params
-    if spec.budget_macs is not None:
-        counter = "macs_thop" if spec.cost_counter == "thop" else "macs_torch"
-        fits &= df[counter] <= spec.budget_macs
+    fits = within(df, objectives.table_limits(spec.budgets, spec.cost_counter))
     return int(df.loc[fits, "genotype_id"].nunique()), int(df["genotype_id"].nunique())
 
 
@@ -347,6 +344,9 @@ def _check_budget_room(spec, target: int, idle: int) -> int:
     ``target`` candidates fit the budgets; else the next limit, scaled to how rare they are."""
     fit, total = space_room(spec)
     where = f"{spec.budget_text()} at {spec.image_size[0]}x{spec.image_size[1]}"
+    unchecked = [o.name for o, _ in objectives.budgets(spec) if not o.table_column]
+    if unchecked:
+        where += f" (at most: {', '.join(unchecked)} not counted)"
     if fit < target:
         raise WorkerStopped(
             f"{idle} candidates in a row were over budget or duplicates: only {fit:,} of the "

@@ -6,10 +6,10 @@ import numpy as np
 import optuna
 import pytest
 
-import studies.ablation as ablation
+import studies.ablation.run as ablation
 from searchspace.presets import get_preset
 from studies.ablation import AblationSettings, ablation_table, run_ablation, write_ablation_report
-from studies.ablation_plan import neighbours
+from studies.ablation.plan import neighbours
 from trainer import load_data, recipe
 
 

@@ -12,8 +12,9 @@ import pytest
 import search as cli
 import studies.runs as runs_mod
 from studies import schema
-from studies.confirm import mean_std, run_confirm
+from studies.confirm import run_confirm
 from studies.search import options_from, run_search
+from studies.stats import mean_std
 
 
 def test_mean_std_is_the_sample_standard_deviation_of_finite_values():

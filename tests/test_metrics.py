@@ -46,6 +46,8 @@ def test_hand_computed_4x4() -> None:
         "fwiou": 0.7846153846153846,  # 4/16 * 3/5 + 12/16 * 11/13
         # surface distances: pred -> truth 0, 0, 1, 0; truth -> pred 0, 0, 1, 0; p95 of the 8 = 1
         "hd95": 1.0,
+        # every surface distance above is <= 2 px: boundary precision = recall = 1
+        "boundary_f": 1.0,
     }
     assert set(m) == set(expected)
     for name, value in expected.items():
@@ -149,7 +151,7 @@ def test_per_image_equals_isic_challenge_scoring(real_cases) -> None:
     assert all(t.shape == shape for _, t in real_cases)  # the sample's masks share one size
     pred = torch.from_numpy(np.stack([p for p, _ in real_cases]))
     truth = torch.from_numpy(np.stack([t for _, t in real_cases]).astype(np.uint8))
-    ours = per_image_metrics(pred, truth, hd95=False)
+    ours = per_image_metrics(pred, truth, slow=False)
     thresholded = 0
     for n, (p, t) in enumerate(real_cases):
         for name, value in _isic_per_image(p, t).items():
@@ -160,7 +162,7 @@ def test_per_image_equals_isic_challenge_scoring(real_cases) -> None:
 
 @pytest.mark.filterwarnings("ignore:The inplace keyword:Warning")
 def test_accumulator_equals_isic_segmentation_score(real_cases) -> None:
-    acc = MetricAccumulator(hd95=False)
+    acc = MetricAccumulator(slow=False)
     for start in range(0, len(real_cases), 7):  # uneven batches
         chunk = real_cases[start : start + 7]
         acc.update(
@@ -204,7 +206,7 @@ def test_hd95_against_brute_force(real_cases) -> None:
             assert hd95_single(pred, truth) == pytest.approx(_brute_hd95(pred, truth), abs=1e-9)
             checked += 1
     assert checked >= 30
-    acc = MetricAccumulator(hd95=True)
+    acc = MetricAccumulator(slow=True)
     pred, truth = real_cases[1]
     acc.update(torch.from_numpy(pred[None]), torch.from_numpy(truth[None]))
     assert acc.compute()["hd95_per_image_mean"] == pytest.approx(_brute_hd95(pred, truth))
@@ -243,7 +245,7 @@ def test_pooled_and_mean_differ() -> None:
 
 
 def test_accumulator_handles_mixed_sizes() -> None:
-    acc = MetricAccumulator(hd95=True)
+    acc = MetricAccumulator(slow=True)
     small = torch.tensor([[TARGET_4x4]], dtype=torch.uint8)
     acc.update(torch.tensor([[PRED_4x4]]).bool(), small)
     big = torch.zeros(1, 1, 10, 12, dtype=torch.uint8)
@@ -253,3 +255,52 @@ def test_accumulator_handles_mixed_sizes() -> None:
     assert per_image["dice"].tolist() == [0.75, 1.0]
     assert per_image["hd95"].tolist() == [1.0, 0.0]
     assert acc.compute()["hd95_per_image_mean"] == 0.5
+
+
+def _brute_boundary_f(pred: np.ndarray, truth: np.ndarray, tol: float = 2.0) -> float:
+    def surface_points(mask: np.ndarray) -> np.ndarray:
+        padded = np.pad(mask, 1)
+        inner = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+        return np.argwhere(mask & ~inner).astype(float)
+
+    d = cdist(surface_points(pred), surface_points(truth))
+    precision, recall = (d.min(axis=1) <= tol).mean(), (d.min(axis=0) <= tol).mean()
+    return 0.0 if precision + recall == 0 else float(2 * precision * recall / (precision + recall))
+
+
+def test_boundary_f_by_hand_and_against_brute_force(real_cases) -> None:
+    from trainer.metrics import boundary_f_single
+
+    empty = np.zeros((8, 8), bool)
+    assert boundary_f_single(empty, empty) == 1.0 and boundary_f_single(_point(1, 1), empty) == 0.0
+    assert boundary_f_single(_point(0, 0), _point(1, 1)) == 1.0  # sqrt(2) <= 2 px
+    assert boundary_f_single(_point(0, 0), _point(3, 0)) == 0.0  # 3 px apart
+    # a 4x4 square against the same square shifted 3 columns: the shared edge columns match
+    a, b = np.zeros((8, 8), bool), np.zeros((8, 8), bool)
+    a[2:6, 0:4], b[2:6, 3:7] = True, True
+    # a's surface: 12 pixels, of which the 8 in columns 1..3 lie within 2 px of b's surface
+    assert (
+        boundary_f_single(a, b) == pytest.approx(_brute_boundary_f(a, b)) == pytest.approx(8 / 12)
+    )
+    checked = 0
+    for pred, truth in real_cases[:40]:
+        if pred.any() and truth.any():
+            want = _brute_boundary_f(pred, truth)
+            assert boundary_f_single(pred, truth) == pytest.approx(want, abs=1e-12)
+            checked += 1
+    assert checked >= 30
+
+
+def test_the_registry_drives_the_accumulator_and_the_objective_keys() -> None:
+    from trainer.metrics import METRICS, metric_label, objective_keys
+
+    acc = MetricAccumulator(slow=True)
+    acc.update(torch.tensor([[PRED_4x4]]).bool(), torch.tensor([[TARGET_4x4]], dtype=torch.uint8))
+    keys = set(acc.compute())
+    assert keys == {k for m in METRICS.values() for k in m.keys()}
+    assert "hd95_pooled" not in keys and "boundary_f_per_image_mean" in keys
+    # an accuracy objective may only use metrics that are better when higher
+    assert "hd95_per_image_mean" not in objective_keys()
+    assert {"dice_pooled", "boundary_f_per_image_mean"} <= set(objective_keys())
+    assert metric_label("boundary_f_per_image_mean") == "boundary F (2 px) (per-image mean)"
+    assert metric_label("jaccard_pooled") == "IoU (Jaccard) (pooled)"

@@ -17,7 +17,7 @@ from studies import schema
 from studies.hypervolume import nondominated_ranks
 from studies.neighbour_samplers import TARGET, EvolutionSampler, LocalSearchSampler
 from studies.samplers import make_sampler
-from studies.search import SearchOptions, make_spec
+from studies.search import make_spec, options_from
 
 BASE = {"layout": "malunet", "depth": 5, "base_width": 8, "stem": "plain", "block": "dsc",
         "bridge": "none", "upsample": "bilinear"}  # fmt: skip
@@ -25,7 +25,7 @@ BASE = {"layout": "malunet", "depth": 5, "base_width": 8, "stem": "plain", "bloc
 
 def spec(sampler: str = "local", population: int = 4):
     return make_spec(
-        SearchOptions(budget_params="400k", sampler=sampler, population=population, objectives="accuracy,params")
+        options_from(budget_params="400k", sampler=sampler, population=population, objectives="accuracy,params")
     )  # fmt: skip
 
 

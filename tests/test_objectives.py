@@ -6,7 +6,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-import studies.objective as objective
+import studies.trial as objective
 from reports import load_study_view
 from reports.extract import _get_pareto_data, front_records
 from searchspace.cost import count_cost
@@ -36,6 +36,7 @@ SUBSETS = [
     ("dice,macs", "dice_per_image_mean"),  # "dice": the old name of accuracy
     ("accuracy,params,macs", "jaccard_per_image_mean"),
     ("accuracy", "dice_pooled"),
+    ("accuracy,memory", "dice_per_image_mean"),
 ]
 
 
@@ -116,6 +117,33 @@ def test_budgets_and_costs_read_the_table():
     assert objectives.values(spec, {schema.PARAMS: 10}) is None
 
 
+# ------------------------------------------------------------------------------ memory
+def test_memory_budget_parses_measures_and_refuses():
+    """The activation-memory objective (added as docs/extending.md says: one table entry): its
+    budget's parser, the pre-screen measuring it only when asked, and the refusal's wording."""
+    from searchspace.presets import PRESETS
+    from studies.trial import prescreen
+
+    parse = objectives.OBJECTIVES["memory"].budget.parse
+    assert parse("8MiB") == 8 * 2**20 and parse("512KiB") == 2**19 and parse("8") == 8 * 2**20
+    assert parse("1.5GB") == 1.5e9 and parse(" 3 mib ") == 3 * 2**20
+    for bad in ("0", "-1MiB", "lots", "8 parsecs"):
+        with pytest.raises(ValueError, match="--budget-memory"):
+            parse(bad)
+    g = PRESETS["egeunet"].genotype
+    exact = count_cost(g, (32, 32), memory=True).act_bytes
+    assert exact > 0
+    plain = make_spec(options_from(**TINY))
+    assert prescreen(plain, g).attrs[schema.ACT_BYTES] is None  # not measured when not asked
+    tight = make_spec(options_from(budget_memory=f"{exact - 1}B", **TINY))
+    screen = prescreen(tight, g)
+    assert screen.attrs[schema.ACT_BYTES] == exact
+    assert not screen.feasible and "activation memory" in screen.reason
+    assert screen.constraints == (pytest.approx((exact - 1 + 1) / (exact - 1) - 1),)
+    loose = make_spec(options_from(budget_memory=f"{exact}B", **TINY))
+    assert prescreen(loose, g).feasible and loose.budgets == {"memory": exact}
+
+
 # ------------------------------------------------------------------------------ latency
 def test_latency_parse_and_measure():
     from searchspace.budget import parse_latency_ms
@@ -138,7 +166,7 @@ def test_latency_parse_and_measure():
 
 def test_latency_budget_refuses_and_records_like_the_params_budget():
     from searchspace.presets import PRESETS
-    from studies.objective import prescreen
+    from studies.trial import prescreen
 
     g = PRESETS["egeunet"].genotype
     tight = make_spec(options_from(budget_latency="0.001ms", objectives="accuracy,params", **TINY))

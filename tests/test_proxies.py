@@ -138,7 +138,7 @@ def test_proxies_report_on_a_study_with_planted_accuracies(tmp_path, monkeypatch
     exactly (tau = -1), and the report holds every proxy with the right counts."""
     import pandas as pd
 
-    import studies.objective as objective
+    import studies.trial as objective
     from searchspace.cost import count_cost
     from studies.proxies import run_proxies
     from studies.search import options_from, run_search
@@ -172,7 +172,7 @@ def test_proxies_report_on_a_study_with_planted_accuracies(tmp_path, monkeypatch
 def test_warm_start_refusal_and_enqueue(tmp_path, monkeypatch):
     import optuna
 
-    import studies.objective as objective
+    import studies.trial as objective
     from searchspace.cost import count_cost
     from studies import schema
     from studies.proxies import WARM_START, WARM_TRIAL, parse_warm_start

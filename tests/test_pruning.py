@@ -100,8 +100,7 @@ def test_without_cost_objectives_every_trial_is_a_reference():
 
 def _spec(**kw) -> StudySpec:
     base = dict(
-        budget_params=400_000,
-        budget_macs=None,
+        budgets={"params": 400_000},
         data_name="synthetic",
         data_fingerprint="f",
         split_hash="h",
@@ -186,9 +185,9 @@ def test_halving_breaks_a_tied_rank_by_hypervolume_contribution():
 def test_halving_compares_with_pruned_trials_that_reached_the_rung():
     import optuna
 
-    from studies.search import SearchOptions, make_spec
+    from studies.search import make_spec, options_from
 
-    spec = make_spec(SearchOptions(budget_params="400k", prune_rule="sh"))
+    spec = make_spec(options_from(budget_params="400k", prune_rule="sh"))
     attrs = {schema.FEASIBLE: True, schema.PARAMS: 10, schema.MACS_THOP: 10, schema.VAL: {}}
     done = optuna.trial.create_trial(
         values=[0.5, 10, 10], user_attrs={**attrs, schema.CURVE: [0.4, 0.5]}
@@ -197,19 +196,19 @@ def test_halving_compares_with_pruned_trials_that_reached_the_rung():
         state=optuna.trial.TrialState.PRUNED, user_attrs={**attrs, schema.CURVE: [0.3]}
     )
     assert [r.curve for r in references_from_trials(spec, [done, pruned])] == [(0.4, 0.5), (0.3,)]
-    dominance = make_spec(SearchOptions(budget_params="400k"))
+    dominance = make_spec(options_from(budget_params="400k"))
     assert len(references_from_trials(dominance, [done, pruned])) == 1  # COMPLETE only
 
 
 def test_a_stored_spec_from_before_the_halving_fields_still_matches():
-    from studies.search import SearchOptions, make_spec
+    from studies.search import make_spec, options_from
 
-    spec = make_spec(SearchOptions(budget_params="400k"))
+    spec = make_spec(options_from(budget_params="400k"))
     stored = spec.to_dict()
     for key in ("rule", "eta", "min_resource"):
         stored["pruning"].pop(key)
     assert spec.differences(stored) == []
-    sh = make_spec(SearchOptions(budget_params="400k", prune_rule="sh"))
+    sh = make_spec(options_from(budget_params="400k", prune_rule="sh"))
     assert sh.differences(stored) == ["pruning"]
     with pytest.raises(ValueError, match="unknown pruning rule"):
         PruneSettings(rule="asha")

@@ -12,12 +12,15 @@ import pytest
 
 pytest.importorskip("ray.tune")
 
+from ray import tune  # noqa: E402
 from ray.tune.schedulers import TrialScheduler  # noqa: E402
 from ray.tune.search import Searcher  # noqa: E402
 
 from searchspace import Genotype  # noqa: E402
 from searchspace.space import sample_genotype  # noqa: E402
-from studies import ray_backend, schema  # noqa: E402
+from studies import ray_tune as ray_backend  # noqa: E402
+from studies import schema  # noqa: E402
+from studies.ray_tune.trainable import _Reporter  # noqa: E402
 from studies.spec import PruneSettings, StudySpec  # noqa: E402
 from studies.storage import open_study  # noqa: E402
 from studies.trial_state import count_trained  # noqa: E402
@@ -43,8 +46,7 @@ def make_spec(epochs: int = 1, budget: int | None = BUDGET, **kw) -> StudySpec:
     data = load_data("synthetic", image_size=SIZE, synthetic_counts=COUNTS, progress=False)
     config = recipe("fast", epochs=epochs, image_size=SIZE, batch_size=8)
     return StudySpec(
-        budget_params=budget,
-        budget_macs=None,
+        budgets={"params": budget},
         data_name=data.name,
         data_fingerprint=data.fingerprint,
         split_hash=str(data.split_info["hash"]),
@@ -168,7 +170,7 @@ def add_reference(study: optuna.Study, accuracy: float, cost: int) -> None:
 
 
 def result_row(spec: StudySpec, config: dict, curve: list, final: dict | None = None) -> dict:
-    reporter = ray_backend._Reporter(spec, config)
+    reporter = _Reporter(spec, config)
     reporter.curve, reporter.val = list(curve), {"dice_per_image_mean": max(curve)}
     return reporter.row(len(curve), final)
 
@@ -187,8 +189,8 @@ def test_searcher_and_scheduler_prune_dedup_and_count(tmp_path: Path, monkeypatc
     assert first["run_dir"].startswith(str(tmp_path / "unit" / "trials" / f"{number:04d}-"))
     # the worker's reporter: one report per epoch but the last, curve and best metrics in it
     reports: list[dict] = []
-    monkeypatch.setattr(ray_backend.tune, "report", reports.append)
-    reporter = ray_backend._Reporter(spec, first)
+    monkeypatch.setattr(tune, "report", reports.append)
+    reporter = _Reporter(spec, first)
     reporter(1, {"val_dice_per_image_mean": 0.1, "val_loss": 2.0, "epoch_seconds": 0.5})
     reporter(2, {"val_dice_per_image_mean": 0.2, "val_loss": 1.0, "epoch_seconds": 0.5})
     reporter(3, {"val_dice_per_image_mean": 0.15, "val_loss": 1.5, "epoch_seconds": 0.5})

@@ -23,7 +23,6 @@ def _data() -> _ParetoData:
     return _ParetoData(
         "Dice (per-image mean)", "thop", ("dice", "params", "macs"), pts, front=[0], dominated=[1, 2], over_budget=[3],
         pruned=[], presets=[2], confirmed=[0], references=[_Reference("scsonet", 159_439, 59_800_000)],
-        budget_params=400_000, budget_macs=None,
     )  # fmt: skip
 
 

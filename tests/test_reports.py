@@ -129,7 +129,7 @@ def test_pareto_data_groups_match_a_hand_computed_front(hand):
     assert {p.number for p in data.points}.isdisjoint({5, 7})  # duplicate and failed: not drawn
     over = data.points[data.over_budget[0]]
     assert over.accuracy is None and over.params == 150_000
-    assert (data.budget_params, data.budget_macs) == (100_000, 80_000_000)
+    assert [p.budget for p in data.panels] == [100_000, 80_000_000]
     (c,) = [data.points[i] for i in data.confirmed]
     assert c.number == 0 and c.confirm_seeds == 3
     assert c.confirm_mean == pytest.approx(0.80) and c.confirm_std == pytest.approx(0.02)

@@ -9,10 +9,11 @@ import optuna
 import pytest
 
 import search as cli
-import studies.objective as objective
+import studies.trial as objective
 from searchspace.cost import count_cost
 from studies import schema
-from studies.front import dominates, pareto_front
+from studies.front import pareto_front
+from studies.hypervolume import dominates
 from studies.search import options_from, run_search
 from studies.storage import SpecMismatch
 from trainer import FitResult
@@ -122,7 +123,7 @@ def test_budgets_are_hard_and_over_budget_candidates_are_never_trained(tmp_path)
     assert set(presets) == fitting and presets["egeunet"].state.name == "COMPLETE"
     assert study.user_attrs[schema.PRESETS_ENQUEUED]  # every preset considered once
     spec = study.user_attrs[schema.STUDY_SPEC]
-    assert spec["budgets"] == {"params": budget, "macs": None} and spec["synthetic"]
+    assert spec["budgets"] == {"params": budget} and spec["synthetic"]
     assert (tmp_path / outcome.study_name / "front.csv").is_file()
 
     # resume: same command, more trials; earlier trials untouched, presets not re-enqueued
@@ -281,7 +282,8 @@ def test_journal_storage_and_the_front(tmp_path, monkeypatch):
     spec = load_spec(study)
     front = pareto_front(spec, records)
     assert [r.number for r in front] == [r.number for r in outcome.front]
-    vec = {r.number: (r.val["dice_per_image_mean"], -r.params, -r.macs_thop) for r in records}
+    # losses (smaller is better on every axis), as studies.hypervolume.dominates takes them
+    vec = {r.number: (-r.val["dice_per_image_mean"], r.params, r.macs_thop) for r in records}
     for r in records:
         dominated = any(dominates(vec[o.number], vec[r.number]) for o in records)
         assert (r in front) == (not dominated)

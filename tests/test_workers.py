@@ -267,7 +267,7 @@ def test_an_impossible_budget_stops_early_with_the_space_count(tmp_path, monkeyp
     calls = []
 
     def room(spec):
-        calls.append(spec.budget_params)
+        calls.append(spec.budget("params"))
         return 0, 42_544
 
     monkeypatch.setattr(workers, "space_room", room)

@@ -70,7 +70,9 @@ class TrainConfig:
     select_mode: str = "max"  # max | min
     early_stopping_patience: int | None = None  # epochs without improvement; None = off
     threshold: float = 0.5  # probability above which a pixel is predicted lesion
-    hd95: bool = False  # compute HD95 on the final test evaluation (slow; never on val)
+    # compute the slow metrics (trainer.metrics, e.g. HD95) on the final test evaluation, never
+    # on val (the name is kept: stored studies hold it in their train_config)
+    hd95: bool = False
     # execution
     seed: int = 0
     amp: str = "auto"  # auto (bf16, or fp16 without bf16, on CUDA; off on CPU) | off | bf16 | fp16

@@ -151,7 +151,7 @@ def evaluate(
     amp: str = "off",
     channels_last: str = "off",
     loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
-    hd95: bool = False,
+    slow_metrics: bool = False,
     output: str = "predictions",
 ) -> tuple[dict[str, float], dict[str, np.ndarray], Tensor | None]:
     """Score `model` on a whole split, in eval mode (its train/eval mode is restored after).
@@ -174,7 +174,7 @@ def evaluate(
         else torch.contiguous_format
     )
     normalize = Normalizer(mean, std, dev)
-    accumulator = MetricAccumulator(hd95=hd95)
+    accumulator = MetricAccumulator(slow=slow_metrics)
     n = len(split)
     out: Tensor | None = None
     if output == "predictions":

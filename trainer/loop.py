@@ -236,7 +236,9 @@ def _train(
         model.load_state_dict(best_state)
     test = None
     if status != "failed" and "test" in data.splits and len(data.split("test")) > 0:
-        test, _, _ = evaluate(model, data.split("test"), **eval_kw, hd95=config.hd95, output="none")
+        test, _, _ = evaluate(
+            model, data.split("test"), **eval_kw, slow_metrics=config.hd95, output="none"
+        )
     return FitResult(
         status=status,
         reason=reason,

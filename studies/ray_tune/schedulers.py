@@ -7,7 +7,7 @@ validation metric (``time_attr="epoch"``); it ignores costs and may stop a cheap
 on the front. A stopped trial's reason goes to ``StudySearcher.stop_reasons``; the searcher records
 it as PRUNED with its curve and ``PRUNE_REASON``. Ray ends its worker at once, so its run folder
 has ``history.csv`` but no ``model.pt``. ``--no-prune``: no stopping (a FIFO scheduler). Imported
-only through ``studies.ray_backend``.
+only through ``studies.ray_tune.backend``.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from optuna.trial import TrialState
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
 from studies.pruning import cost_names, costs_of, prune_decision, references_from_trials
-from studies.ray_searcher import StudySearcher
-from studies.ray_trainable import METRIC, PAYLOAD
+from studies.ray_tune.searcher import StudySearcher
+from studies.ray_tune.trainable import METRIC, PAYLOAD
 
 SCHEDULERS = ("pareto", "asha")
 

@@ -1,6 +1,6 @@
 """The ablation's report: one row per variant, paired against the base, as tables and a plot.
 
-``ablation_table`` reads a finished ablation study (``studies.ablation_study``): costs, Dice and
+``ablation_table`` reads a finished ablation study (``studies.ablation.study``): costs, Dice and
 Jaccard mean ± std over seeds, and for each variant the paired test against the base on the same
 images and seeds (``stats.paired_comparison``). ``write_ablation_report`` writes it as
 ablation.csv / .md / .tex / .json and a Δ Dice vs Δ params plot (ablation.html).
@@ -15,8 +15,8 @@ import numpy as np
 import optuna
 
 from searchspace.cost import count_cost
-from studies.ablation_plan import Variant
-from studies.ablation_study import ABLATION_SPEC, PER_IMAGE, SEED, VARIANT
+from studies.ablation.plan import Variant
+from studies.ablation.study import ABLATION_SPEC, PER_IMAGE, SEED, VARIANT
 from studies.stats import mean_std, paired_comparison
 from trainer import write_json
 
@@ -60,8 +60,8 @@ def ablation_table(study: optuna.Study, variants: list[Variant], *, latency: boo
         dice = [float(np.mean(p["dice"])) for _, p in runs.values()]
         jac = [float(np.mean(p["jaccard"])) for _, p in runs.values()]
         row["seeds"] = len(runs)
-        row["val Dice mean"], row["val Dice std"] = mean_std(dice)
-        row["val Jaccard mean"], row["val Jaccard std"] = mean_std(jac)
+        row["val Dice mean"], row["val Dice std"], _ = mean_std(dice)
+        row["val Jaccard mean"], row["val Jaccard std"], _ = mean_std(jac)
         common = sorted(set(runs) & set(base_runs))
         if v.factor != "base" and common:
             a = np.array([runs[s][1]["dice"] for s in common])

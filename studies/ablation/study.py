@@ -4,7 +4,7 @@ Every (variant, seed) is one trial of an Optuna study (kind "ablation") in the s
 searches. The study stores its spec (variants, seeds, train config, data fingerprint) under
 ``ABLATION_SPEC`` and refuses to resume with other settings; each trial names its ``VARIANT`` and
 ``SEED`` and keeps its per-image validation scores (``PER_IMAGE``). The runner
-(``studies.ablation``) writes these attributes and the report (``studies.ablation_report``) reads
+(``studies.ablation``) writes these attributes and the report (``studies.ablation.report``) reads
 them.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import optuna
 
 from studies import schema
-from studies.ablation_plan import Variant
+from studies.ablation.plan import Variant
 from studies.storage import open_storage
 from trainer import DataBundle, TrainConfig
 

@@ -39,13 +39,12 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from searchspace import Genotype
-from searchspace.budget import format_count
 from searchspace.cost import Cost, count_cost
 from searchspace.presets import get_preset
 from searchspace.space import sample_genotype
 from studies import schema
 from studies.objectives import budgets as budgets_of
-from studies.objectives import latency_runtimes
+from studies.objectives import cost_options, latency_runtimes
 from studies.objectives import of as objectives_of
 from studies.objectives import value as objectives_value
 from studies.objectives import values as objectives_values
@@ -137,6 +136,7 @@ def cost_attrs(cost: Cost) -> dict[str, Any]:
         schema.PARAMS: cost.params,
         schema.MACS_THOP: cost.macs_thop,
         schema.MACS_TORCH: cost.macs_torch,
+        schema.ACT_BYTES: cost.act_bytes,
     }
 
 
@@ -145,10 +145,10 @@ def prescreen(spec: StudySpec, genotype: Genotype) -> Screen:
     (``objectives.budgets``: Optuna constraints ``value / budget - 1``, <= 0 is within). Latency
     (``studies.latency``) is measured when it is an objective, or when it has a budget and the
     candidate fits the others (a latency constraint not measured is recorded as 0)."""
-    cost = count_cost(genotype, tuple(spec.image_size))
+    cost = count_cost(genotype, tuple(spec.image_size), **cost_options(spec))
     attrs = cost_attrs(cost)
     runtimes = latency_runtimes(spec)
-    cheap = [(o, b) for o, b in budgets_of(spec) if not o.name.startswith("latency_")]
+    cheap = [(o, b) for o, b in budgets_of(spec) if o.runtime is None]  # known from the count
     fits_cheap = all(objectives_value(spec, o, attrs) <= b for o, b in cheap)
     wanted = {o.name for o in objectives_of(spec)}
     for runtime in runtimes:
@@ -168,9 +168,9 @@ def prescreen(spec: StudySpec, genotype: Genotype) -> Screen:
             continue
         constraints.append(value / budget - 1.0)
         if value > budget:
-            shown = f"{value:.2f} ms" if o.unit == "ms" else format_count(value)
-            limit = f"{budget:g} ms" if o.unit == "ms" else format_count(budget)
-            reasons.append(f"{o.label(spec)} {shown} > budget {limit}")
+            reasons.append(
+                f"{o.label(spec)} {o.budget.show(value)} > budget {o.budget.show(budget)}"
+            )
     reason = "; ".join(reasons) or None
     return Screen(cost, reason is None, reason, tuple(constraints), attrs)
 

@@ -9,9 +9,8 @@ keeps the per-image validation Dice and Jaccard, from which ``stats.paired_compa
 the paired test against the base.
 
 This module is the runner (``run_ablation``, one trial per pair) and the verb's entry point
-(``ablate``); it re-exports the names of the modules it was split into: ``studies.ablation_plan``
-(the base and its variants), ``studies.ablation_study`` (the study, its spec and settings) and
-``studies.ablation_report`` (the table, the files and the plot).
+(``ablate``) of the package ``studies.ablation``, beside ``plan`` (the base and its variants),
+``study`` (the study, its spec and settings) and ``report`` (the table, the files and the plot).
 """
 
 from __future__ import annotations
@@ -26,10 +25,9 @@ import optuna
 from searchspace import Genotype
 from searchspace.cost import count_cost
 from studies import schema
-from studies.ablation_plan import Variant, resolve_base
-from studies.ablation_report import ablation_table, write_ablation_report
-from studies.ablation_study import (
-    ABLATION_SPEC,
+from studies.ablation.plan import Variant, resolve_base
+from studies.ablation.report import write_ablation_report
+from studies.ablation.study import (
     PER_IMAGE,
     SEED,
     VARIANT,
@@ -42,21 +40,6 @@ from studies.ablation_study import (
 from studies.runs import check_image_size, load_run, train_genotype
 from studies.storage import fail_stale_trials
 from trainer import DataBundle, evaluate
-
-__all__ = [  # the ablation's names, importable from here as before the split
-    "ABLATION_SPEC",
-    "PER_IMAGE",
-    "SEED",
-    "VARIANT",
-    "AblationSettings",
-    "ablate",
-    "ablation_spec",
-    "ablation_table",
-    "open_ablation",
-    "resolve_base",
-    "run_ablation",
-    "write_ablation_report",
-]
 
 
 def _train_one(study, variant: Variant, seed: int, data: DataBundle, s: AblationSettings) -> None:
@@ -169,7 +152,7 @@ def ablate(
     latency: bool = True,
 ) -> tuple[Path, list[Variant]]:
     """Everything ``python search.py ablate`` does; returns the report folder and the variants."""
-    from studies.ablation_plan import neighbours, plan
+    from studies.ablation.plan import neighbours, plan
     from trainer import load_data, recipe
     from trainer.data import describe_data
 

@@ -4,18 +4,18 @@ Ray's ``OptunaSearch`` is given the study's own storage, name and sampler (the i
 accepts ``storage=`` / ``study_name=`` / ``sampler=``), so every candidate it asks for is a trial of
 the shared Optuna study. ``StudySearcher`` subclasses it: once ``OptunaSearch.suggest`` has sampled
 a trial (define-by-run: ``space.sample_choices``; an enqueued preset suggests nothing), the
-*driver* screens it with the Optuna backend's own steps (``studies.objective``): costs against the
+*driver* screens it with the Optuna backend's own steps (``studies.trial``): costs against the
 budgets (over budget: recorded, completed with ``infeasible_values``, never sent to Tune), then
 duplicates (a trained genotype's result re-used, a pruned one pruned again, one still training in
 another Tune trial waited for). Only feasible, new candidates reach a worker
-(``studies.ray_trainable``). When a Tune trial ends, the driver writes the schema's attributes
+(``studies.ray_tune.trainable``). When a Tune trial ends, the driver writes the schema's attributes
 from its last result and tells the study (COMPLETE / PRUNED / FAIL). Workers never touch the
 storage, so a SQLite file beside the driver serves a whole cluster. The driver stamps Optuna's
 heartbeat (``schema.HEARTBEAT`` on a journal) of its open trials (``_Heartbeat``), so a killed
 driver's trials are failed on resume. A custom ``Searcher`` doing ``ask``/``tell`` itself would
 avoid the two private attributes used here (``_ot_study``, ``_ot_trials``); subclassing keeps
 Ray's Optuna searcher, as the issue asks, and the tests pin those attributes. Imported only
-through ``studies.ray_backend``.
+through ``studies.ray_tune.backend``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,11 @@ from ray.tune.search.optuna import OptunaSearch
 from searchspace import Genotype
 from searchspace.space import sample_choices
 from studies import schema
-from studies.objective import (
+from studies.ray_tune.trainable import PAYLOAD
+from studies.samplers import make_sampler
+from studies.spec import StudySpec
+from studies.storage import _has_heartbeat, heartbeat_interval
+from studies.trial import (
     CandidateFailed,
     Screen,
     candidate_for_trial,
@@ -50,10 +54,6 @@ from studies.objective import (
     values_from_result,
     values_from_val,
 )
-from studies.ray_trainable import PAYLOAD
-from studies.samplers import make_sampler
-from studies.spec import StudySpec
-from studies.storage import _has_heartbeat, heartbeat_interval
 from studies.trial_state import count_trained
 from studies.workers import MAX_IDLE_DRAWS
 from trainer import FitResult

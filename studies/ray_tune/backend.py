@@ -3,15 +3,15 @@
 Same study, same storage: every candidate Ray asks for is a trial of the shared Optuna study,
 screened, de-duplicated and recorded by the driver as in the Optuna backend; workers only train.
 The study, not Tune's experiment folder, is the state: re-running resumes, and ``trials`` counts
-trained candidates as in the Optuna backend. The backend is four modules; this one is its entry
-(``run_ray``: Ray start-up, resources per trial, the Tuner) and re-exports the others' names:
+trained candidates as in the Optuna backend. The backend is the package ``studies.ray_tune``, four modules; this one is its entry
+(``run_ray``: Ray start-up, resources per trial, the Tuner); the package re-exports the names:
 
-- ``studies.ray_searcher``: ``StudySearcher`` (Ray's ``OptunaSearch`` on the study, screening and
+- ``studies.ray_tune.searcher``: ``StudySearcher`` (Ray's ``OptunaSearch`` on the study, screening and
   telling it) and the driver's heartbeat of open trials;
-- ``studies.ray_trainable``: ``train_trial``, the Tune trainable a worker runs, and its report rows;
-- ``studies.ray_schedulers``: early stopping (``"pareto"``, ``"asha"``) as Tune schedulers.
+- ``studies.ray_tune.trainable``: ``train_trial``, the Tune trainable a worker runs, and its report rows;
+- ``studies.ray_tune.schedulers``: early stopping (``"pareto"``, ``"asha"``) as Tune schedulers.
 
-Only this module imports them, and ``studies.search`` imports it only for ``--backend ray``, so
+Only this package imports them, and ``studies.search`` imports it only for ``--backend ray``, so
 the Optuna backend never needs Ray installed.
 
 Data. The driver loads the study's data once (``load_study_data``, fingerprint checked) and
@@ -37,28 +37,13 @@ import optuna
 import ray
 from ray import tune
 
-from studies.objective import load_study_data
-from studies.ray_schedulers import SCHEDULERS, AshaStop, ParetoStop, make_scheduler
-from studies.ray_searcher import StudySearcher, _Heartbeat, beat, define_space
-from studies.ray_trainable import METRIC, PAYLOAD, _Reporter, train_trial
+from studies.ray_tune.schedulers import SCHEDULERS, make_scheduler
+from studies.ray_tune.searcher import StudySearcher, _Heartbeat
+from studies.ray_tune.trainable import train_trial
 from studies.spec import StudySpec
 from studies.storage import fail_stale_trials, open_storage, open_study
+from studies.trial import load_study_data
 from studies.trial_state import count_trained
-
-__all__ = [  # the backend's names, importable from here as before the split
-    "METRIC",
-    "PAYLOAD",
-    "SCHEDULERS",
-    "AshaStop",
-    "ParetoStop",
-    "StudySearcher",
-    "_Reporter",
-    "beat",
-    "define_space",
-    "make_scheduler",
-    "run_ray",
-    "train_trial",
-]
 
 
 def _trial_dirname(trial: Any) -> str:
