@@ -34,7 +34,15 @@ CONFIRM = {"--epochs": ["1"]}
 PROXIES = {"--proxies": ["synflow"], "--seeds": ["1"], "--batch-size": ["2"]}
 REPORT_FILES = ("index.html", "pareto.html", "front.csv", "front.md", "front.tex", "trials.csv")
 ABLATION_FILES = ("ablation.md", "ablation.tex", "ablation.csv", "ablation.html")
-EVIDENCE = ("ev-tpe-s0", "ev-tpe-s1", "ev-tpe-s2", "ev-random-s0", "ev-random-s1", "ev-random-s2")
+EVIDENCE = (
+    "ev-tpe-s0",
+    "ev-tpe-s1",
+    "ev-tpe-s2",
+    "ev-random-s0",
+    "ev-random-s1",
+    "ev-random-s2",
+    "ev-mission-local-s0",
+)
 SYN = "search-synthetic-p400k"
 
 
@@ -151,6 +159,10 @@ CASES: dict[str, Case] = {
     ),
     "python search.py train --preset scsonet --data ../shared/data/isic2017 --recipe fast "
     "--image-size 96 96 --epochs 6 --seed 0": Case(TRAIN, ("runs/train/scsonet-*/metrics.json",)),
+    "python search.py train --genotype docs/evidence/found-2d26ca2191b0.json --data "
+    "../shared/data/isic2017 --recipe fast --image-size 96 96 --epochs 10 --seed 0": Case(
+        TRAIN, ("runs/train/2d26ca2191b0-*/metrics.json",)
+    ),
     # docs/reports.md
     JOURNAL: Case(SEARCH, ("runs/demo-journal/journal.log", "runs/demo-journal/report/index.html")),
     "python search.py report --study demo-journal --storage journal:runs/demo-journal/journal.log "

@@ -22,16 +22,24 @@ from studies.stats import mean_std
 ROOT = Path(__file__).resolve().parents[1]
 STORED = ROOT / "docs" / "evidence" / "studies"
 ISIC = ROOT.parent / "shared" / "data" / "isic2017"
-NAMES = sorted(p.stem for p in STORED.glob("ev-*.db"))
-# docs/evidence/run.sh's COMMON flags and each study's strategy flags
+SECTION1 = [f"ev-{s}-s{k}" for s in ("random", "tpe") for k in range(3)]  # docs/evidence.md 1
+MISSION = "ev-mission-local-s0"  # docs/evidence.md 5
+NAMES = [*SECTION1, MISSION]
+# docs/evidence/run.sh's flags for each study: COMMON / MISSION, then the strategy
 COMMON = [
-    "--budget-params", "0.2M", "--data", str(ISIC), "--image-size", "64", "64", "--epochs", "2",
-    "--trials", "20", "--include-presets", "--no-report",
+    "--data", str(ISIC), "--image-size", "64", "64", "--epochs", "2", "--include-presets",
+    "--no-report",
 ]  # fmt: skip
+FLAGS = {
+    **{n: ["--budget-params", "0.2M", "--trials", "20"] for n in SECTION1},
+    MISSION: ["--budget-params", "177943", "--budget-gflops", "0.0104", "--trials", "100"],
+}
+BUDGETS = {**{n: {"params": 200_000} for n in SECTION1},
+           MISSION: {"params": 177_943, "macs": 10_400_000}}  # fmt: skip
 
 
 def strategy(name: str) -> list[str]:
-    sampler, seed = name.removeprefix("ev-").split("-s")
+    sampler, seed = name.removeprefix("ev-").removeprefix("mission-").split("-s")
     extra = ["--population", "6"] if sampler == "tpe" else []
     return ["--sampler", sampler, *extra, "--seed", seed]
 
@@ -48,33 +56,35 @@ def _url(root: Path, name: str) -> str:
     return f"sqlite:///{root / 'runs' / name / 'study.db'}"
 
 
-def test_the_six_evidence_studies_are_there():
-    assert NAMES == [f"ev-{s}-s{k}" for s in ("random", "tpe") for k in range(3)]
+def test_every_stored_study_is_checked_here():
+    assert sorted(p.stem for p in STORED.glob("*.db")) == sorted(NAMES)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_stored_study_loads_with_its_budget(copies: Path, name: str):
     view = load_study_view(name, _url(copies, name))
-    assert view.budgets == {"params": 200_000}
-    assert view.budget("macs") is None
+    assert view.budgets == BUDGETS[name]
     assert view.objectives == ("accuracy", "params", "macs")
-    assert sum(view.is_trained(r) for r in view.records) == 20
+    trials = int(FLAGS[name][FLAGS[name].index("--trials") + 1])
+    assert sum(view.is_trained(r) for r in view.records) == trials
     spec = StudySpec.from_dict(view.spec)
-    assert spec.budgets == {"params": 200_000} and spec.latency_runtime == "ort_cpu"
+    assert spec.budgets == BUDGETS[name] and spec.latency_runtime == "ort_cpu"
 
 
 @pytest.mark.skipif(not ISIC.is_dir(), reason="needs ../shared/data/isic2017")
 @pytest.mark.parametrize("name", NAMES)
 def test_stored_study_resumes_with_its_command(copies: Path, name: str):
     """run.sh's own command on the stored study: accepted as the same study, nothing trained
-    (20 of 20 candidates are there), every trial kept."""
+    (all its candidates are there), every trial kept."""
     url = _url(copies, name)
     before = len(optuna.load_study(study_name=name, storage=url).trials)
-    cmd = [sys.executable, str(ROOT / "search.py"), *COMMON, *strategy(name), "--study", name,
+    cmd = [sys.executable, str(ROOT / "search.py"), *FLAGS[name], *COMMON, *strategy(name),
+           "--study", name,
            "--storage", url, "--out", str(copies / "out")]  # fmt: skip
     proc = subprocess.run(cmd, cwd=copies, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert "20/20 candidates trained" in proc.stdout
+    trials = FLAGS[name][FLAGS[name].index("--trials") + 1]
+    assert f"{trials}/{trials} candidates trained" in proc.stdout
     assert len(optuna.load_study(study_name=name, storage=url).trials) == before
 
 
@@ -82,11 +92,11 @@ def test_stored_studies_compare_as_docs_evidence_says(copies: Path, monkeypatch)
     """docs/evidence.md section 1: HV after 20 trained candidates, TPE 1.925 +- 0.244, random
     1.816 +- 0.055 (3 studies each), Mann-Whitney U = 6, p = 0.70."""
     monkeypatch.chdir(copies)
-    specs = [(n, load_study_view(n, _url(copies, n)).spec) for n in NAMES]
+    specs = [(n, load_study_view(n, _url(copies, n)).spec) for n in SECTION1]
     check_comparable(specs)
     groups = {
-        "tpe": [n for n in NAMES if "-tpe-" in n],
-        "random": [n for n in NAMES if "-random-" in n],
+        "tpe": [n for n in SECTION1 if "-tpe-" in n],
+        "random": [n for n in SECTION1 if "-random-" in n],
     }
     cmp = compare(groups)
     assert cmp.at == 20

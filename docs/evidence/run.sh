@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The evidence experiment of docs/evidence.md, as run (resumable: re-running skips what is done).
-# Run from the repository root:  bash docs/evidence/run.sh [restore|search|fidelity|published|compare|all]
+# Run from the repository root:
+#   bash docs/evidence/run.sh [restore|search|fidelity|published|compare|mission|mission-confirm|all]
 # (restore: copy the stored studies of docs/evidence/studies/ to runs/<study>/study.db, kept if there)
 # Sizes: ISIC 2017 sample (2,000 training images, the official 150 validation images), search at
 # 64x64 for 2 epochs (recipe fast: AdamW, batch 16, BCE + Dice), 20 trained candidates per study
@@ -40,6 +41,20 @@ fi
 if [[ $phase == fidelity || $phase == all ]]; then
   # the union front plus a stratified sample of dominated candidates, 10 in all, and the presets
   python search.py fidelity --study $STUDIES_TPE,$STUDIES_RANDOM --sample 10 "${HIGH[@]}" --seeds 1
+fi
+# The mission search of docs/evidence.md section 5 (issue 21): both budgets as the mission states
+# them, MALUNet's parameters (177,943) and 2x its thop MACs at the search size (2 x 5.20 M at
+# 64x64), the strategy that won the tabular replay (section 4: --sampler local), 100 trained
+# candidates, the in-budget presets included; then the front's best 3 found networks and the
+# presets retrained at 96x96 for 10 epochs with 3 seeds, paired against malunet.
+MISSION=(--budget-params 177943 --budget-gflops 0.0104 --data "$DATA" --image-size 64 64 --epochs 2
+         --trials 100 --include-presets --no-report)
+if [[ $phase == mission || $phase == all ]]; then
+  python search.py "${MISSION[@]}" --sampler local --seed 0 --study ev-mission-local-s0
+fi
+if [[ $phase == mission-confirm || $phase == all ]]; then
+  python search.py fidelity --study ev-mission-local-s0 --top 3 --image-size 96 96 --epochs 10 \
+      --seeds 3 --reference malunet
 fi
 if [[ $phase == published || $phase == all ]]; then
   # the two best found networks (validation, low fidelity) and the presets, 3 seeds each
