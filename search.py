@@ -692,7 +692,7 @@ def _add_compare_parser(sub) -> None:
         help="search strategies side by side: hypervolume with CIs, tests, fronts",
         description="Compare groups of studies (e.g. 3 seeds of NSGA-II vs 3 of random search) "
         "of the same space, budgets, data and fidelity: hypervolume against trained candidates "
-        "and wall time (mean and 95 %% CI per group), the final hypervolume with Mann-Whitney U "
+        "and wall time (mean and 95 % CI per group), the final hypervolume with Mann-Whitney U "
         "and Welch tests, and the union Pareto fronts. See reports/compare.py.",
     )
     p.add_argument(

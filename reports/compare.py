@@ -34,6 +34,8 @@ from reports.study import ReportError, StudyView, default_storage, load_study_vi
 from studies import objectives as objectives_table
 from studies.hypervolume import hypervolume, non_dominated
 from studies.spec import check_comparable
+from studies.stats import mean_std, t_interval  # noqa: F401  (t_interval: re-exported)
+from studies.tables import to_markdown
 
 
 @dataclass(frozen=True)
@@ -137,19 +139,6 @@ def study_curve(group: str, view: StudyView, ref: tuple[float, ...]) -> StudyCur
     )  # fmt: skip
 
 
-def t_interval(values: list[float]) -> tuple[float, float, float]:
-    """(mean, lower, upper) of a two-sided 95 % t-interval (a single value: no width)."""
-    from scipy import stats
-
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return mean, mean, mean
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
-    return mean, mean - half, mean + half
-
-
 def _step(times: list[float], values: list[float], at: float) -> float:
     out = 0.0
     for t, v in zip(times, values, strict=True):
@@ -245,37 +234,42 @@ def study_table(cmp: Comparison):
 
 
 def group_markdown(cmp: Comparison, metric_label: str) -> str:
-    lines = [
-        f"Hypervolume after {cmp.at} trained candidates (validation {metric_label}; axes "
-        + ", ".join(
-            f"{a} (reference {r:.4g})" for a, r in zip(cmp.axes, cmp.reference, strict=True)
-        )
-        + ")",
-        "",
-        "| group | studies | HV mean | HV sd | 95 % CI | best val accuracy (mean) |",
-        "|---|---|---|---|---|---|",
-    ]
+    """The per-group hypervolume table and the tests between groups, as Markdown."""
+    import pandas as pd
+
+    rows = []
     for g, cs in cmp.groups.items():
         vals = [final_hv(c, cmp.at) for c in cs]
-        mean, lo, hi = t_interval(vals)
-        sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0
-        bests = [max((p[0] for p in c.points), default=float("nan")) for c in cs]
-        lines.append(
-            f"| {g} | {len(cs)} | {mean:.4f} | {sd:.4f} | [{lo:.4f}, {hi:.4f}] | "
-            f"{sum(bests) / len(bests):.4f} |"
-        )
-    lines += [
-        "",
-        "| groups | Mann-Whitney U | p (two-sided) | Welch t | p |",
-        "|---|---|---|---|---|",
-    ]
-    for t in cmp.tests:
-        u = f"{t['mannwhitney_u']:.1f}" if "mannwhitney_u" in t else "-"
-        pu = f"{t['mannwhitney_p']:.3f}" if "mannwhitney_p" in t else "-"
-        w = f"{t['welch_t']:.2f}" if "welch_t" in t else "-"
-        pw = f"{t['welch_p']:.3f}" if "welch_p" in t else "-"
-        lines.append(f"| {t['a']} vs {t['b']} | {u} | {pu} | {w} | {pw} |")
-    return "\n".join(lines) + "\n"
+        _, lo, hi = t_interval(vals)
+        hv = mean_std(vals)
+        bests = mean_std([max((p[0] for p in c.points), default=math.nan) for c in cs])
+        rows.append({
+            "group": g, "studies": len(cs), "HV mean": hv.mean, "HV sd": hv.std,
+            "95 % CI": f"[{lo:.4f}, {hi:.4f}]", "best val accuracy (mean)": bests.mean,
+        })  # fmt: skip
+    tests = pd.DataFrame(
+        [
+            {
+                "groups": f"{t['a']} vs {t['b']}",
+                "Mann-Whitney U": t.get("mannwhitney_u"),
+                "p (two-sided)": t.get("mannwhitney_p"),
+                "Welch t": t.get("welch_t"),
+                "p": t.get("welch_p"),
+            }
+            for t in cmp.tests
+        ]
+    )
+    axes = ", ".join(
+        f"{a} (reference {r:.4g})" for a, r in zip(cmp.axes, cmp.reference, strict=True)
+    )
+    text = (
+        f"Hypervolume after {cmp.at} trained candidates (validation {metric_label}; axes {axes})"
+        f"\n\n{to_markdown(pd.DataFrame(rows), floatfmt='.4f', missingval='-')}"
+    )
+    if len(tests):
+        fmt = ("", ".1f", ".3f", ".2f", ".3f")
+        text += "\n" + to_markdown(tests, floatfmt=fmt, missingval="-")
+    return text
 
 
 # ------------------------------------------------------------------------------ plots

@@ -153,26 +153,34 @@ def run_proxies(
 
 
 def markdown(table, info: dict) -> str:
-    lines = [
+    """The proxies table as Markdown: one row per proxy, correlations with their 95 % CIs."""
+    import pandas as pd
+
+    from studies.tables import to_markdown
+
+    def f(r: dict, key: str) -> str:
+        v = r.get(key)
+        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
+
+    shown = pd.DataFrame(
+        [
+            {
+                "proxy": r["proxy"],
+                "kind": r["kind"],
+                "Kendall tau [95 % CI]": f"{f(r, 'kendall')} [{f(r, 'kendall_lo')}, {f(r, 'kendall_hi')}]",
+                "Spearman rho [95 % CI]": f"{f(r, 'spearman')} [{f(r, 'spearman_lo')}, {f(r, 'spearman_hi')}]",
+                "top-10 % hit rate": f(r, "top10_hit_rate"),
+                "scored / failed": f"{r['scored']} / {r['failed']}",
+                "s per candidate": f"{r['seconds_per_candidate']:.2f}",
+            }
+            for r in table.to_dict("records")
+        ]
+    )  # fmt: skip
+    head = (
         f"Zero-cost proxies on {', '.join(info['studies'])}: {info['candidates']} candidates; "
-        f"truth: {info['metric']}; batch: {info['batch']}; {info['seeds']} initialisation seed(s).",
-        "",
-        "| proxy | kind | Kendall tau [95 % CI] | Spearman rho [95 % CI] | top-10 % hit rate | "
-        "scored / failed | s per candidate |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in table.to_dict("records"):
-
-        def f(key, r=r):
-            v = r.get(key)
-            return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
-
-        lines.append(
-            f"| {r['proxy']} | {r['kind']} | {f('kendall')} [{f('kendall_lo')}, {f('kendall_hi')}] "
-            f"| {f('spearman')} [{f('spearman_lo')}, {f('spearman_hi')}] | {f('top10_hit_rate')} | "
-            f"{r['scored']} / {r['failed']} | {r['seconds_per_candidate']:.2f} |"
-        )
-    return "\n".join(lines) + "\n"
+        f"truth: {info['metric']}; batch: {info['batch']}; {info['seeds']} initialisation seed(s)."
+    )
+    return f"{head}\n\n{to_markdown(shown, disable_numparse=True)}"
 
 
 # ------------------------------------------------------------------------------ warm start

@@ -1,4 +1,4 @@
-"""Summary statistics: ``mean_std`` (the project's one), and paired statistics for ablations, a
+"""Summary statistics: ``mean_std`` (the project's one) and its ``t_interval``, and paired statistics for ablations, a
 variant against its base on the same images and seeds.
 
 Per-image Dice of the variant and of the base are paired on (seed, image): the same validation
@@ -44,6 +44,20 @@ def mean_std(values) -> MeanStd:
     mean = math.fsum(xs) / len(xs)
     std = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0
     return MeanStd(mean, std, len(xs))
+
+
+def t_interval(values) -> tuple[float, float, float]:
+    """(mean, lower, upper) of a two-sided 95 % t-interval over ``mean_std``'s finite values
+    (a single value: no width; none: NaN)."""
+    from scipy import stats
+
+    m = mean_std(values)
+    if m.n == 0:
+        return math.nan, math.nan, math.nan
+    if m.n < 2:
+        return m.mean, m.mean, m.mean
+    half = float(stats.t.ppf(0.975, m.n - 1)) * m.std / math.sqrt(m.n)
+    return m.mean, m.mean - half, m.mean + half
 
 
 def paired_comparison(

@@ -72,7 +72,10 @@ def test_compare_hypervolume_by_hand_and_files(tmp_path):
     assert list(table["study"]) == ["a1", "b1", "b2"]
     assert table["hv_at_1"].tolist() == pytest.approx([0.5, 0.45, 0.5])
     md = (folder / "compare.md").read_text()
-    assert "| a | 1 | 0.5000 |" in md and "| b | 2 | 0.4750 |" in md
+    cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in md.splitlines()]
+    # the per-group table: group, studies, HV mean (b: (0.45 + 0.5) / 2), HV sd, 95 % CI
+    assert ["a", "1", "0.5000", "0.0000", "[0.5000, 0.5000]"] in [r[:5] for r in cells]
+    assert ["b", "2", "0.4750", "0.0354"] in [r[:4] for r in cells]
     assert (folder / "compare.html").is_file()
 
 

@@ -130,3 +130,82 @@ def test_replay_with_successive_halving_pays_half_for_a_pruned_candidate(tmp_pat
         steps = [b - a for a, b in zip([0.0, *curve["seconds"]], curve["seconds"], strict=False)]
         assert set(steps) <= {0.5, 1.0} and 0.5 in steps  # 1 of 2 epochs for a pruned one
         assert len(curve["hv"]) == 12
+
+
+def test_fidelity_pairs_the_two_fidelities_and_ranks_them_by_hand(tmp_path, capsys):
+    """Four candidates: low Dice 0.1 < 0.2 < 0.3 < 0.4, high 0.5, 0.7, 0.6, 0.8 (the middle two
+    swapped): Spearman 1 - 6 x 2 / (4 x 15) = 0.8, Kendall (5 - 1) / 6 = 0.667; a candidate of
+    another macro, one with only the low fidelity and a seed-1 row are left out."""
+    import csv
+    import json
+
+    from benchmarks.lesionbench import fidelity
+    from benchmarks.lesionbench.build import COLUMNS
+
+    def row(gid, fid, dice, seed=0, macro="malunet-d6-w8"):
+        size = "64x64" if fid == "64x64-e2" else "96x96"
+        return {"macro": macro, "stem": "plain", "block": "scf", "compression": "",
+                "attention": "", "bridge": "none", "genotype_id": gid, "params": 100,
+                "macs_thop": 1000, "macs_torch": 1000, "fidelity": fid, "image_size": size,
+                "epochs": 2, "seed": seed, "val_dice_per_image_mean": dice,
+                "val_jaccard_per_image_mean": 0, "val_dice_curve": "[]", "train_seconds": 2.0,
+                "status": "completed"}  # fmt: skip
+
+    path = tmp_path / "table.csv"
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        w.writeheader()
+        for gid, low, high in (("a", 0.1, 0.5), ("b", 0.2, 0.7), ("c", 0.3, 0.6), ("d", 0.4, 0.8)):
+            w.writerow(row(gid, "64x64-e2", low))
+            w.writerow(row(gid, "96x96-e6", high))
+        w.writerow(row("a", "64x64-e2", 0.3, seed=1))  # noise: a's seeds differ by 0.2
+        w.writerow(row("e", "64x64-e2", 0.9))  # low fidelity only
+        w.writerow(row("f", "64x64-e2", 0.9, macro="unet-d4-w16"))
+        w.writerow(row("f", "96x96-e6", 0.1, macro="unet-d4-w16"))
+    out = tmp_path / "out"
+    assert fidelity.main(["--table", str(path), "--out", str(out)]) == 0
+    stats = json.loads((out / "fidelity.json").read_text())
+    assert stats["n"] == 4
+    assert abs(stats["spearman"] - 0.8) < 1e-9 and abs(stats["kendall"] - 4 / 6) < 1e-9
+    assert stats["high_best_rank_at_low"] == 1  # d is the best at both
+    assert abs(stats["low_seed_noise_sd"] - 0.2 / 2**0.5) < 1e-9  # sd of (0.1, 0.3)
+    assert stats["train_seconds_high"] == 8.0
+    table = [r["genotype_id"] for r in csv.DictReader((out / "fidelity.csv").open())]
+    assert table == ["d", "b", "c", "a"]  # best high first
+    assert "Spearman rho 0.800" in (out / "fidelity.md").read_text()
+    # too few pairs: one line, exit 2
+    assert fidelity.main(["--table", str(path), "--macro", "unet-d4-w16", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: 1 candidates of unet-d4-w16") and "\n" not in err
+
+
+def test_by_evaluations_reads_each_seeds_curve_at_k(tmp_path, capsys):
+    """Two strategies x 2 seeds, hand-made curves: after 2 evaluations random has (0.2, 0.4),
+    local (0.5, 0.7); a run shorter than k keeps its last value."""
+    import json
+
+    import pandas as pd
+
+    from benchmarks.lesionbench import by_evaluations
+
+    curves = [
+        {"strategy": "random", "seed": 0, "hv": [0.1, 0.2, 0.3]},
+        {"strategy": "random", "seed": 1, "hv": [0.3, 0.4]},
+        {"strategy": "local", "seed": 0, "hv": [0.0, 0.5, 0.9]},
+        {"strategy": "local", "seed": 1, "hv": [0.6, 0.7, 0.8]},
+    ]
+    (tmp_path / "curves.json").write_text(json.dumps(curves))
+    assert by_evaluations.main([str(tmp_path), "--at", "2,3"]) == 0
+    df = pd.read_csv(tmp_path / "by_evaluations.csv").set_index("strategy")
+    assert abs(df.loc["random", "hv_2_mean"] - 0.3) < 1e-12
+    assert abs(df.loc["random", "hv_2_sd"] - 0.02**0.5) < 1e-12  # sd of (0.2, 0.4), ddof 1
+    assert abs(df.loc["random", "hv_3_mean"] - 0.35) < 1e-12  # (0.3 + 0.4) / 2: seed 1 ended at 2
+    assert abs(df.loc["local", "hv_3_mean"] - 0.85) < 1e-12
+    assert abs(df.loc["local", "hv_2_p_vs_random"] - 1 / 3) < 1e-9  # exact U test, 2 vs 2: 2/6
+    assert pd.isna(df.loc["random", "hv_2_p_vs_random"])
+    assert "0.600 ± 0.141" in (tmp_path / "by_evaluations.md").read_text()
+    capsys.readouterr()
+    assert by_evaluations.main([str(tmp_path), "--at", "0"]) == 2
+    assert by_evaluations.main([str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert "--at must be positive integers" in err and "no curves.json" in err

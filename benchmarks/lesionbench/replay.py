@@ -249,7 +249,8 @@ def hv_at(run: Run, seconds: float) -> float:
 
 
 def summarise(runs: list[Run]) -> tuple[list[dict], float]:
-    from reports.compare import t_interval, two_sample
+    from reports.compare import two_sample
+    from studies.stats import mean_std, t_interval
 
     common = min((r.seconds[-1] for r in runs if r.seconds), default=0.0)
     by: dict[str, list[Run]] = {}
@@ -267,7 +268,7 @@ def summarise(runs: list[Run]) -> tuple[list[dict], float]:
             "seeds": len(rs),
             "evaluations": min(r.evaluations for r in rs),
             "hv_final_mean": mean,
-            "hv_final_sd": statistics.stdev(final) if len(final) > 1 else 0.0,
+            "hv_final_sd": mean_std(final).std,
             "hv_final_ci_low": lo,
             "hv_final_ci_high": hi,
             f"hv_at_{common:.0f}s_mean": tmean,
@@ -275,7 +276,7 @@ def summarise(runs: list[Run]) -> tuple[list[dict], float]:
             f"hv_at_{common:.0f}s_ci_high": thi,
             "best_val_dice_mean": statistics.fmean(r.best_dice for r in rs),
             "hv_table_mean": statistics.fmean(r.hv_mean for r in rs),
-            "hv_table_sd": statistics.stdev([r.hv_mean for r in rs]) if len(rs) > 1 else 0.0,
+            "hv_table_sd": mean_std([r.hv_mean for r in rs]).std,
             "best_table_dice_mean": statistics.fmean(r.best_mean_dice for r in rs),
             "draws_mean": statistics.fmean(r.draws for r in rs),
             "missing_mean": statistics.fmean(r.missing for r in rs),

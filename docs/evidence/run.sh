@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The evidence experiment of docs/evidence.md, as run (resumable: re-running skips what is done).
 # Run from the repository root:
-#   bash docs/evidence/run.sh [restore|search|fidelity|published|compare|mission|mission-confirm|all]
+#   bash docs/evidence/run.sh [restore|search|fidelity|published|compare|mission|mission-confirm|
+#                              mission-compare|all]
 # (restore: copy the stored studies of docs/evidence/studies/ to runs/<study>/study.db, kept if there)
 # Sizes: ISIC 2017 sample (2,000 training images, the official 150 validation images), search at
 # 64x64 for 2 epochs (recipe fast: AdamW, batch 16, BCE + Dice), 20 trained candidates per study
@@ -47,10 +48,25 @@ fi
 # 64x64), the strategy that won the tabular replay (section 4: --sampler local), 100 trained
 # candidates, the in-budget presets included; then the front's best 3 found networks and the
 # presets retrained at 96x96 for 10 epochs with 3 seeds, paired against malunet.
-MISSION=(--budget-params 177943 --budget-gflops 0.0104 --data "$DATA" --image-size 64 64 --epochs 2
-         --trials 100 --include-presets --no-report)
+MISSION_BASE=(--budget-params 177943 --budget-gflops 0.0104 --data "$DATA" --image-size 64 64
+              --epochs 2 --include-presets --no-report)
+MISSION=("${MISSION_BASE[@]}" --trials 100)
 if [[ $phase == mission || $phase == all ]]; then
   python search.py "${MISSION[@]}" --sampler local --seed 0 --study ev-mission-local-s0
+fi
+# Live search vs random search at the mission's budgets (docs/evidence.md section 6): local search
+# (seed 0 is the mission search above, read after its first 50 trained candidates) and random
+# search, 3 seeds each, 50 trained candidates per study (the presets included), then compare at 50.
+if [[ $phase == mission-compare || $phase == all ]]; then
+  for seed in 0 1 2; do
+    python search.py "${MISSION_BASE[@]}" --trials 50 --sampler random --seed $seed --study ev-mission-random-s$seed
+    if [[ $seed != 0 ]]; then
+      python search.py "${MISSION_BASE[@]}" --trials 50 --sampler local --seed $seed --study ev-mission-local-s$seed
+    fi
+  done
+  python search.py compare --group local=ev-mission-local-s0,ev-mission-local-s1,ev-mission-local-s2 \
+      --group random=ev-mission-random-s0,ev-mission-random-s1,ev-mission-random-s2 --at 50 \
+      --out runs/evidence-mission-compare
 fi
 if [[ $phase == mission-confirm || $phase == all ]]; then
   python search.py fidelity --study ev-mission-local-s0 --top 3 --image-size 96 96 --epochs 10 \
