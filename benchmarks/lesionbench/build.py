@@ -2,6 +2,7 @@
 
 Usage: python -m benchmarks.lesionbench.build [--phase low|noise|high] [--workers 2]
        [--hours H] [--max-runs N] [--data ../shared/data/isic2017] [--table FILE]
+       [--runs runs/lesionbench]
 
 Phases (sizes, the same for every candidate: recipe ``fast``, AdamW 2e-3, cosine, batch 16,
 BCE + Dice, flips and rotation, best epoch on validation; the ISIC 2017 sample's 2,000 official

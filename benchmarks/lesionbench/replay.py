@@ -3,7 +3,7 @@
 Usage: python -m benchmarks.lesionbench.replay [--macro malunet-d6-w8]
        [--strategies random,tpe,nsga2,local,evolution] [--seeds 10] [--evaluations 100]
        [--budget-params 177943] [--budget-gflops 0.0104] [--population 16] [--table FILE]
-       [--partial] [--out runs/lesionbench-replay]
+       [--partial] [--prune none|dominance|sh] [--eta 3] [--out runs/lesionbench-replay]
 
 Each (strategy, seed) is an in-memory Optuna study with the search's own sampler
 (``studies.samplers.make_sampler``: the same code as a live search) over one macro of the table's

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The replay results of docs/evidence.md section 5: every strategy, 10 seeds x 100 trained
+# The replay results of docs/evidence.md section 4: every strategy, 10 seeds x 100 trained
 # candidates, on the MALUNet macro of the lesionbench table (complete at 64x64 / 2 epochs, seed 0,
 # with seeds 1 and 2 for 40 candidates: the noise), under the mission's budgets (MALUNet's
 # 177,943 params and 2x its thop MACs at 64x64, 10.4 M), without pruning, with the dominance
