@@ -42,6 +42,11 @@ EVIDENCE = (
     "ev-random-s1",
     "ev-random-s2",
     "ev-mission-local-s0",
+    "ev-mission-local-s1",
+    "ev-mission-local-s2",
+    "ev-mission-random-s0",
+    "ev-mission-random-s1",
+    "ev-mission-random-s2",
 )
 SYN = "search-synthetic-p400k"
 

@@ -24,7 +24,10 @@ STORED = ROOT / "docs" / "evidence" / "studies"
 ISIC = ROOT.parent / "shared" / "data" / "isic2017"
 SECTION1 = [f"ev-{s}-s{k}" for s in ("random", "tpe") for k in range(3)]  # docs/evidence.md 1
 MISSION = "ev-mission-local-s0"  # docs/evidence.md 5
-NAMES = [*SECTION1, MISSION]
+# docs/evidence.md 6: live local vs random at the mission's budgets, 50 trained candidates each
+SECTION6 = [*(f"ev-mission-random-s{k}" for k in range(3)), "ev-mission-local-s1",
+            "ev-mission-local-s2"]  # fmt: skip
+NAMES = [*SECTION1, MISSION, *SECTION6]
 # docs/evidence/run.sh's flags for each study: COMMON / MISSION, then the strategy
 COMMON = [
     "--data", str(ISIC), "--image-size", "64", "64", "--epochs", "2", "--include-presets",
@@ -33,9 +36,11 @@ COMMON = [
 FLAGS = {
     **{n: ["--budget-params", "0.2M", "--trials", "20"] for n in SECTION1},
     MISSION: ["--budget-params", "177943", "--budget-gflops", "0.0104", "--trials", "100"],
-}
+    **{n: ["--budget-params", "177943", "--budget-gflops", "0.0104", "--trials", "50"]
+       for n in SECTION6},
+}  # fmt: skip
 BUDGETS = {**{n: {"params": 200_000} for n in SECTION1},
-           MISSION: {"params": 177_943, "macs": 10_400_000}}  # fmt: skip
+           **{n: {"params": 177_943, "macs": 10_400_000} for n in (MISSION, *SECTION6)}}  # fmt: skip
 
 
 def strategy(name: str) -> list[str]:
@@ -108,3 +113,24 @@ def test_stored_studies_compare_as_docs_evidence_says(copies: Path, monkeypatch)
     (test,) = cmp.tests
     assert test["mannwhitney_u"] in (3.0, 6.0)  # U of either group: 9 - 6 = 3
     assert test["mannwhitney_p"] == pytest.approx(0.70, abs=5e-3)
+
+
+def test_stored_mission_studies_compare_as_docs_evidence_says(copies: Path, monkeypatch):
+    """docs/evidence.md section 6: at the mission's budgets, HV after 50 trained candidates,
+    local 1.0757 +- 0.0406, random 0.8822 +- 0.0507 (3 studies each; local seed 0 is the section
+    5 search, read after its first 50), Welch p = 0.0076, Mann-Whitney U = 9 (or 0), p = 0.10."""
+    monkeypatch.chdir(copies)
+    local = [MISSION, "ev-mission-local-s1", "ev-mission-local-s2"]
+    random_ = [n for n in SECTION6 if "-random-" in n]
+    check_comparable([(n, load_study_view(n, _url(copies, n)).spec) for n in local + random_])
+    cmp = compare({"local": local, "random": random_}, at=50)
+    assert cmp.at == 50
+    for group, (mean, sd) in {"local": (1.0757, 0.0406), "random": (0.8822, 0.0507)}.items():
+        got = mean_std([final_hv(c, 50) for c in cmp.groups[group]])
+        assert got.n == 3
+        assert got.mean == pytest.approx(mean, abs=5e-4)
+        assert got.std == pytest.approx(sd, abs=5e-4)
+    (test,) = cmp.tests
+    assert test["mannwhitney_u"] in (0.0, 9.0)  # every local study above every random one
+    assert test["mannwhitney_p"] == pytest.approx(0.10, abs=5e-3)
+    assert test["welch_p"] == pytest.approx(0.0076, abs=2e-4)

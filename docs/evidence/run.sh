@@ -2,7 +2,7 @@
 # The evidence experiment of docs/evidence.md, as run (resumable: re-running skips what is done).
 # Run from the repository root:
 #   bash docs/evidence/run.sh [restore|search|fidelity|published|compare|mission|mission-confirm|
-#                              mission-compare|all]
+#                              mission-compare|mission-compare-confirm|all]
 # (restore: copy the stored studies of docs/evidence/studies/ to runs/<study>/study.db, kept if there)
 # Sizes: ISIC 2017 sample (2,000 training images, the official 150 validation images), search at
 # 64x64 for 2 epochs (recipe fast: AdamW, batch 16, BCE + Dice), 20 trained candidates per study
@@ -67,6 +67,14 @@ if [[ $phase == mission-compare || $phase == all ]]; then
   python search.py compare --group local=ev-mission-local-s0,ev-mission-local-s1,ev-mission-local-s2 \
       --group random=ev-mission-random-s0,ev-mission-random-s1,ev-mission-random-s2 --at 50 \
       --out runs/evidence-mission-compare
+fi
+# ... and the union front's best found network of those six studies with the presets, retrained
+# at 96x96 for 10 epochs with 3 seeds and paired against malunet, as mission-confirm does for §5
+MISSION_ALL=ev-mission-random-s0,ev-mission-random-s1,ev-mission-random-s2
+MISSION_ALL+=,ev-mission-local-s0,ev-mission-local-s1,ev-mission-local-s2
+if [[ $phase == mission-compare-confirm || $phase == all ]]; then
+  python search.py fidelity --study $MISSION_ALL --top 1 --image-size 96 96 --epochs 10 \
+      --seeds 3 --reference malunet
 fi
 if [[ $phase == mission-confirm || $phase == all ]]; then
   python search.py fidelity --study ev-mission-local-s0 --top 3 --image-size 96 96 --epochs 10 \
