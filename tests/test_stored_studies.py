@@ -93,24 +93,31 @@ def test_stored_study_resumes_with_its_command(copies: Path, name: str):
     assert len(optuna.load_study(study_name=name, storage=url).trials) == before
 
 
-def test_stored_studies_compare_as_docs_evidence_says(copies: Path, monkeypatch):
-    """docs/evidence.md section 1: HV after 20 trained candidates, TPE 1.925 +- 0.244, random
-    1.816 +- 0.055 (3 studies each), Mann-Whitney U = 6, p = 0.70."""
-    monkeypatch.chdir(copies)
-    specs = [(n, load_study_view(n, _url(copies, n)).spec) for n in SECTION1]
-    check_comparable(specs)
-    groups = {
-        "tpe": [n for n in SECTION1 if "-tpe-" in n],
-        "random": [n for n in SECTION1 if "-random-" in n],
-    }
-    cmp = compare(groups)
-    assert cmp.at == 20
-    for group, (mean, sd) in {"tpe": (1.925, 0.244), "random": (1.816, 0.055)}.items():
-        got = mean_std([final_hv(c, 20) for c in cmp.groups[group]])
+def _compare_as_said(copies: Path, groups: dict[str, list[str]], at: int, said: dict) -> dict:
+    """Compare the stored ``groups`` after ``at`` trained candidates; each group's HV mean and sd
+    (3 studies) as ``said`` (docs/evidence.md's figures); returns the one test between them."""
+    names = [n for ns in groups.values() for n in ns]
+    check_comparable([(n, load_study_view(n, _url(copies, n)).spec) for n in names])
+    cmp = compare(groups, at=at)
+    assert cmp.at == at
+    for group, (mean, sd) in said.items():
+        got = mean_std([final_hv(c, at) for c in cmp.groups[group]])
         assert got.n == 3
         assert got.mean == pytest.approx(mean, abs=5e-4)
         assert got.std == pytest.approx(sd, abs=5e-4)
     (test,) = cmp.tests
+    return test
+
+
+def test_stored_studies_compare_as_docs_evidence_says(copies: Path, monkeypatch):
+    """docs/evidence.md section 1: HV after 20 trained candidates, TPE 1.925 +- 0.244, random
+    1.816 +- 0.055 (3 studies each), Mann-Whitney U = 6, p = 0.70."""
+    monkeypatch.chdir(copies)
+    groups = {
+        "tpe": [n for n in SECTION1 if "-tpe-" in n],
+        "random": [n for n in SECTION1 if "-random-" in n],
+    }
+    test = _compare_as_said(copies, groups, 20, {"tpe": (1.925, 0.244), "random": (1.816, 0.055)})
     assert test["mannwhitney_u"] in (3.0, 6.0)  # U of either group: 9 - 6 = 3
     assert test["mannwhitney_p"] == pytest.approx(0.70, abs=5e-3)
 
@@ -120,17 +127,12 @@ def test_stored_mission_studies_compare_as_docs_evidence_says(copies: Path, monk
     local 1.0757 +- 0.0406, random 0.8822 +- 0.0507 (3 studies each; local seed 0 is the section
     5 search, read after its first 50), Welch p = 0.0076, Mann-Whitney U = 9 (or 0), p = 0.10."""
     monkeypatch.chdir(copies)
-    local = [MISSION, "ev-mission-local-s1", "ev-mission-local-s2"]
-    random_ = [n for n in SECTION6 if "-random-" in n]
-    check_comparable([(n, load_study_view(n, _url(copies, n)).spec) for n in local + random_])
-    cmp = compare({"local": local, "random": random_}, at=50)
-    assert cmp.at == 50
-    for group, (mean, sd) in {"local": (1.0757, 0.0406), "random": (0.8822, 0.0507)}.items():
-        got = mean_std([final_hv(c, 50) for c in cmp.groups[group]])
-        assert got.n == 3
-        assert got.mean == pytest.approx(mean, abs=5e-4)
-        assert got.std == pytest.approx(sd, abs=5e-4)
-    (test,) = cmp.tests
+    groups = {
+        "local": [MISSION, "ev-mission-local-s1", "ev-mission-local-s2"],
+        "random": [n for n in SECTION6 if "-random-" in n],
+    }
+    said = {"local": (1.0757, 0.0406), "random": (0.8822, 0.0507)}
+    test = _compare_as_said(copies, groups, 50, said)
     assert test["mannwhitney_u"] in (0.0, 9.0)  # every local study above every random one
     assert test["mannwhitney_p"] == pytest.approx(0.10, abs=5e-3)
     assert test["welch_p"] == pytest.approx(0.0076, abs=2e-4)
