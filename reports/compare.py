@@ -34,7 +34,7 @@ from reports.study import ReportError, StudyView, default_storage, load_study_vi
 from studies import objectives as objectives_table
 from studies.hypervolume import hypervolume, non_dominated
 from studies.spec import check_comparable
-from studies.stats import mean_std, t_interval  # noqa: F401  (t_interval: re-exported)
+from studies.stats import mean_std, t_interval
 from studies.tables import to_markdown
 
 

@@ -1,5 +1,5 @@
-"""Summary statistics: ``mean_std`` (the project's one) and its ``t_interval``, and paired statistics for ablations, a
-variant against its base on the same images and seeds.
+"""Summary statistics: ``mean_std`` (the project's one) and its ``t_interval``, and paired
+statistics for ablations, a variant against its base on the same images and seeds.
 
 Per-image Dice of the variant and of the base are paired on (seed, image): the same validation
 image scored by the two models trained with the same seed. The differences d = variant - base are

@@ -41,7 +41,6 @@ def paired_scores(table: Path, macro: str, low: str, high: str, seed: int = 0) -
                 "genotype_id": r["genotype_id"], "stem": r["stem"], "block": r["block"],
                 "compression": r["compression"], "attention": r["attention"],
                 "bridge": r["bridge"], "params": int(r["params"]),
-                "macs_thop_64": int(r["macs_thop"]) if r["image_size"] == "64x64" else None,
             })  # fmt: skip
             key = "low" if r["fidelity"] == low else "high"
             c[f"val_dice_{key}"] = float(r["val_dice_per_image_mean"])
