@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -904,20 +905,40 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    # `kill PID` (SIGTERM) stops the command as Ctrl-C does: its cleanup runs, so the worker
+    # processes it started are stopped with it instead of training on as orphans
+    previous = signal.signal(signal.SIGTERM, _terminated) if _in_main_thread() else None
     try:
         from trainer.malloc import check_setting
 
         check_setting()  # a bad LESION_NAS_MALLOC fails here, not in every trial
         return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        print("terminated" if isinstance(e, Terminated) else "interrupted", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
     except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # a bug, not the user's input: one line, the trace in a file
         print(unexpected_error_line(e, argv), file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the command is, so that its cleanup runs."""
+
+
+def _terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

@@ -37,6 +37,7 @@ import dataclasses
 import io
 import multiprocessing.connection
 import os
+import signal
 import sys
 import threading
 import time
@@ -122,7 +123,9 @@ def fit_packed(
     first K jobs start together. A job that raises gives an outcome with `error` set; a worker
     that dies (killed, out of host memory) fails its current job, releases the barrier, and the
     others take the remaining jobs. ``on_outcome`` is called with each job's outcome as it ends
-    (a progress bar). Never raises for a job's failure; raises ValueError for bad arguments. Call it from under ``if __name__ == "__main__":`` in a script (``spawn``)."""
+    (a progress bar). Never raises for a job's failure; raises ValueError for bad arguments.
+    Interrupted (KeyboardInterrupt here; `search.py` turns SIGTERM into one), it terminates the
+    workers at once and re-raises; they ignore Ctrl-C themselves, so only the caller reports it. Call it from under ``if __name__ == "__main__":`` in a script (``spawn``)."""
     jobs = list(jobs)
     if not jobs:
         raise ValueError("fit_packed needs at least one job")
@@ -157,6 +160,7 @@ def fit_packed(
             if message is not None:
                 queue.appendleft(running.pop(w))
 
+    finished = False
     try:
         for w in range(k):
             dispatch(w)
@@ -183,11 +187,12 @@ def fit_packed(
                     on_outcome(outcome)
         for index in queue:  # only when every worker died
             outcomes[index] = _failed(index, jobs[index].name, -1, 0, None)
+        finished = True
     finally:
         for conn in conns:
             conn.close()
-        for proc in procs:
-            proc.join(timeout=30)
+        for proc in procs:  # interrupted (Ctrl-C, SIGTERM, an error here): stop them now
+            proc.join(timeout=30 if finished else 0)
             if proc.is_alive():
                 proc.terminate()
                 proc.join()
@@ -224,6 +229,12 @@ def _worker(
     barrier,
     barrier_timeout: float,
 ) -> None:
+    # Ctrl-C reaches every process of the terminal's group: the parent handles it and stops
+    # the workers, which would otherwise each print a KeyboardInterrupt traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # stopped by the parent (terminate): exit through Python, so the shared barrier's semaphores
+    # are released and the resource tracker does not warn of leaked ones
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     torch.set_num_threads(threads)
     dev = torch.device(device)
     if dev.type == "cuda":
@@ -255,6 +266,10 @@ def _worker(
         )
         first = False
         conn.send(outcome)
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _run_job(

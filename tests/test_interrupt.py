@@ -1,0 +1,150 @@
+"""Stopping a command that trains in worker processes (``confirm --workers 2``): SIGTERM
+(``kill PID``) and Ctrl-C (SIGINT to the terminal's process group) each end the command with one
+line and its own exit status, and its training workers end with it instead of training on as
+orphans; no worker prints a traceback. The run folders they left unfinished are not counted as
+finished (the next ``confirm`` retrains them)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from studies.search import options_from, run_search
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    out = tmp_path_factory.mktemp("interrupt")
+    outcome = run_search(
+        options_from(
+            trials=1,
+            epochs=1,
+            image_size=(32, 32),
+            limit=16,
+            sampler="random",
+            seed=3,
+            workers="1",
+            progress=False,
+            report=False,
+            out=str(out),
+        )  # fmt: skip
+    )
+    return out, outcome
+
+
+def _children(pid: int) -> set[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return {int(x) for x in path.read_text().split()} if path.exists() else set()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state != "Z"  # a zombie has ended; only its parent's wait is missing
+
+
+def _training_workers(pid: int) -> set[int]:
+    """The parent's children that run ``trainer.packing`` (not multiprocessing's tracker)."""
+    found = set()
+    for child in _children(pid):
+        try:
+            cmd = Path(f"/proc/{child}/cmdline").read_bytes()
+        except FileNotFoundError:
+            continue
+        if b"resource_tracker" not in cmd:
+            found.add(child)
+    return found
+
+
+def _run_and_stop(argv: list[str], cwd: Path, how: str, started) -> tuple[int, str, set[int]]:
+    """Start the command as in a terminal (a process group of its own, SIGINT's default action:
+    a shell's background job would inherit it ignored), wait until two training workers run
+    and ``started()`` holds, stop it ``how``; returns (exit status, stderr, the workers)."""
+    proc = subprocess.Popen(
+        argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        workers: set[int] = set()
+        while len(workers) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+            workers = _training_workers(proc.pid)
+        assert len(workers) == 2, f"two training workers never started ({proc.poll()=})"
+        while not started() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(2)
+        if how == "sigterm":
+            proc.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    end = time.monotonic() + 10
+    while any(_alive(w) for w in workers) and time.monotonic() < end:
+        time.sleep(0.2)
+    return proc.returncode, err, workers
+
+
+@pytest.mark.parametrize(
+    "how, rc, said",
+    [("sigterm", 143, "terminated"), ("ctrl-c", 130, "interrupted")],
+)
+def test_stopping_a_packed_command_stops_its_workers(study, how, rc, said):
+    out, outcome = study
+    root = out / how
+    argv = [
+        sys.executable, str(ROOT / "search.py"), "confirm", "--study", outcome.study_name,
+        "--storage", outcome.storage, "--seeds", "2", "--epochs", "100000", "--workers", "2",
+        "--out", str(root),
+    ]  # fmt: skip
+    run_dirs = lambda: list(root.glob("**/train_config.json"))  # noqa: E731
+    code, err, workers = _run_and_stop(argv, out, how, lambda: len(run_dirs()) >= 2)
+    assert code == rc, err
+    assert said in err, err
+    assert "Traceback" not in err and "leaked" not in err, err
+    assert not any(_alive(w) for w in workers), "a training worker outlived its command"
+    configs = run_dirs()
+    assert len(configs) == 2
+    for config in configs:  # stopped mid-training: not a finished run
+        assert not (config.parent / "metrics.json").exists()
+
+
+def test_killing_a_search_stops_its_workers_and_keeps_the_study(tmp_path):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    argv = [
+        sys.executable, str(ROOT / "search.py"), "--budget-params", "0.4M", "--trials", "4",
+        "--epochs", "100000", "--image-size", "32", "32", "--limit", "16", "--workers", "2",
+        "--study", "killed", "--storage", url, "--out", str(tmp_path / "runs"), "--no-report",
+    ]  # fmt: skip
+
+    def running() -> list:
+        try:
+            study = optuna.load_study(study_name="killed", storage=url)
+        except KeyError:
+            return []
+        return study.get_trials(states=(TrialState.RUNNING,))
+
+    code, err, workers = _run_and_stop(argv, tmp_path, "sigterm", lambda: len(running()) >= 2)
+    assert code == 143 and "terminated" in err and "Traceback" not in err, err
+    assert not any(_alive(w) for w in workers), "a search worker outlived its command"
+    study = optuna.load_study(study_name="killed", storage=url)  # the study is intact
+    states = [t.state for t in study.get_trials()]
+    assert states.count(TrialState.COMPLETE) == 0 and states.count(TrialState.RUNNING) >= 2
