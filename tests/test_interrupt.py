@@ -1,8 +1,9 @@
-"""Stopping a command that trains in worker processes (``confirm --workers 2``): SIGTERM
-(``kill PID``) and Ctrl-C (SIGINT to the terminal's process group) each end the command with one
-line and its own exit status, and its training workers end with it instead of training on as
-orphans; no worker prints a traceback. The run folders they left unfinished are not counted as
-finished (the next ``confirm`` retrains them)."""
+"""Stopping a command that trains in worker processes (``confirm --workers 2``, a search with
+``--workers 2``): SIGTERM (``kill PID``) and Ctrl-C (SIGINT to the terminal's process group) each
+end the command with one line and its own exit status, and its workers end with it instead of
+training on as orphans; no worker prints a traceback. The run folders they left unfinished are
+not counted as finished (the next ``confirm`` retrains them), and a killed search's study keeps
+its trials (the next search retrains the two it was training, as after ``kill -9``)."""
 
 from __future__ import annotations
 
@@ -41,14 +42,21 @@ def study(tmp_path_factory):
             progress=False,
             report=False,
             out=str(out),
-        )  # fmt: skip
+        )
     )
     return out, outcome
 
 
 def _children(pid: int) -> set[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return {int(x) for x in path.read_text().split()} if path.exists() else set()
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if int(fields[1]) == pid:  # the parent's pid, after the state
+            found.add(int(stat.parent.name))
+    return found
 
 
 def _alive(pid: int) -> bool:

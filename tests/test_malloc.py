@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # Two checks in a fresh process. (1) glibc's own bookkeeping (mallinfo2): 2,000 blocks of 120 KiB
 # (below any mmap threshold, so on the heap in both settings; 234 MiB) are allocated and freed.
 # glibc's defaults trim the heap's top once it exceeds the trim threshold, which glibc raises at
-# most to 64 MiB on its own; tuned (1 GiB) keeps all of it. A 16 MiB block is then mapped by
-# mmap under the defaults' thresholds but taken from the heap when tuned (32 MiB). (2) A
+# most to 64 MiB on its own; tuned (1 GiB) keeps all of it. A 16 MiB block is then taken from
+# the heap when tuned (32 MiB mmap threshold; the defaults' adaptive one is not asserted). (2) A
 # training step's pattern in torch: 200 buffers of 1 MiB, touched, freed, repeated; tuned, the
 # first step's heap is reused, so steps 2..11 fault few fresh 4 KiB pages (measured 256-1,800;
 # 51,400-511,700 under the defaults, except that glibc's dynamic thresholds sometimes adapt, so

@@ -125,7 +125,8 @@ def fit_packed(
     others take the remaining jobs. ``on_outcome`` is called with each job's outcome as it ends
     (a progress bar). Never raises for a job's failure; raises ValueError for bad arguments.
     Interrupted (KeyboardInterrupt here; `search.py` turns SIGTERM into one), it terminates the
-    workers at once and re-raises; they ignore Ctrl-C themselves, so only the caller reports it. Call it from under ``if __name__ == "__main__":`` in a script (``spawn``)."""
+    workers at once and re-raises; they ignore Ctrl-C themselves, so only the caller reports it.
+    Call it from under ``if __name__ == "__main__":`` in a script (``spawn``)."""
     jobs = list(jobs)
     if not jobs:
         raise ValueError("fit_packed needs at least one job")
