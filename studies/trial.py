@@ -229,23 +229,6 @@ def values_from_result(spec: StudySpec, result: FitResult, screen: Screen) -> tu
     return values_from_val(spec, result.val, screen)
 
 
-def same_genotype(study: optuna.Study, genotype_id: str, state: TrialState) -> list[FrozenTrial]:
-    return [
-        t
-        for t in study.get_trials(deepcopy=False, states=(state,))
-        if t.user_attrs.get(schema.GENOTYPE_ID) == genotype_id
-        and t.user_attrs.get(schema.DUPLICATE_OF) is None
-    ]
-
-
-def find_duplicate(study: optuna.Study, genotype_id: str) -> FrozenTrial | None:
-    """The first COMPLETE, trained (feasible, scored) trial of this genotype, if any."""
-    for t in same_genotype(study, genotype_id, TrialState.COMPLETE):
-        if t.user_attrs.get(schema.FEASIBLE) and t.user_attrs.get(schema.VAL):
-            return t
-    return None
-
-
 def is_out_of_memory(error: BaseException) -> bool:
     oom = getattr(torch, "OutOfMemoryError", None)
     return (oom is not None and isinstance(error, oom)) or (

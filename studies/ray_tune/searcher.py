@@ -6,8 +6,9 @@ the shared Optuna study. ``StudySearcher`` subclasses it: once ``OptunaSearch.su
 a trial (define-by-run: ``space.sample_choices``; an enqueued preset suggests nothing), the
 *driver* screens it with the Optuna backend's own steps (``studies.trial``): costs against the
 budgets (over budget: recorded, completed with ``infeasible_values``, never sent to Tune), then
-duplicates (a trained genotype's result re-used, a pruned one pruned again, one still training in
-another Tune trial waited for). Only feasible, new candidates reach a worker
+duplicates by the Optuna backend's own rule (``studies.trial.duplicate_decision``: a trained
+genotype's result re-used; one pruned, failed in training or being trained by another worker
+pruned; one still training in another Tune trial of this driver waited for). Only feasible, new candidates reach a worker
 (``studies.ray_tune.trainable``). When a Tune trial ends, the driver writes the schema's attributes
 from its last result and tells the study (COMPLETE / PRUNED / FAIL). Workers never touch the
 storage, so a SQLite file beside the driver serves a whole cluster. The driver stamps Optuna's
@@ -43,13 +44,12 @@ from studies.trial import (
     CandidateFailed,
     Screen,
     candidate_for_trial,
-    find_duplicate,
+    duplicate_decision,
     infeasible_values,
     prescreen,
     record_fit,
     record_screen,
     reuse_result,
-    same_genotype,
     trial_run_dir,
     values_from_result,
     values_from_val,
@@ -177,17 +177,18 @@ class StudySearcher(OptunaSearch):
         }
 
     def _settle_duplicate(self, cand: _Open) -> bool:
-        """Finish ``cand`` from an earlier trial of its genotype, as the Optuna backend does."""
-        original = find_duplicate(self.study, cand.genotype.id)
-        if original is not None:
-            reuse_result(cand.trial, original)
-            val = original.user_attrs[schema.VAL]
+        """Finish ``cand`` from an earlier trial of its genotype by the Optuna backend's rule
+        (``studies.trial.duplicate_decision``): a trained one's result is re-used; one pruned,
+        failed in training or being trained by another worker prunes it. False: train it."""
+        trials = self.study.get_trials(deepcopy=False)
+        what, other, reason = duplicate_decision(trials, cand.trial.number, cand.genotype.id)
+        if what == "reuse":
+            reuse_result(cand.trial, other)
+            val = other.user_attrs[schema.VAL]
             self._tell(cand, values_from_val(self.spec, val, cand.screen))
             return True
-        pruned = same_genotype(self.study, cand.genotype.id, TrialState.PRUNED)
-        if pruned:
-            cand.trial.set_user_attr(schema.DUPLICATE_OF, pruned[0].number)
-            reason = f"same genotype as pruned trial {pruned[0].number}"
+        if what == "prune":
+            cand.trial.set_user_attr(schema.DUPLICATE_OF, other.number)
             self._tell(cand, None, TrialState.PRUNED, reason)
             return True
         return False
