@@ -16,7 +16,7 @@ from pathlib import Path
 from searchspace.cost import COUNTERS  # noqa: E402
 from studies.ablation.plan import PLANS  # noqa: E402
 from studies.latency import RUNTIMES as LATENCY_RUNTIMES  # noqa: E402
-from studies.objectives import NAMES as OBJECTIVE_NAMES  # noqa: E402
+from studies.objectives import NAMES as ALL_OBJECTIVES  # noqa: E402
 from studies.search import BACKENDS, SearchOptions  # noqa: E402
 from studies.spec import PRUNE_RULES, SAMPLERS  # noqa: E402
 from trainer.config import OPTIMIZER_IMPLS, RECIPES  # noqa: E402
@@ -115,10 +115,6 @@ def _add(parser, *flags: str, **override) -> None:
 def _add_image_size(parser, help: str) -> None:
     """The --image-size H [W] option every verb that takes a size shares (read by _image_size)."""
     _add(parser, "--image-size", help=help)
-
-
-def _add_workers(parser) -> None:
-    _add(parser, "--workers")
 
 
 def _add_model(parser) -> None:
@@ -443,7 +439,7 @@ def _add_search_parser(sub) -> None:
         "--objectives",
         help="comma-separated objectives: accuracy (the validation --metric; 'dice' is an old "
         "name for it) and any of "
-        + ", ".join(n for n in OBJECTIVE_NAMES if n != "accuracy")
+        + ", ".join(n for n in ALL_OBJECTIVES if n != "accuracy")
         + " (latency = latency_ort_cpu_ms; studies/objectives.py; default "
         + f"{d.objectives})",
     )

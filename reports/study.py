@@ -177,10 +177,6 @@ def _open_storage(storage: str) -> Any:
     return storage
 
 
-def _int_or_none(value: Any) -> int | None:
-    return None if value is None else int(value)
-
-
 def default_storage(study_name: str) -> str:
     return f"sqlite:///runs/{study_name}/study.db"
 

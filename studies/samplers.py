@@ -3,7 +3,7 @@
 
 Over-budget candidates are completed with positive ``schema.CONSTRAINTS`` (Optuna's convention:
 <= 0 is satisfied). NSGA-II and TPE read them, from the trial (``Trial.set_constraint``, Optuna
->= 5, done by ``objective.record_screen``) or through ``constraints_func`` (older Optuna), and
+>= 5, done by ``trial.record_screen``) or through ``constraints_func`` (older Optuna), and
 then prefer feasible parents / the feasible region. The random sampler ignores constraints.
 
 Presets hidden from the sampler. A preset enqueued by ``--include-presets`` is not a point of the

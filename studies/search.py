@@ -25,7 +25,7 @@ import optuna
 from studies import objectives as objectives_table
 from studies import schema
 from studies.front import format_front, front_table, pareto_front, trained_records
-from studies.spec import OBJECTIVE_NAMES, PruneSettings, StudySpec
+from studies.spec import DEFAULT_OBJECTIVES, PruneSettings, StudySpec
 from studies.storage import (
     check_storage,
     check_study_name,
@@ -64,7 +64,7 @@ class SearchOptions:
     budgets: dict = dataclasses.field(default_factory=dict)
     latency_runtime: str = "ort_cpu"
     cost_counter: str = "thop"
-    objectives: str = ",".join(OBJECTIVE_NAMES)
+    objectives: str = ",".join(DEFAULT_OBJECTIVES)
     metric: str = "dice_per_image_mean"
     sampler: str = "nsga2"
     population: int = 16

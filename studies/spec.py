@@ -28,7 +28,7 @@ from trainer.metrics import objective_keys
 COUNTERS = ("thop", "torch")
 SAMPLERS = ("nsga2", "tpe", "random", "local", "evolution")
 PRUNE_RULES = ("dominance", "sh")
-OBJECTIVE_NAMES = objectives_table.DEFAULT  # accuracy (the --metric), params, macs
+DEFAULT_OBJECTIVES = objectives_table.DEFAULT  # accuracy (the --metric), params, macs
 # Fields that may legitimately differ between two runs of one study.
 NOT_COMPARED = ("data_source",)
 
@@ -85,7 +85,7 @@ class StudySpec:
     train_config: dict  # TrainConfig.to_dict(): recipe with epochs, image size, seed applied
     recipe: str = "fast"  # the recipe the train config was derived from (confirm's default)
     cost_counter: str = "thop"
-    objectives: tuple[str, ...] = OBJECTIVE_NAMES
+    objectives: tuple[str, ...] = DEFAULT_OBJECTIVES
     metric: str = "dice_per_image_mean"
     sampler: str = "nsga2"
     population_size: int = 16  # NSGA-II population; TPE / random: the random start-up trials
@@ -219,10 +219,12 @@ def upgraded(stored: dict[str, Any]) -> dict[str, Any]:
 
 def with_train_defaults(train_config: dict) -> dict:
     """A stored train_config with the TrainConfig fields added since it was stored (e.g.
-    optimizer_impl) set to their defaults, so an older study still resumes and compares; what
+    optimizer_impl) set to their defaults and its renamed fields (``trainer.config.RENAMED``)
+    under today's names, so an older study still resumes and compares; what
     each run's "auto" settings resolved to is in its runtime.json."""
-    from trainer.config import TrainConfig
+    from trainer.config import TrainConfig, renamed
 
+    train_config = renamed(train_config)
     defaults = TrainConfig().to_dict()
     return {**{k: v for k, v in defaults.items() if k not in train_config}, **train_config}
 

@@ -332,12 +332,6 @@ def _on_stale(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     print(f"trial {trial.number} was left RUNNING by a stopped worker: marked FAIL")
 
 
-def study_names(url: str) -> list[str]:
-    if not storage_exists(url):
-        return []
-    return optuna.study.get_all_study_names(open_storage(url, create=False))
-
-
 def open_study(spec: StudySpec, study_name: str, storage: BaseStorage) -> optuna.Study:
     """Create the study, or load it and refuse (``SpecMismatch``, nothing written) when its
     stored spec differs from ``spec``."""

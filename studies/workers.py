@@ -23,7 +23,7 @@ beside a SQLite or journal storage (``FILE.lock``, ``FILE.study-lock``), a Postg
    the T is still RUNNING (until then wait: a worker killed now leaves a candidate to retry).
    T + U >= N: wait (one of the undecided may still claim the last place) and look again. Else ``ask`` a
    trial: it is undecided from now on, so at most N candidates are ever claimed.
-2. *claim* (in ``objective.run_trial`` once the candidate is within budget): if another trial of
+2. *claim* (in ``trial.run_trial`` once the candidate is within budget): if another trial of
    the same genotype was trained (or is being trained) the candidate is a duplicate, else it is
    claimed. Both are decided under the lock, so no genotype is trained twice.
 

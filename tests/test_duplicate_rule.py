@@ -37,7 +37,9 @@ CASES = {
     "failed in training": (TrialState.FAIL, {schema.TRAIN_CLAIM: True}, "prune"),
     "running elsewhere": (TrialState.RUNNING, {schema.TRAIN_CLAIM: True}, "prune"),
     "worker killed": (
-        TrialState.FAIL, {schema.TRAIN_CLAIM: True, schema.FAIL_REASON: STALE_REASON}, "train"
+        TrialState.FAIL,
+        {schema.TRAIN_CLAIM: True, schema.FAIL_REASON: STALE_REASON},
+        "train",
     ),
     "over budget": (TrialState.COMPLETE, {schema.FEASIBLE: False}, "train"),
     "none": (None, {}, "train"),

@@ -138,7 +138,7 @@ def test_proxies_report_on_a_study_with_planted_accuracies(tmp_path, monkeypatch
     exactly (tau = -1), and the report holds every proxy with the right counts."""
     import pandas as pd
 
-    import studies.trial as objective
+    import studies.trial as trial_steps
     from searchspace.cost import count_cost
     from studies.proxies import run_proxies
     from studies.search import options_from, run_search
@@ -150,7 +150,7 @@ def test_proxies_report_on_a_study_with_planted_accuracies(tmp_path, monkeypatch
         return FitResult("completed", "planted", 1, {"dice_per_image_mean": acc}, None, [row], 1,
                          0.0, 0.0, out_dir)  # fmt: skip
 
-    monkeypatch.setattr(objective, "train_genotype", planted)
+    monkeypatch.setattr(trial_steps, "train_genotype", planted)
     out = run_search(options_from(trials=6, epochs=1, image_size=(32, 32), limit=32, seed=4,
                                   sampler="random", workers="1", progress=False, report=False,
                                   out=str(tmp_path)))  # fmt: skip
@@ -172,7 +172,7 @@ def test_proxies_report_on_a_study_with_planted_accuracies(tmp_path, monkeypatch
 def test_warm_start_refusal_and_enqueue(tmp_path, monkeypatch):
     import optuna
 
-    import studies.trial as objective
+    import studies.trial as trial_steps
     from searchspace.cost import count_cost
     from studies import schema
     from studies.proxies import WARM_START, WARM_TRIAL, parse_warm_start
@@ -185,7 +185,7 @@ def test_warm_start_refusal_and_enqueue(tmp_path, monkeypatch):
         return FitResult("completed", "planted", 1, {"dice_per_image_mean": acc}, None, [row], 1,
                          0.0, 0.0, out_dir)  # fmt: skip
 
-    monkeypatch.setattr(objective, "train_genotype", planted)
+    monkeypatch.setattr(trial_steps, "train_genotype", planted)
     common = dict(epochs=1, image_size=(32, 32), limit=32, seed=4, sampler="random", workers="1",
                   progress=False, report=False, budget_params="0.2M")  # fmt: skip
     run_search(options_from(trials=5, out=str(tmp_path / "ref"), study="ref", **common))

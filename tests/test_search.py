@@ -9,7 +9,7 @@ import optuna
 import pytest
 
 import search as cli
-import studies.trial as objective
+import studies.trial as trial_steps
 from searchspace.cost import count_cost
 from studies import schema
 from studies.front import pareto_front
@@ -172,7 +172,7 @@ def test_budgets_are_hard_and_over_budget_candidates_are_never_trained(tmp_path)
 
 def test_a_genotype_is_never_trained_twice(tmp_path, monkeypatch):
     train, calls = fake_training(lambda g: [0.5, 0.6])
-    monkeypatch.setattr(objective, "train_genotype", train)
+    monkeypatch.setattr(trial_steps, "train_genotype", train)
     study_out = run_search(options_from(trials=2, epochs=2, out=str(tmp_path), **TINY))
     study = load(study_out)
     for _ in range(3):
@@ -213,7 +213,7 @@ def test_failures_are_recorded_and_the_search_goes_on(tmp_path, monkeypatch):
             raise ZeroDivisionError("division by zero")
         return ok(genotype, config, data, **kw)
 
-    monkeypatch.setattr(objective, "train_genotype", flaky)
+    monkeypatch.setattr(trial_steps, "train_genotype", flaky)
     outcome = run_search(options_from(trials=4, epochs=1, out=str(tmp_path), **TINY))
     study = load(outcome)
     reasons = [t.user_attrs.get(schema.FAIL_REASON) for t in by_state(study, "FAIL")]
@@ -242,7 +242,7 @@ def test_trials_that_cannot_reach_the_front_are_pruned(tmp_path, monkeypatch):
         return [a * 0.5, a * 0.8, a]
 
     train, _ = fake_training(curve)
-    monkeypatch.setattr(objective, "train_genotype", train)
+    monkeypatch.setattr(trial_steps, "train_genotype", train)
     outcome = run_search(options_from(trials=8, epochs=3, seed=1, out=str(tmp_path), **TINY))
     study = load(outcome)
     pruned = by_state(study, "PRUNED")
@@ -262,7 +262,7 @@ def test_trials_that_cannot_reach_the_front_are_pruned(tmp_path, monkeypatch):
 
 def test_journal_storage_and_the_front(tmp_path, monkeypatch):
     train, _ = fake_training(lambda g: [0.9 - count_cost(g, (32, 32)).params / 2e6])
-    monkeypatch.setattr(objective, "train_genotype", train)
+    monkeypatch.setattr(trial_steps, "train_genotype", train)
     journal = tmp_path / "j" / "study.log"
     outcome = run_search(
         options_from(

@@ -147,6 +147,19 @@ def test_config_json_round_trip_and_unknown_keys() -> None:
         TrainConfig.from_dict({"epoch": 3})
 
 
+def test_a_stored_config_with_a_renamed_field_still_loads_and_matches(tmp_path) -> None:
+    """``hd95`` (stored by studies and run folders before) is today's ``slow_test_metrics``."""
+    from studies.runs import finished_run
+
+    stored = {**TrainConfig(epochs=2).to_dict(), "hd95": True}
+    del stored["slow_test_metrics"]
+    assert TrainConfig.from_dict(stored) == TrainConfig(epochs=2, slow_test_metrics=True)
+    (tmp_path / "train_config.json").write_text(json.dumps(stored))
+    (tmp_path / "metrics.json").write_text(json.dumps({"status": "completed"}))
+    assert finished_run(tmp_path, TrainConfig(epochs=2, slow_test_metrics=True)) is not None
+    assert finished_run(tmp_path, TrainConfig(epochs=2)) is None
+
+
 @pytest.mark.parametrize(
     "field, value, message",
     [

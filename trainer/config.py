@@ -70,9 +70,9 @@ class TrainConfig:
     select_mode: str = "max"  # max | min
     early_stopping_patience: int | None = None  # epochs without improvement; None = off
     threshold: float = 0.5  # probability above which a pixel is predicted lesion
-    # compute the slow metrics (trainer.metrics, e.g. HD95) on the final test evaluation, never
-    # on val (the name is kept: stored studies hold it in their train_config)
-    hd95: bool = False
+    # compute the slow metrics (trainer.metrics: hd95 and boundary F) on the final test
+    # evaluation, never on val (stored before as ``hd95``: ``RENAMED`` reads that name)
+    slow_test_metrics: bool = False
     # execution
     seed: int = 0
     amp: str = "auto"  # auto (bf16, or fp16 without bf16, on CUDA; off on CPU) | off | bf16 | fp16
@@ -99,6 +99,7 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         if not isinstance(d, dict):
             raise TypeError(f"TrainConfig.from_dict needs a dict, got {type(d).__name__}")
+        d = renamed(d)
         unknown = sorted(set(d) - set(field_names()))
         if unknown:
             raise ValueError(
@@ -109,6 +110,15 @@ class TrainConfig:
     @classmethod
     def from_json(cls, text: str) -> TrainConfig:
         return cls.from_dict(json.loads(text))
+
+
+# fields renamed since configs were first stored (studies' specs, run folders): old -> new
+RENAMED = {"hd95": "slow_test_metrics"}
+
+
+def renamed(d: dict[str, Any]) -> dict[str, Any]:
+    """A stored config dict with its renamed fields under today's names."""
+    return {RENAMED.get(k, k): v for k, v in d.items()}
 
 
 def field_names() -> tuple[str, ...]:
@@ -178,7 +188,7 @@ def _validate(c: TrainConfig) -> None:
         f"select_metric must name a validation metric ('val_...'), got {c.select_metric!r}: "
         "the best epoch is chosen on the validation split only",
     )
-    for name in ("hflip", "vflip", "drop_last", "hd95"):
+    for name in ("hflip", "vflip", "drop_last", "slow_test_metrics"):
         _check(isinstance(getattr(c, name), bool), f"{name} must be a bool")
     # Raises a clear error for a wrong number of loss weights.
     make_loss(c.loss, c.loss_weights, boundary_width=c.boundary_width)

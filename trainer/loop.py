@@ -237,7 +237,11 @@ def _train(
     test = None
     if status != "failed" and "test" in data.splits and len(data.split("test")) > 0:
         test, _, _ = evaluate(
-            model, data.split("test"), **eval_kw, slow_metrics=config.hd95, output="none"
+            model,
+            data.split("test"),
+            **eval_kw,
+            slow_metrics=config.slow_test_metrics,
+            output="none",
         )
     return FitResult(
         status=status,

@@ -53,7 +53,7 @@ class Metric:
     (``from_counts(tp, fp, fn, tn) -> array``: per image, and pooled over all pixels by applying
     it to the summed counts) or from each image's masks (``from_masks(pred, truth) -> float`` on
     two (H, W) bool arrays: per image only). ``slow`` metrics are computed only when asked (the
-    final test evaluation, ``TrainConfig.hd95``; ``evaluate``), never on every validation epoch."""
+    final test evaluation, ``TrainConfig.slow_test_metrics``; ``evaluate``), never on every validation epoch."""
 
     name: str
     label: str  # for tables and axes: "Dice", "HD95"
@@ -202,13 +202,6 @@ def mask_metrics(
     }
 
 
-def hd95_per_image(
-    pred: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray
-) -> np.ndarray:
-    """hd95 of each image of a batch, float64 (N,)."""
-    return mask_metrics(pred, target)["hd95"]
-
-
 for _metric in (
     Metric("dice", "Dice", lambda tp, fp, fn, tn: _ratio(2 * tp, 2 * tp + fp + fn)),
     Metric("jaccard", "IoU (Jaccard)", _jaccard),
@@ -260,10 +253,6 @@ class MetricAccumulator:
 
     def __len__(self) -> int:
         return int(sum(c.shape[1] for c in self._counts))
-
-    def reset(self) -> None:
-        self._counts.clear()
-        self._masks.clear()
 
     def update(self, pred: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray) -> None:
         """Add a batch: ``pred`` bool (or {0, 1}), ``target`` {0, 1}; (N, 1, H, W) or (N, H, W)."""

@@ -48,10 +48,6 @@ def get_preset(name: str) -> Preset:
         raise UnknownName(f"unknown preset {name!r}; known: {', '.join(PRESETS)}") from None
 
 
-def preset_names() -> tuple[str, ...]:
-    return tuple(PRESETS)
-
-
 from . import (  # noqa: E402,F401  (each module registers its presets)
     dsnet,
     egeunet,
