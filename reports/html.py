@@ -8,6 +8,7 @@ from html import escape
 import pandas as pd
 
 from studies import objectives as objectives_table
+from studies.trial_state import tally
 
 from .extract import _FactorData, _HypervolumeData, _ImportanceData
 from .study import StudyView
@@ -66,16 +67,21 @@ def spec_rows(view: StudyView) -> list[tuple[str, str]]:
 
 
 def state_counts(view: StudyView) -> list[tuple[str, int]]:
-    recs = view.records
-    return [
-        ("trials", len(recs)),
-        ("trained within budget (unique)", sum(view.is_trained(r) for r in recs)),
-        ("over budget (not trained)", sum(view.is_over_budget(r) for r in recs)),
-        ("duplicates (result re-used)", sum(r.duplicate_of is not None for r in recs)),
-        ("pruned", sum(r.state == "PRUNED" for r in recs)),
-        ("failed", sum(r.state == "FAIL" for r in recs)),
-        ("running / waiting", sum(r.state in ("RUNNING", "WAITING") for r in recs)),
+    """The search's own tally (``studies.trial_state.tally``, the numbers its summary prints),
+    and how many trained networks are scored within budget (the plotted ones)."""
+    c = tally(list(view.trials))
+    rows = [
+        ("trials", c["trials"]),
+        ("trained (what --trials counts)", c["trained"]),
+        ("  of them pruned", c["pruned"]),
+        ("  of them failed", c["failed"]),
+        ("  of them running", c["running"]),
+        ("over budget (not trained)", c["over_budget"]),
+        ("duplicates (not trained)", c["duplicate"]),
+        ("killed and retried", c["retried"]),
+        ("scored within budget, unique (plotted)", sum(view.is_trained(r) for r in view.records)),
     ]
+    return [(k, v) for k, v in rows if v or not k.startswith("  ")]
 
 
 def dashboard_command(storage: str) -> str:

@@ -58,7 +58,7 @@ def _spec(objectives=("dice", "params", "macs"), budgets=None, data=None, size=(
 
 
 def _add(study, dice, params, macs, *, block="dsc", upsample="bilinear", state="COMPLETE",
-         feasible=True, over=None, preset=None, duplicate_of=None) -> None:  # fmt: skip
+         feasible=True, over=None, preset=None, duplicate_of=None, claimed=False) -> None:  # fmt: skip
     """One trial written as the search writes it (schema attributes)."""
     g = PRESETS[preset].genotype if preset else make_genotype({**CHOICES, "block": block, "upsample": upsample})  # fmt: skip
     attrs = {
@@ -72,6 +72,8 @@ def _add(study, dice, params, macs, *, block="dsc", upsample="bilinear", state="
         attrs[schema.PRESET] = preset
     if duplicate_of is not None:
         attrs[schema.DUPLICATE_OF] = duplicate_of
+    if claimed:
+        attrs[schema.TRAIN_CLAIM] = True
     if dice is not None and not over:
         attrs[schema.VAL] = {METRIC: dice, "jaccard_per_image_mean": dice - 0.1}
         attrs[schema.TEST] = {METRIC: dice - 0.05}
@@ -114,6 +116,28 @@ def hand(tmp_path):
     _add(study, None, 0, 0, state="FAIL", feasible=True)  # 7 failed
     _add(study, 0.50, 30_000, 25_000_000, state="PRUNED")  # 8 pruned with a val score
     return storage
+
+
+def test_the_report_counts_trials_as_the_search_summary_does(tmp_path):
+    """One tally (``studies.trial_state.tally``): a pruned duplicate is a duplicate, not also a
+    pruned trained candidate (the report used to count it twice: 48 of 47 trials)."""
+    from reports.html import state_counts
+    from studies.search import study_counts
+
+    study, storage = _study(tmp_path, "tally", _spec())
+    _add(study, 0.80, 50_000, 40_000_000, block="scf", claimed=True)  # 0 trained
+    _add(study, 0.50, 30_000, 25_000_000, block="dsc", state="PRUNED", claimed=True)  # 1 pruned
+    _add(study, 0.50, 30_000, 25_000_000, block="dsc", state="PRUNED", duplicate_of=1)  # 2 dup
+    _add(study, 0.80, 50_000, 40_000_000, block="scf", duplicate_of=0)  # 3 duplicate of 0
+    _add(study, None, 150_000, 20_000_000, feasible=False, over="params")  # 4 over budget
+    rows = dict(state_counts(load_study_view("tally", storage)))
+    counts = study_counts(optuna.load_study(study_name="tally", storage=storage))
+    assert rows["trials"] == counts["trials"] == 5
+    assert rows["trained (what --trials counts)"] == counts["trained"] == 2
+    assert rows["  of them pruned"] == counts["pruned"] == 1
+    assert rows["duplicates (not trained)"] == counts["duplicate"] == 2
+    assert rows["over budget (not trained)"] == counts["over_budget"] == 1
+    assert rows["scored within budget, unique (plotted)"] == 1
 
 
 def test_pareto_data_groups_match_a_hand_computed_front(hand):
