@@ -14,7 +14,8 @@ from pathlib import Path
 
 # The choice lists of the flags come from their registries (the packages declare them).
 from searchspace.cost import COUNTERS  # noqa: E402
-from studies.ablation.plan import PLANS  # noqa: E402
+from studies.ablation.plan import DEFAULT_FACTORS, PLANS  # noqa: E402
+from studies.ablation.plan import FACTORS as ABLATION_FACTORS  # noqa: E402
 from studies.latency import RUNTIMES as LATENCY_RUNTIMES  # noqa: E402
 from studies.objectives import NAMES as ALL_OBJECTIVES  # noqa: E402
 from studies.search import BACKENDS, SearchOptions  # noqa: E402
@@ -26,7 +27,7 @@ VERBS_HELP = """\
 verbs:
   presets    list the published models (named genotypes) with our exact costs beside the papers'
   cost       parameters, thop MACs, torch MACs and activation memory of a preset or genotype file
-  space      cost every candidate of the search space (42,544) at once; how many fit a budget
+  space      cost every distinct candidate of the search space at once; how many fit a budget
   train      train one preset or genotype on a dataset (or the built-in synthetic data)
   evaluate   score a trained run on any dataset split, per image, at the masks' own resolution
   export     a trained run as an ONNX file (batch 1), checked against PyTorch with ONNX Runtime
@@ -732,7 +733,7 @@ def cmd_ablate(args) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     factors = [f.strip() for f in (args.factors or "").split(",") if f.strip()]
     if args.base is not None and not factors:
-        factors = ["stem", "block", "attention", "bridge", "compression"]
+        factors = list(DEFAULT_FACTORS)
     out, variants = ablate(
         base=args.base,
         plan_name=args.plan,
@@ -783,8 +784,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--factors",
-        help="with --base: comma-separated among stem, block, attention, "
-        "bridge, compression, upsample (default: stem,block,attention,bridge,compression)",
+        help=f"with --base: comma-separated among {', '.join(ABLATION_FACTORS)} "
+        f"(default: {','.join(DEFAULT_FACTORS)})",
     )
     _add(p, "--seeds", default=3, help="seeds 0..N-1 per variant (default 3)")
     _add(p, "--data")
@@ -869,7 +870,7 @@ def build_parser() -> argparse.ArgumentParser:
         "space",
         help="cost every candidate of the search space; how many fit a budget",
         description=(
-            "Exact params and MACs of every distinct candidate of the search space (42,544) at "
+            "Exact params and MACs of every distinct candidate of the search space at "
             "one image size. Parts shared between candidates are measured once, in worker "
             "processes, and kept in the persistent part memo, so later searches pre-screen from "
             "it. With budgets, counts the candidates within them (per block family)."

@@ -260,32 +260,27 @@ def _get_importance_data(
 
 
 # ------------------------------------------------------------------------------ factors
-FACTORS = (
-    "layout", "depth", "base_width", "stem", "block", "N", "attention", "bridge", "upsample",
-)  # fmt: skip
+def factor_columns() -> tuple[str, ...]:
+    """The report's factor columns: the space's factors (``searchspace.space.FACTORS``)."""
+    from searchspace.space import FACTORS
+
+    return tuple(f.column for f in FACTORS)
 
 
 def trial_factors(record: TrialRecord) -> dict[str, str]:
-    """The search-space factors of a trial: its suggested choices, else read off its genotype."""
+    """The search-space factors of a trial: its suggested choices, else what can be read off its
+    genotype (``Factor.read``)."""
+    from searchspace.space import FACTORS, choices_from_params
+
     p = record.params_suggested
     if p:
-        from searchspace.space import FACTORS, choices_from_params
-
         choices = choices_from_params(p)
-        raw = {f.label or f.name: choices.get(f.name) for f in FACTORS}
+        raw = {f.column: choices.get(f.name) for f in FACTORS}
     elif record.genotype:
         from searchspace import Genotype
 
         g = Genotype.from_dict(record.genotype)
-        raw = {
-            "layout": g.layout,
-            "depth": g.depth,
-            "base_width": g.widths[0],
-            "N": g.compression if g.uses_compression() else None,
-            "attention": g.attention if g.uses_attention() else None,
-            "bridge": g.bridge,
-            "upsample": g.upsample,
-        }
+        raw = {f.column: f.read(g) for f in FACTORS if f.read is not None}
     else:
         return {}
     return {k: str(v) for k, v in raw.items() if v is not None}
@@ -320,7 +315,7 @@ def _get_factor_data(view: StudyView) -> _FactorData:
         for name, value in trial_factors(r).items():
             seen.setdefault(name, {}).setdefault(value, []).append((acc, r.number))
     factors: dict[str, list[_FactorLevel]] = {}
-    for name in FACTORS:
+    for name in factor_columns():
         if name not in seen:
             continue
         levels = []

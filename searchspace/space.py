@@ -164,45 +164,124 @@ def make_genotype(choices: dict) -> Genotype:
 class Factor:
     """One factor of the space, declared once: its values and Optuna parameter name given the
     choices made before it (conditional factors have their own names, so that every parameter's
-    distribution stays fixed, as Optuna's samplers need), and when it applies. Sampling,
-    enumeration (``searchspace.table``) and the report's factor columns all read ``FACTORS``;
-    adding a block family touches its block file and ``BLOCK_FAMILIES`` only."""
+    distribution stays fixed, as Optuna's samplers need), when it applies, how to read it off a
+    genotype and how to set it on one. Sampling, enumeration (``searchspace.table``), the space's
+    size, local search's moves, the ablation verb's factors and defaults and the report's factor
+    columns all read ``FACTORS``; adding a block family touches its block file and
+    ``BLOCK_FAMILIES`` only."""
 
     name: str
     values: Callable[[dict], tuple]
     param: Callable[[dict], str]
     applies: Callable[[dict], bool] = lambda c: True
     label: str = ""  # the report's column name (default: name)
+    # the value a genotype has (None: not readable off a genotype, or not used by it)
+    read: Callable[[Genotype], object] | None = None
+    # the genotype with this factor set to a value (None: a macro factor, not set one at a time)
+    apply: Callable[[Genotype, object], Genotype] | None = None
+    # whether a genotype has this factor to vary (attention and N: only blocks that use them)
+    varies: Callable[[Genotype], bool] = lambda g: True
+    ablate_by_default: bool = False  # in ``ablate --base``'s default factor list
+    # a one-factor move of local search changes it (layout, depth and width stay)
+    neighbour: bool = False
+
+    @property
+    def column(self) -> str:
+        return self.label or self.name
+
+
+def _with_bridge(g: Genotype, bridge: str) -> Genotype:
+    return dataclasses.replace(
+        g, bridge=bridge, deep_supervision=g.deep_supervision or bridge == "gab"
+    )
+
+
+def _replace(field: str) -> Callable[[Genotype, object], Genotype]:
+    return lambda g, v: dataclasses.replace(g, **{field: v})
 
 
 FACTORS: tuple[Factor, ...] = (
-    Factor("layout", lambda c: tuple(LAYOUT_DEPTHS), lambda c: "layout"),
-    Factor("depth", lambda c: LAYOUT_DEPTHS[c["layout"]], lambda c: f"depth_{c['layout']}"),
-    Factor("base_width", lambda c: BASE_WIDTHS, lambda c: "base_width"),
-    Factor("stem", lambda c: tuple(STEM_PATTERNS), lambda c: "stem"),
-    Factor("block", lambda c: tuple(BLOCK_FAMILIES), lambda c: "block"),
-    Factor("bridge", lambda c: BRIDGE_CHOICES[c["layout"]], lambda c: f"bridge_{c['layout']}"),
-    Factor("upsample", lambda c: UPSAMPLE_CHOICES, lambda c: "upsample"),
+    Factor("layout", lambda c: tuple(LAYOUT_DEPTHS), lambda c: "layout", read=lambda g: g.layout),
+    Factor(
+        "depth",
+        lambda c: LAYOUT_DEPTHS[c["layout"]],
+        lambda c: f"depth_{c['layout']}",
+        read=lambda g: g.depth,
+    ),
+    Factor("base_width", lambda c: BASE_WIDTHS, lambda c: "base_width", read=lambda g: g.widths[0]),
+    Factor(
+        "stem",
+        lambda c: tuple(STEM_PATTERNS),
+        lambda c: "stem",
+        apply=lambda g, v: with_stem(g, v),
+        ablate_by_default=True,
+        neighbour=True,
+    ),
+    Factor(
+        "block",
+        lambda c: tuple(BLOCK_FAMILIES),
+        lambda c: "block",
+        apply=lambda g, v: with_block(g, v),
+        ablate_by_default=True,
+        neighbour=True,
+    ),
+    Factor(
+        "bridge",
+        # every bridge of the space where no layout is given (the malunet layout takes all)
+        lambda c: BRIDGE_CHOICES[c.get("layout", "malunet")],
+        lambda c: f"bridge_{c['layout']}",
+        read=lambda g: g.bridge,
+        apply=_with_bridge,
+        ablate_by_default=True,
+        neighbour=True,
+    ),
+    Factor(
+        "upsample",
+        lambda c: UPSAMPLE_CHOICES,
+        lambda c: "upsample",
+        read=lambda g: g.upsample,
+        apply=_replace("upsample"),
+        neighbour=True,
+    ),
     Factor(
         "compression",
         lambda c: COMPRESSIONS,
         lambda c: "compression",
         lambda c: family_takes(c["block"], "compression"),
         "N",
-    ),  # fmt: skip
+        read=lambda g: g.compression if g.uses_compression() else None,
+        apply=_replace("compression"),
+        varies=lambda g: g.uses_compression(),
+        ablate_by_default=True,
+        neighbour=True,
+    ),
     Factor(
         "attention",
         lambda c: ATTENTION_ORDERS,
         lambda c: "attention",
         lambda c: family_takes(c["block"], "attention"),
-    ),  # fmt: skip
+        read=lambda g: g.attention if g.uses_attention() else None,
+        apply=_replace("attention"),
+        varies=lambda g: g.uses_attention(),
+        ablate_by_default=True,
+        neighbour=True,
+    ),
 )
+FACTOR = {f.name: f for f in FACTORS}
+# The factors a one-factor move changes (local search; the ablation verb varies the same ones).
+NEIGHBOUR_FACTORS = tuple(f.name for f in FACTORS if f.neighbour)
 
 
-# The factors a one-factor move changes: those of ``studies.ablation.plan.FACTORS`` (the
-# ablate verb's), here on choices rather than genotypes, so that every neighbour is a point of
-# the space (widths re-rounded as ``make_genotype`` rounds them).
-NEIGHBOUR_FACTORS = ("stem", "block", "compression", "attention", "bridge", "upsample")
+def space_size(layouts=None) -> tuple[int, int]:
+    """(choice sets, distinct networks) of the space: every combination ``sample_choices`` can
+    return, and how many distinct genotypes they build (a few combinations build the same one).
+    The figures the CLI and docs quote come from here (docs: pinned by tests/test_space.py)."""
+    ids = set()
+    n = 0
+    for c in all_choices(layouts):
+        n += 1
+        ids.add(make_genotype(c).id)
+    return n, len(ids)
 
 
 def one_factor_neighbours(

@@ -2,7 +2,7 @@
 
 The space is finite: every combination of the choices ``sample_choices`` can make (layout,
 depth, base width, stem pattern, block family, ECDF N, attention order, bridge, up-sampling),
-42,544 distinct genotypes. They share their parts (a stage with the same block, widths, options
+all distinct genotypes (``space.space_size``). They share their parts (a stage with the same block, widths, options
 and input shape costs the same in every network that has it): the whole space has about 7,200
 distinct parts at 256x256. ``cost_table`` measures each missing part once, spread over worker
 processes, adds them into ``PART_CACHE`` (saved to the persistent memo), then sums every

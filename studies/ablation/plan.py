@@ -19,46 +19,16 @@ import optuna
 from searchspace import Genotype, GenotypeError
 from searchspace.presets import get_preset
 from searchspace.presets.ulrtsnet import ULRTS_ABLATION_VARIANTS, ULRTS_ATTENTION_VARIANTS
-from searchspace.registry import ATTENTION_ORDERS, COMPRESSIONS, UPSAMPLE_MODES
-from searchspace.space import BLOCK_FAMILIES, BRIDGE_CHOICES, STEM_PATTERNS, with_block, with_stem
+from searchspace.registry import COMPRESSIONS
+from searchspace.space import FACTORS as SPACE_FACTORS
+from searchspace.space import with_block, with_stem
 from studies import schema
 from studies.storage import open_storage
 
-BRIDGES = BRIDGE_CHOICES["malunet"]  # every bridge of the space (the malunet layout takes all)
-
-
-@dataclass(frozen=True)
-class Factor:
-    name: str
-    values: tuple
-    apply: Callable[[Genotype, object], Genotype]
-    applies_to: Callable[[Genotype], bool] = lambda g: True
-
-
-def _with_bridge(g: Genotype, bridge: str) -> Genotype:
-    return dataclasses.replace(
-        g, bridge=bridge, deep_supervision=g.deep_supervision or bridge == "gab"
-    )
-
-
-FACTORS: dict[str, Factor] = {
-    "stem": Factor("stem", tuple(STEM_PATTERNS), with_stem),
-    "block": Factor("block", tuple(BLOCK_FAMILIES), with_block),
-    "attention": Factor(
-        "attention",
-        ATTENTION_ORDERS,
-        lambda g, v: dataclasses.replace(g, attention=v),
-        lambda g: g.uses_attention(),
-    ),
-    "bridge": Factor("bridge", BRIDGES, _with_bridge),
-    "compression": Factor(
-        "compression",
-        COMPRESSIONS,
-        lambda g, v: dataclasses.replace(g, compression=v),
-        lambda g: g.uses_compression(),
-    ),
-    "upsample": Factor("upsample", UPSAMPLE_MODES, lambda g, v: dataclasses.replace(g, upsample=v)),
-}
+# the factors an ablation varies one at a time: the space's own (``searchspace.space.FACTORS``)
+# that can be set on any genotype, with the space's values (bridge: every bridge of the space)
+FACTORS = {f.name: f for f in SPACE_FACTORS if f.apply is not None}
+DEFAULT_FACTORS = tuple(f.name for f in SPACE_FACTORS if f.ablate_by_default)
 
 
 @dataclass(frozen=True)
@@ -79,10 +49,10 @@ def neighbours(base: Genotype, factors: list[str]) -> list[Variant]:
     seen = {base.id: base_name}
     for name in factors:
         factor = FACTORS[name]
-        if not factor.applies_to(base):
+        if not factor.varies(base):
             out.append(Variant(name, name, "", None, f"the base has no {name} to vary"))
             continue
-        for value in factor.values:
+        for value in factor.values({}):
             label = f"{name}={value}"
             try:
                 g = dataclasses.replace(factor.apply(base, value), name=label)

@@ -25,7 +25,7 @@ import optuna
 from searchspace import Genotype
 from searchspace.cost import count_cost
 from studies import schema
-from studies.ablation.plan import Variant, resolve_base
+from studies.ablation.plan import FACTORS, Variant, resolve_base
 from studies.ablation.report import write_ablation_report
 from studies.ablation.study import (
     PER_IMAGE,
@@ -164,9 +164,7 @@ def ablate(
         variants = plan(plan_name)
     else:
         if not factors:
-            raise ValueError(
-                "--factors is empty: name at least one of stem, block, attention, bridge, compression, upsample"
-            )
+            raise ValueError(f"--factors is empty: name at least one of {', '.join(FACTORS)}")
         variants = neighbours(resolve_base(base, storage, out_root), factors)
     overrides = {}
     if epochs is not None:
