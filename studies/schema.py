@@ -58,6 +58,28 @@ FAIL_REASON = "fail_reason"
 CONSTRAINTS = "constraints"
 
 
+def cost_attrs(cost: Any) -> dict[str, Any]:
+    """A ``searchspace.cost.Cost`` as the trial attributes the objectives table reads."""
+    return {
+        PARAMS: cost.params,
+        MACS_THOP: cost.macs_thop,
+        MACS_TORCH: cost.macs_torch,
+        ACT_BYTES: cost.act_bytes,
+    }
+
+
+def network_attrs(genotype: Any, cost: Any) -> dict[str, Any]:
+    """The one mapping from a network and its cost to trial attributes (the search's screen,
+    Ray's driver and ablations all write these): genotype, id, summary, costs, image size."""
+    return {
+        GENOTYPE: genotype.to_dict(),
+        GENOTYPE_ID: genotype.id,
+        SUMMARY: genotype.summary(),
+        **cost_attrs(cost),
+        IMAGE_SIZE: list(cost.image_size),
+    }
+
+
 # Cost attributes beyond params and MACs that a trial record carries (read by the objectives
 # table, studies/objectives.py, which declares every objective and its direction).
 def latency_attr(runtime: str) -> str:

@@ -130,23 +130,13 @@ def candidate_for_trial(spec: StudySpec, trial: optuna.Trial) -> Genotype:
     return get_preset(name).genotype if name else sample_genotype(trial)
 
 
-def cost_attrs(cost: Cost) -> dict[str, Any]:
-    """A pre-screen's costs as the trial attributes the objectives table reads."""
-    return {
-        schema.PARAMS: cost.params,
-        schema.MACS_THOP: cost.macs_thop,
-        schema.MACS_TORCH: cost.macs_torch,
-        schema.ACT_BYTES: cost.act_bytes,
-    }
-
-
 def prescreen(spec: StudySpec, genotype: Genotype) -> Screen:
     """Exact costs at the study's image size, checked against every budget of the spec
     (``objectives.budgets``: Optuna constraints ``value / budget - 1``, <= 0 is within). Latency
     (``studies.latency``) is measured when it is an objective, or when it has a budget and the
     candidate fits the others (a latency constraint not measured is recorded as 0)."""
     cost = count_cost(genotype, tuple(spec.image_size), **cost_options(spec))
-    attrs = cost_attrs(cost)
+    attrs = schema.cost_attrs(cost)
     runtimes = latency_runtimes(spec)
     cheap = [(o, b) for o, b in budgets_of(spec) if o.runtime is None]  # known from the count
     fits_cheap = all(objectives_value(spec, o, attrs) <= b for o, b in cheap)
@@ -180,16 +170,8 @@ def record_screen(
 ) -> None:
     """The schema's screening attributes; with Optuna >= 5 (and ``spec``) also the trial's
     constraints (``Trial.set_constraint``), which NSGA-II and TPE read."""
-    c = screen.cost
     attrs = {
-        schema.GENOTYPE: genotype.to_dict(),
-        schema.GENOTYPE_ID: genotype.id,
-        schema.SUMMARY: genotype.summary(),
-        schema.PARAMS: c.params,
-        schema.MACS_THOP: c.macs_thop,
-        schema.MACS_TORCH: c.macs_torch,
-        schema.ACT_BYTES: c.act_bytes,
-        schema.IMAGE_SIZE: list(c.image_size),
+        **schema.network_attrs(genotype, screen.cost),
         schema.FEASIBLE: screen.feasible,
         schema.CONSTRAINTS: list(screen.constraints),
         **{k: v for k, v in screen.attrs.items() if k.startswith("latency_")},
@@ -204,7 +186,10 @@ def record_screen(
 
 
 def _values(spec: StudySpec, accuracy: float, screen: Screen) -> tuple[float, ...]:
-    attrs = {**(screen.attrs or cost_attrs(screen.cost)), schema.VAL: {spec.metric: accuracy}}
+    attrs = {
+        **(screen.attrs or schema.cost_attrs(screen.cost)),
+        schema.VAL: {spec.metric: accuracy},
+    }
     out = objectives_values(spec, attrs)
     if out is None:
         raise CandidateFailed("an objective value is missing")
@@ -278,7 +263,7 @@ class EpochWatch:
         hook: Callable[[], None] | None = None,
     ):
         self.spec, self.study, self.exempt, self.hook = spec, study, exempt, hook
-        self.costs = costs_of(spec, screen.attrs or cost_attrs(screen.cost))
+        self.costs = costs_of(spec, screen.attrs or schema.cost_attrs(screen.cost))
         self.curve: list[float | None] = []
         self.decision = Decision(False)
 
