@@ -46,6 +46,7 @@ from searchspace.space import (
     params_of,
 )
 from studies import objectives, schema
+from studies import optuna_compat as compat
 from studies.hypervolume import nondominated_ranks
 from studies.random_sampler import TrialSeededRandomSampler
 from studies.spec import StudySpec
@@ -116,7 +117,7 @@ class NeighbourSampler(BaseSampler):
         trained, tried = self._history(study)
         target = self.propose(trained, tried, _rng(self.seed, trial.number, type(self).__name__))
         if target is not None:
-            study._storage.set_trial_system_attr(trial._trial_id, TARGET, params_of(target))
+            compat.set_system_attr(trial, study, TARGET, params_of(target))
 
     def infer_relative_search_space(self, study, trial) -> dict[str, BaseDistribution]:
         return {}

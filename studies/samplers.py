@@ -29,6 +29,7 @@ from optuna.distributions import (
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
+from studies import optuna_compat as compat
 from studies import schema
 from studies.neighbour_samplers import EvolutionSampler, LocalSearchSampler
 from studies.random_sampler import TrialSeededRandomSampler
@@ -111,9 +112,7 @@ class _WithoutPresets:
         states: Container[TrialState] | None = None,
         use_cache: bool = False,
     ) -> list[FrozenTrial]:
-        return self._keep(
-            self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
-        )
+        return self._keep(compat.get_trials(self._study, deepcopy, states, use_cache))
 
     def get_trials(
         self, deepcopy: bool = True, states: Container[TrialState] | None = None

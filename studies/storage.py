@@ -32,7 +32,7 @@ import re
 import threading
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
+from studies import optuna_compat as compat
 from studies import schema
 from studies.spec import StudySpec
 
@@ -404,18 +405,11 @@ def load_existing_study(study_name: str, url: str) -> optuna.Study:
 
 
 # ------------------------------------------------------------------------------ stale trials
-def _has_heartbeat(storage: BaseStorage) -> bool:
-    """Optuna's own heartbeat is on (RDB storages opened by ``open_storage``)."""
-    from optuna.storages._heartbeat import is_heartbeat_enabled
-
-    return is_heartbeat_enabled(storage)
-
-
 def stale_trial_ids(study: optuna.Study) -> list[int]:
     """Trial ids of RUNNING trials whose worker stopped stamping them."""
-    storage = study._storage
-    if _has_heartbeat(storage):
-        return list(storage._get_stale_trial_ids(study._study_id))
+    storage = compat.storage_of(study)
+    if compat.heartbeat_enabled(storage):
+        return compat.stale_trial_ids(storage, study)
     grace = 2 * heartbeat_interval()
     now = time.time()
     out = []
@@ -424,13 +418,13 @@ def stale_trial_ids(study: optuna.Study) -> list[int]:
         if stamp is None and t.datetime_start is not None:
             stamp = t.datetime_start.timestamp()
         if stamp is not None and now - float(stamp) > grace:
-            out.append(t._trial_id)
+            out.append(compat.trial_id(t))
     return out
 
 
 def fail_stale_trials(study: optuna.Study) -> list[int]:
     """Mark stale RUNNING trials FAIL with a ``FAIL_REASON``; returns their numbers."""
-    storage = study._storage
+    storage = compat.storage_of(study)
     failed = []
     for trial_id in stale_trial_ids(study):
         try:
@@ -442,29 +436,44 @@ def fail_stale_trials(study: optuna.Study) -> list[int]:
     return failed
 
 
-class JournalHeartbeat:
-    """Stamps ``schema.HEARTBEAT`` on a running trial every interval (JournalStorage only; RDB
-    storages have Optuna's own heartbeat). A context manager."""
+def beat(trial: optuna.Trial) -> None:
+    """Stamp a running trial: Optuna's heartbeat (RDB) or ``schema.HEARTBEAT`` (journal)."""
+    storage = compat.storage_of(trial.study)
+    try:
+        if compat.heartbeat_enabled(storage):
+            storage.record_heartbeat(compat.trial_id(trial))
+        else:
+            trial.set_user_attr(schema.HEARTBEAT, time.time())
+    except Exception:  # the trial finished meanwhile
+        pass
 
-    def __init__(self, trial: optuna.Trial) -> None:
-        self.trial = trial
-        self.enabled = not _has_heartbeat(trial.study._storage)
+
+class Heartbeat:
+    """The one heartbeat: a thread that stamps (``beat``) every trial ``trials()`` returns, now
+    and then every ``heartbeat_interval()`` seconds, until the context ends. The Optuna backend
+    runs one per trial on a journal (RDB storages get Optuna's own thread, as ``optimize`` has:
+    ``journal_only``); Ray's driver one over all its open trials, on any storage."""
+
+    def __init__(self, trials: Callable[[], list[optuna.Trial]], journal_only: bool = False):
+        self.trials = trials
+        self.journal_only = journal_only
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _beat(self) -> None:
-        interval = heartbeat_interval()
-        while not self._stop.wait(interval):
-            try:
-                self.trial.set_user_attr(schema.HEARTBEAT, time.time())
-            except Exception:  # the trial finished meanwhile
-                return
+    def _beat_all(self) -> None:
+        for trial in self.trials():
+            if self.journal_only and compat.heartbeat_enabled(compat.storage_of(trial.study)):
+                continue
+            beat(trial)
 
-    def __enter__(self) -> JournalHeartbeat:
-        if self.enabled:
-            self.trial.set_user_attr(schema.HEARTBEAT, time.time())
-            self._thread = threading.Thread(target=self._beat, daemon=True)
-            self._thread.start()
+    def _run(self) -> None:
+        while not self._stop.wait(heartbeat_interval()):
+            self._beat_all()
+
+    def __enter__(self) -> Heartbeat:
+        self._beat_all()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:

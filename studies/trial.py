@@ -52,7 +52,7 @@ from studies.pruning import Decision, cost_names, costs_of, prune_decision, refe
 from studies.runs import train_genotype
 from studies.samplers import CONSTRAINTS_ON_TRIAL, constraint_names
 from studies.spec import StudySpec
-from studies.storage import STALE_REASON, JournalHeartbeat
+from studies.storage import STALE_REASON, Heartbeat
 from studies.trial_state import is_stale_fail, was_claimed
 from trainer import DataBundle, FitResult, TrainConfig, load_data, read_json
 
@@ -333,7 +333,7 @@ def run_trial(
     """
     trial.set_user_attr(schema.FAIL_REASON, STALE_REASON)
     try:
-        with JournalHeartbeat(trial):
+        with Heartbeat(lambda: [trial], journal_only=True):
             values = _run(
                 spec, trial, data, study_name, out_root, device, progress, lock, between_epochs
             )

@@ -53,6 +53,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from studies import objectives, schema
+from studies import optuna_compat as compat
 from studies.storage import fail_stale_trials
 from studies.trial_state import counts_as_trained, is_stale_fail, was_claimed
 
@@ -242,7 +243,6 @@ def work(
     """Run the worker loop (module docstring) until the study holds ``job.target`` trained
     candidates or the deadline passes; returns the number of trials this worker ran."""
     import torch
-    from optuna.storages._heartbeat import get_heartbeat_thread
 
     from studies.samplers import make_sampler
     from studies.storage import open_storage
@@ -274,7 +274,7 @@ def work(
         trial.set_user_attr(schema.HOST, HOST)
         if job.threads is not None:
             torch.set_num_threads(job.threads)
-        heartbeat = get_heartbeat_thread(trial._trial_id, storage)
+        heartbeat = compat.heartbeat_thread(trial, storage)
         heartbeat.start()
         state, values, unwritable = TrialState.COMPLETE, None, None
         try:
@@ -310,7 +310,7 @@ def work(
                 "is trained again when the search is re-run)"
             )
         ran += 1
-        frozen = study._storage.get_trial(trial._trial_id)
+        frozen = compat.storage_of(study).get_trial(compat.trial_id(trial))
         _report_trial(job, frozen)
         if on_trial is not None:
             on_trial(study, frozen)

@@ -38,10 +38,10 @@ import ray
 from ray import tune
 
 from studies.ray_tune.schedulers import SCHEDULERS, make_scheduler
-from studies.ray_tune.searcher import StudySearcher, _Heartbeat
+from studies.ray_tune.searcher import StudySearcher
 from studies.ray_tune.trainable import train_trial
 from studies.spec import StudySpec
-from studies.storage import fail_stale_trials, open_storage, open_study
+from studies.storage import Heartbeat, fail_stale_trials, open_storage, open_study
 from studies.trial import load_study_data
 from studies.trial_state import count_trained
 
@@ -143,7 +143,7 @@ def run_ray(
             )
             tuner = _make_tuner(searcher, data, device, (cpus, gpus, slots), scheduler)
             try:
-                with _Heartbeat(searcher):
+                with Heartbeat(searcher.open_trials):
                     tuner.fit()
             finally:
                 searcher.fail_open("the Ray run ended before this trial reported (interrupted?)")

@@ -12,7 +12,7 @@ pruned; one still training in another Tune trial of this driver waited for). Onl
 (``studies.ray_tune.trainable``). When a Tune trial ends, the driver writes the schema's attributes
 from its last result and tells the study (COMPLETE / PRUNED / FAIL). Workers never touch the
 storage, so a SQLite file beside the driver serves a whole cluster. The driver stamps Optuna's
-heartbeat (``schema.HEARTBEAT`` on a journal) of its open trials (``_Heartbeat``), so a killed
+heartbeat (``schema.HEARTBEAT`` on a journal) of its open trials (``studies.storage.Heartbeat`` over ``open_trials``), so a killed
 driver's trials are failed on resume. A custom ``Searcher`` doing ``ask``/``tell`` itself would
 avoid the two private attributes used here (``_ot_study``, ``_ot_trials``); subclassing keeps
 Ray's Optuna searcher, as the issue asks, and the tests pin those attributes. Imported only
@@ -35,11 +35,12 @@ from ray.tune.search.optuna import OptunaSearch
 
 from searchspace import Genotype
 from searchspace.space import sample_choices
+from studies import optuna_compat as compat
 from studies import schema
 from studies.ray_tune.trainable import PAYLOAD
 from studies.samplers import make_sampler
 from studies.spec import StudySpec
-from studies.storage import _has_heartbeat, heartbeat_interval
+from studies.storage import beat
 from studies.trial import (
     CandidateFailed,
     Screen,
@@ -96,7 +97,7 @@ class StudySearcher(OptunaSearch):
             mode=["max" if d == "maximize" else "min" for d in spec.directions],
             sampler=make_sampler(spec, salt=salt),
             study_name=study.study_name,
-            storage=study._storage,
+            storage=compat.storage_of(study),
         )
         self.spec, self.trials, self.out_root, self.progress = spec, trials, out_root, progress
         self.deadline = None if timeout is None else time.monotonic() + timeout
@@ -266,36 +267,3 @@ class StudySearcher(OptunaSearch):
 
     def restore(self, checkpoint_path: str) -> None:
         raise RuntimeError("resume a Ray search by re-running it: the Optuna study is its state")
-
-
-def beat(trial: optuna.Trial) -> None:
-    """Stamp a running trial: Optuna's heartbeat (RDB) or ``schema.HEARTBEAT`` (journal)."""
-    storage = trial.study._storage
-    try:
-        if _has_heartbeat(storage):
-            storage.record_heartbeat(trial._trial_id)
-        else:
-            trial.set_user_attr(schema.HEARTBEAT, time.time())
-    except Exception:  # finished meanwhile
-        pass
-
-
-class _Heartbeat:
-    """A driver thread stamping every open trial each ``heartbeat_interval()`` seconds."""
-
-    def __init__(self, searcher: StudySearcher) -> None:
-        self.searcher, self.stop = searcher, threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self.stop.wait(heartbeat_interval()):
-            for trial in self.searcher.open_trials():
-                beat(trial)
-
-    def __enter__(self) -> _Heartbeat:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join()
