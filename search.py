@@ -12,14 +12,15 @@ import signal
 import sys
 from pathlib import Path
 
+from runner.latency import RUNTIMES as LATENCY_RUNTIMES  # noqa: E402
+
 # The choice lists of the flags come from their registries (the packages declare them).
 from searchspace.cost import COUNTERS  # noqa: E402
 from studies.ablation.plan import DEFAULT_FACTORS, PLANS  # noqa: E402
 from studies.ablation.plan import FACTORS as ABLATION_FACTORS  # noqa: E402
-from studies.latency import RUNTIMES as LATENCY_RUNTIMES  # noqa: E402
 from studies.objectives import NAMES as ALL_OBJECTIVES  # noqa: E402
-from studies.search import BACKENDS, SearchOptions  # noqa: E402
-from studies.spec import PRUNE_RULES, SAMPLERS  # noqa: E402
+from studies.search.run import BACKENDS, SearchOptions  # noqa: E402
+from studies.store.spec import PRUNE_RULES, SAMPLERS  # noqa: E402
 from trainer.config import OPTIMIZER_IMPLS, RECIPES  # noqa: E402
 from trainer.metrics import objective_keys  # noqa: E402
 
@@ -62,7 +63,7 @@ def _image_size(values: list[int] | None, default: tuple[int, int] = (256, 256))
 # Every option that several verbs take is declared here once (its type, metavar, default and
 # help); a verb adds it with ``_add(parser, "--out", ...)`` and may only reword the help where the
 # option means something narrower there (``--out`` is a folder for some verbs, a root for others).
-# The search verb's defaults are not here: they are SearchOptions' (studies/search.py).
+# The search verb's defaults are not here: they are SearchOptions' (studies/search/run.py).
 SEARCH_DEFAULTS = SearchOptions()
 STORAGE_HELP = (
     "where the study lives (default sqlite:///runs/STUDY/study.db): sqlite:///FILE, "
@@ -213,8 +214,8 @@ def _train_config(args, preset_recipe: str | None):
 def cmd_train(args) -> int:
     import time
 
+    from runner.runs import check_image_size, train_genotype
     from searchspace.presets import get_preset
-    from studies.runs import check_image_size, train_genotype
     from trainer import load_data
     from trainer.data import describe_data
 
@@ -249,7 +250,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from studies.runs import evaluate_run
+    from runner.runs import evaluate_run
     from trainer.metrics import METRICS
 
     record = evaluate_run(
@@ -277,7 +278,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from studies.runs import export_run
+    from runner.runs import export_run
 
     report, config = export_run(
         Path(args.run),
@@ -362,7 +363,7 @@ def search_options(args):
     flag of the same name (one declaration: the dataclass), four are spelled differently."""
     import dataclasses
 
-    from studies.search import SearchOptions
+    from studies.search.run import SearchOptions
 
     special = {
         "image_size": _image_size(args.image_size) if args.image_size else None,
@@ -380,7 +381,7 @@ def search_options(args):
 
 
 def cmd_search(args) -> int:
-    from studies.search import run_search
+    from studies.search.run import run_search
 
     try:
         from reports import build_report
@@ -405,7 +406,7 @@ def _externals(items: list[str] | None) -> dict[str, str]:
 
 
 def cmd_confirm(args) -> int:
-    from studies.confirm import run_confirm
+    from studies.evidence.confirm import run_confirm
 
     outcome = run_confirm(
         args.study,
@@ -464,7 +465,7 @@ def _add_search_parser(sub) -> None:
         help="nsga2, tpe (multi-objective TPE), random, local (one-factor neighbours of the "
         "current front, restart at random when none is left), evolution (regularised "
         "evolution: tournaments by non-dominated rank, one-factor mutations); "
-        f"studies/neighbour_samplers.py (default {d.sampler})",
+        f"studies/samplers/neighbour.py (default {d.sampler})",
     )
     g.add_argument(
         "--population",
@@ -484,7 +485,7 @@ def _add_search_parser(sub) -> None:
         help="dominance (stop a trial that a cheaper finished one beats by a margin at the same "
         "epoch) or sh (multi-objective successive halving: at rungs min-resource * eta**k, keep "
         "the best 1/eta by non-dominated rank, hypervolume contribution breaking ties); "
-        f"studies/pruning.py (default {d.prune_rule})",
+        f"studies/search/pruning.py (default {d.prune_rule})",
     )
     g.add_argument("--eta", type=int, help=f"sh: the halving factor (default {d.eta})")
     g.add_argument(
@@ -579,7 +580,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_fidelity(args) -> int:
-    from studies.fidelity import run_fidelity
+    from studies.evidence.fidelity import run_fidelity
 
     studies = [s.strip() for s in args.study.split(",") if s.strip()]
     stats = run_fidelity(
@@ -627,7 +628,7 @@ def _add_fidelity_parser(sub) -> None:
         help="retrain trained candidates at a higher fidelity: does the ranking hold?",
         description="Retrain K trained candidates of one or more studies at a second fidelity "
         "and report Spearman rho / Kendall tau between the two fidelities' validation scores, "
-        "with bootstrap CIs, and where the high-fidelity best ranked. See studies/fidelity.py.",
+        "with bootstrap CIs, and where the high-fidelity best ranked. See studies/evidence/fidelity.py.",
     )
     _add(p, "--study", required=True, help="study name, or several: A,B,C (their union)")
     _add(p, "--storage")
@@ -653,7 +654,7 @@ def _add_fidelity_parser(sub) -> None:
 
 
 def cmd_proxies(args) -> int:
-    from studies.proxies import markdown, run_proxies
+    from studies.evidence.proxies import markdown, run_proxies
 
     studies = [s.strip() for s in args.study.split(",") if s.strip()]
     names = [p.strip() for p in args.proxies.split(",") if p.strip()] if args.proxies else None
@@ -673,7 +674,7 @@ def _add_proxies_parser(sub) -> None:
         description="Score every trained candidate of one or more studies with zero-cost "
         "proxies (on one batch of the study's training data, untrained networks) and report how "
         "well each ranks the validation scores, beside the params and MACs baselines. See "
-        "studies/proxies.py and trainer/proxies.py for the definitions.",
+        "studies/evidence/proxies.py and trainer/proxies.py for the definitions.",
     )
     _add(p, "--study", required=True, help="study name, or several: A,B,C (their union)")
     _add(p, "--storage")

@@ -65,7 +65,7 @@ from benchmarks.trainer_throughput import (  # noqa: E402
     naive_train,
 )
 from searchspace import build_model  # noqa: E402
-from studies.stats import mean_std  # noqa: E402
+from studies.evidence.stats import mean_std  # noqa: E402
 from trainer import evaluate, fit, load_data, resolve_device  # noqa: E402
 from trainer.data import describe_data, discover  # noqa: E402
 from trainer.datatypes import SplitData  # noqa: E402

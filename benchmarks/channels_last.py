@@ -140,7 +140,7 @@ def accuracy(a, pair=CHANNELS_LAST_PAIR, title="channels_last on CPU: accuracy o
     import functools
     import tempfile
 
-    from studies.runs import train_runs
+    from runner.runs import train_runs
 
     size = tuple(a.image_size)
     (la, sa), (lb, sb) = pair

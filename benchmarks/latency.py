@@ -44,8 +44,8 @@ import torch  # noqa: E402
 
 from benchmarks.common import header  # noqa: E402
 from benchmarks.trainer_throughput import genotype_for  # noqa: E402
+from runner.runs import check_image_size  # noqa: E402
 from searchspace import build_model  # noqa: E402
-from studies.runs import check_image_size  # noqa: E402
 from trainer import resolve_device  # noqa: E402
 from trainer.export import INPUT_NAME, OUTPUT_NAME, export_onnx, ort_session  # noqa: E402
 

@@ -5,7 +5,7 @@ Usage: python benchmarks/latency_objective.py [--candidates 50] [--budget-params
        [--image-size 64 64] [--processes 5] [--threads 1] [--seed 0] [--runtimes ort_cpu,torch_cpu]
 
 1. Repeatability: scsonet, malunet and the first random candidate, each measured by
-   ``studies.latency.measure`` (the search's pre-screen measurement: warm-up 5, median of 25) in
+   ``runner.latency.measure`` (the search's pre-screen measurement: warm-up 5, median of 25) in
    ``--processes`` separate Python processes, one after another; printed: the median of each
    process, and the coefficient of variation (sd / mean) across processes.
 2. Lookup table (LUT) vs whole network, on ``--candidates`` random candidates of the space within
@@ -34,18 +34,18 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from benchmarks.common import header  # noqa: E402
+from runner.latency import REPEATS, WARMUP, _summary, _threads, _time, measure  # noqa: E402
 from searchspace.budget import parse_params  # noqa: E402
 from searchspace.cost import count_cost  # noqa: E402
 from searchspace.parts import build_part, iter_parts  # noqa: E402
 from searchspace.presets import PRESETS  # noqa: E402
 from searchspace.space import random_genotypes  # noqa: E402
-from studies.latency import REPEATS, WARMUP, _summary, _threads, _time, measure  # noqa: E402
 
 CHILD = """
 import json, sys
 sys.path.insert(0, {root!r})
 from searchspace import Genotype
-from studies.latency import measure
+from runner.latency import measure
 g = Genotype.from_dict(json.loads({g!r}))
 print(measure(g, ({h}, {w}), {runtime!r}, threads={threads}).median_ms)
 """

@@ -21,10 +21,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import header  # noqa: E402
+from runner.runs import train_genotype  # noqa: E402
 from searchspace.budget import format_count, parse_params  # noqa: E402
 from searchspace.cost import count_params  # noqa: E402
 from searchspace.space import make_genotype, sample_choices  # noqa: E402
-from studies.runs import train_genotype  # noqa: E402
 from trainer import load_data, recipe  # noqa: E402
 
 

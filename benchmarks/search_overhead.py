@@ -24,10 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import optuna  # noqa: E402
 
-import studies.runs as runs  # noqa: E402
+import runner.runs as runs  # noqa: E402
 from benchmarks.common import header  # noqa: E402
-from studies import schema  # noqa: E402
-from studies.search import options_from, run_search  # noqa: E402
+from studies.search.run import options_from, run_search  # noqa: E402
+from studies.store import schema  # noqa: E402
 
 FIT_SECONDS: dict[str, float] = {}
 

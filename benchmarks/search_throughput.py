@@ -49,8 +49,8 @@ sys.path.insert(0, str(ROOT))
 import optuna  # noqa: E402
 
 from benchmarks.common import header  # noqa: E402
-from studies import schema  # noqa: E402
-from studies.trial_state import counts_as_trained  # noqa: E402
+from studies.store import schema  # noqa: E402
+from studies.store.trial_state import counts_as_trained  # noqa: E402
 
 # The previous release's settings: one worker with torch's threads, channels_last off, torch's
 # CPU default optimiser loop, glibc's default allocator.

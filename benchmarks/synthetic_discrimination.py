@@ -55,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     from scipy.stats import spearmanr
 
+    from runner.runs import train_runs
     from searchspace.presets import PRESETS
-    from studies.runs import train_runs
     from trainer import recipe
     from trainer.data import synthetic as synth
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from runner.latency import latency_note, measure_latency_ms
 from searchspace import Genotype
-from studies.latency import latency_note, measure_latency_ms
 
 from . import plots
 from .cards import card_html, card_name

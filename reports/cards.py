@@ -11,7 +11,7 @@ from html import escape
 from pathlib import Path
 
 from searchspace import Genotype
-from studies.schema import TrialRecord
+from studies.store.schema import TrialRecord
 
 from .diagram import _get_diagram_data, render_svg
 from .html import banner, page, table_html
@@ -32,7 +32,7 @@ def _panels(record: TrialRecord, samples: Samples) -> tuple[list[Panel], str]:
         return [], samples.note
     if not record.run_dir:
         return [], "no validation images: the trial has no run folder"
-    from studies.runs import load_run
+    from runner.runs import load_run
 
     try:
         _, config, model = load_run(Path(record.run_dir))

@@ -32,9 +32,9 @@ from pathlib import Path
 
 from reports.study import ReportError, StudyView, default_storage, load_study_view
 from studies import objectives as objectives_table
+from studies.evidence.stats import mean_std, t_interval
 from studies.hypervolume import hypervolume, non_dominated
-from studies.spec import check_comparable
-from studies.stats import mean_std, t_interval
+from studies.store.spec import check_comparable
 from studies.tables import to_markdown
 
 
@@ -108,7 +108,7 @@ def _point(view: StudyView, r) -> tuple[float, ...]:
 
 
 def study_curve(group: str, view: StudyView, ref: tuple[float, ...]) -> StudyCurve:
-    from studies.trial_state import counts_as_trained
+    from studies.store.trial_state import counts_as_trained
 
     trials = sorted(view.trials, key=lambda t: t.number)
     by_number = {r.number: r for r in view.records}

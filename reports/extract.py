@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from studies import objectives as objectives_table
 from studies.hypervolume import hypervolume_history
-from studies.schema import TrialRecord
+from studies.store.schema import TrialRecord
 
 from .study import StudyView, metric_label
 

@@ -8,7 +8,7 @@ from html import escape
 import pandas as pd
 
 from studies import objectives as objectives_table
-from studies.trial_state import tally
+from studies.store.trial_state import tally
 
 from .extract import _FactorData, _HypervolumeData, _ImportanceData
 from .study import StudyView
@@ -67,7 +67,7 @@ def spec_rows(view: StudyView) -> list[tuple[str, str]]:
 
 
 def state_counts(view: StudyView) -> list[tuple[str, int]]:
-    """The search's own tally (``studies.trial_state.tally``, the numbers its summary prints),
+    """The search's own tally (``studies.store.trial_state.tally``, the numbers its summary prints),
     and how many trained networks are scored within budget (the plotted ones)."""
     c = tally(list(view.trials))
     rows = [

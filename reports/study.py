@@ -2,7 +2,7 @@
 
 The only module of ``reports`` that talks to Optuna's storage, and only to read it. Everything
 downstream (plots, tables, cards) works from the ``StudyView``. Attribute names come from
-``studies.schema``, the contract with the search.
+``studies.store.schema``, the contract with the search.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from studies import objectives as objectives_table
-from studies import schema
-from studies.spec import upgraded
-from studies.stats import mean_std
+from studies.evidence.stats import mean_std
+from studies.store import schema
+from studies.store.spec import upgraded
 from trainer.metrics import metric_label  # noqa: F401  (re-exported for the reports)
 
 DEFAULT_METRIC = "dice_per_image_mean"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from studies import objectives as objectives_table
-from studies.schema import TrialRecord
+from studies.store.schema import TrialRecord
 from studies.tables import to_markdown  # noqa: F401  (re-exported)
 
 from .extract import _Reference, front_records, trial_factors

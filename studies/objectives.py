@@ -27,9 +27,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from studies import schema
+from runner.latency import RUNTIMES
 from studies.hypervolume import dominates, non_dominated  # noqa: F401  (dominates: the one)
-from studies.latency import RUNTIMES
+from studies.store import schema
 from trainer.metrics import metric_label
 
 ACCURACY = "accuracy"

@@ -92,8 +92,8 @@ def test_ablation_refuses_other_settings(tmp_path, data):
 
 def test_base_from_a_study_trial_a_file_or_a_preset(tmp_path):
     from searchspace.space import make_genotype
-    from studies import schema
     from studies.ablation import resolve_base
+    from studies.store import schema
 
     g = make_genotype(
         {

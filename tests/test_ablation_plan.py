@@ -8,7 +8,7 @@ import pytest
 from searchspace.presets import get_preset
 from searchspace.space import with_block, with_stem
 from studies.ablation.plan import PLANS, neighbours, plan
-from studies.stats import mean_std, paired_comparison
+from studies.evidence.stats import mean_std, paired_comparison
 
 
 def test_neighbours_vary_one_factor_at_a_time():

@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState, create_trial
 
+import runner.runs as runs_mod
 import search as cli
-import studies.runs as runs_mod
 from reports.compare import compare, parse_groups, run_compare
-from studies import schema
-from studies.fidelity import Entry, rank_correlations, run_fidelity, select
-from studies.search import make_spec, options_from, run_search
+from studies.evidence.fidelity import Entry, rank_correlations, run_fidelity, select
+from studies.search.run import make_spec, options_from, run_search
+from studies.store import schema
 
 
 def _study(url: str, name: str, spec: dict, points: list[tuple]) -> None:

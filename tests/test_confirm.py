@@ -9,12 +9,12 @@ import optuna
 import pandas as pd
 import pytest
 
+import runner.runs as runs_mod
 import search as cli
-import studies.runs as runs_mod
-from studies import schema
-from studies.confirm import run_confirm
-from studies.search import options_from, run_search
-from studies.stats import mean_std
+from studies.evidence.confirm import run_confirm
+from studies.evidence.stats import mean_std
+from studies.search.run import options_from, run_search
+from studies.store import schema
 
 
 def test_mean_std_is_the_sample_standard_deviation_of_finite_values():

@@ -3,8 +3,8 @@
 A candidate whose genotype an earlier trial holds is re-used (that trial trained it), pruned (it
 was pruned, failed in training, or is being trained by another worker) or trained (no such trial,
 or the earlier one's worker was killed: a retry). The Optuna backend decides in
-``studies.trial.claim``, Ray's driver in ``StudySearcher._settle_duplicate``; both must follow
-``studies.trial.duplicate_decision``. Before they shared it, Ray retrained a genotype whose
+``studies.search.trial.claim``, Ray's driver in ``StudySearcher._settle_duplicate``; both must follow
+``studies.search.trial.duplicate_decision``. Before they shared it, Ray retrained a genotype whose
 claimed trial had failed or was running in another worker.
 """
 
@@ -19,11 +19,11 @@ from optuna.trial import TrialState  # noqa: E402
 
 from searchspace.space import make_genotype  # noqa: E402
 from studies import ray_tune as ray_backend  # noqa: E402
-from studies import schema  # noqa: E402
 from studies.ray_tune.searcher import _Open  # noqa: E402
-from studies.spec import StudySpec  # noqa: E402
-from studies.storage import STALE_REASON, open_study  # noqa: E402
-from studies.trial import _Reused, claim, prescreen, record_screen  # noqa: E402
+from studies.search.trial import _Reused, claim, prescreen, record_screen  # noqa: E402
+from studies.store import schema  # noqa: E402
+from studies.store.spec import StudySpec  # noqa: E402
+from studies.store.storage import STALE_REASON, open_study  # noqa: E402
 from trainer import load_data, recipe  # noqa: E402
 
 SIZE = (32, 32)

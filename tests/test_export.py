@@ -115,7 +115,7 @@ def test_export_refuses_bad_arguments_before_exporting(tmp_path):
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     """A real run folder: scsonet trained for 1 epoch on 32x32 synthetic data."""
-    from studies.runs import train_genotype
+    from runner.runs import train_genotype
     from trainer import load_data, recipe
 
     out = tmp_path_factory.mktemp("export") / "run"
@@ -129,7 +129,7 @@ def run_dir(tmp_path_factory) -> Path:
 
 
 def test_cli_exports_a_trained_run_that_matches_in_onnx_runtime(run_dir, tmp_path):
-    from studies.runs import load_run
+    from runner.runs import load_run
 
     path = tmp_path / "scsonet.onnx"
     proc = subprocess.run(

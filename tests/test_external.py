@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from reports.study import load_study_view
+from runner.runs import evaluate_run, train_genotype
 from searchspace.presets import PRESETS
-from studies.confirm import run_confirm
-from studies.runs import evaluate_run, train_genotype
-from studies.search import options_from, run_search
+from studies.evidence.confirm import run_confirm
+from studies.search.run import options_from, run_search
 from trainer import load_data, recipe
 from trainer.data import discover
 

@@ -18,10 +18,13 @@ def _edges(package: str) -> dict[str, set[str]]:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module:
                 module = node.module
-                if module == package:  # from studies import schema, objectives
-                    deps |= {f"{package}.{a.name}" for a in node.names}
-                elif module.startswith(package + "."):
-                    deps.add(module)
+                if module == package or module.startswith(package + "."):
+                    # from studies.store import schema: the module schema, else the package
+                    for a in node.names:
+                        sub = f"{module}.{a.name}"
+                        is_module = (ROOT / Path(*sub.split("."))).with_suffix(".py").is_file()
+                        is_package = (ROOT / Path(*sub.split(".")) / "__init__.py").is_file()
+                        deps.add(sub if is_module or is_package else module)
             elif isinstance(node, ast.Import):
                 deps |= {a.name for a in node.names if a.name.startswith(package + ".")}
         deps.discard(name)
@@ -54,8 +57,39 @@ def test_the_cycle_finder_finds_a_planted_cycle():
 
 def test_studies_has_no_import_cycle():
     graph = _edges("studies")
-    assert "studies.trial_state" in graph["studies.trial"]
-    assert "studies.workers" not in graph["studies.trial"]
+    assert "studies.store.trial_state" in graph["studies.search.trial"]
+    assert "studies.search.workers" not in graph["studies.search.trial"]
     assert "studies.ablation.plan" in graph["studies.ablation.run"]  # sub-packages are walked
     assert "studies.ray_tune.searcher" in graph["studies.ray_tune"]
     assert _cycle(graph) is None, " -> ".join(_cycle(graph))
+
+
+# studies/ by concept: a group imports only the groups below it (store at the bottom, the
+# search's steps above it, the evidence verbs and the backends on top); the shared leaves
+# (objectives, hypervolume, tables) sit at the top level of studies/, and the search command,
+# search.run, above every group (it dispatches to either backend and to the proxies' filter).
+GROUP_ORDER = ("store", "samplers", "search", "evidence", "ray_tune", "ablation")
+TOP = {"studies.search.run"}
+
+
+def test_studies_groups_import_downwards_only():
+    graph = _edges("studies")
+    rank = {g: i for i, g in enumerate(GROUP_ORDER)}
+
+    def group(name: str) -> str | None:
+        parts = name.split(".")
+        return parts[1] if len(parts) > 1 and parts[1] in rank else None
+
+    assert group("studies.store.schema") == "store" and group("studies.objectives") is None
+    up = [
+        f"{a} -> {b}"
+        for a, deps in graph.items()
+        for b in deps
+        if a not in TOP
+        and group(a)
+        and group(b)
+        and group(a) != group(b)
+        and rank[group(b)] > rank[group(a)]
+    ]
+    assert not any(b in TOP for deps in graph.values() for b in deps)  # nothing imports it
+    assert up == []

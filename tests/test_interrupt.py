@@ -19,8 +19,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from studies import schema
-from studies.search import options_from, run_search
+from studies.search.run import options_from, run_search
+from studies.store import schema
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import optuna
 import pytest
 
-from studies import schema
-from studies.storage import STALE_REASON
-from studies.trial_state import counts_as_trained
+from studies.store import schema
+from studies.store.storage import STALE_REASON
+from studies.store.trial_state import counts_as_trained
 
 ROOT = Path(__file__).resolve().parents[1]
 TRIALS = 5
@@ -58,7 +58,7 @@ def finish(proc: subprocess.Popen, timeout: float = 400) -> str:
 
 
 def load(storage: str) -> optuna.Study:
-    from studies.storage import open_storage
+    from studies.store.storage import open_storage
 
     return optuna.load_study(study_name=STUDY, storage=open_storage(storage, create=False))
 
@@ -174,7 +174,7 @@ def test_unreachable_server_names_host_and_port(capsys, tmp_path):
 
 
 def test_refused_password_and_missing_database(capsys, tmp_path, pg_server, pg_url):
-    from studies.storage import open_storage
+    from studies.store.storage import open_storage
 
     optuna.create_study(study_name="kept", storage=open_storage(pg_url))
     name = pg_url.rsplit("/", 1)[1]

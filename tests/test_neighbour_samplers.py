@@ -13,11 +13,11 @@ from searchspace.space import (
     params_of,
     sample_choices,
 )
-from studies import schema
 from studies.hypervolume import nondominated_ranks
-from studies.neighbour_samplers import TARGET, EvolutionSampler, LocalSearchSampler
 from studies.samplers import make_sampler
-from studies.search import make_spec, options_from
+from studies.samplers.neighbour import TARGET, EvolutionSampler, LocalSearchSampler
+from studies.search.run import make_spec, options_from
+from studies.store import schema
 
 BASE = {"layout": "malunet", "depth": 5, "base_width": 8, "stem": "plain", "block": "dsc",
         "bridge": "none", "upsample": "bilinear"}  # fmt: skip

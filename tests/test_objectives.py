@@ -6,13 +6,14 @@ from __future__ import annotations
 import optuna
 import pytest
 
-import studies.trial as objective
+import studies.search.trial as objective
 from reports import load_study_view
 from reports.extract import _get_pareto_data, front_records
 from searchspace.cost import count_cost
-from studies import objectives, schema
-from studies.front import pareto_front, trained_records
-from studies.search import make_spec, options_from, run_search
+from studies import objectives
+from studies.search.front import pareto_front, trained_records
+from studies.search.run import make_spec, options_from, run_search
+from studies.store import schema
 from trainer import FitResult
 
 TINY = dict(image_size=(32, 32), limit=32, epochs=1, progress=False, report=False,
@@ -90,7 +91,7 @@ def test_parse_and_old_names():
 
 
 def test_a_study_stored_before_a_new_train_field_still_resumes_and_compares():
-    from studies.spec import check_comparable
+    from studies.store.spec import check_comparable
 
     spec = make_spec(options_from())
     stored = spec.to_dict()
@@ -122,7 +123,7 @@ def test_memory_budget_parses_measures_and_refuses():
     """The activation-memory objective (added as docs/extending.md says: one table entry): its
     budget's parser, the pre-screen measuring it only when asked, and the refusal's wording."""
     from searchspace.presets import PRESETS
-    from studies.trial import prescreen
+    from studies.search.trial import prescreen
 
     parse = objectives.OBJECTIVES["memory"].budget.parse
     assert parse("8MiB") == 8 * 2**20 and parse("512KiB") == 2**19 and parse("8") == 8 * 2**20
@@ -146,9 +147,9 @@ def test_memory_budget_parses_measures_and_refuses():
 
 # ------------------------------------------------------------------------------ latency
 def test_latency_parse_and_measure():
+    from runner.latency import measure
     from searchspace.budget import parse_latency_ms
     from searchspace.presets import PRESETS
-    from studies.latency import measure
 
     assert parse_latency_ms("15ms") == 15 and parse_latency_ms("0.015s") == 15
     assert parse_latency_ms("1500us") == pytest.approx(1.5) and parse_latency_ms(" 2 ") == 2
@@ -166,7 +167,7 @@ def test_latency_parse_and_measure():
 
 def test_latency_budget_refuses_and_records_like_the_params_budget():
     from searchspace.presets import PRESETS
-    from studies.trial import prescreen
+    from studies.search.trial import prescreen
 
     g = PRESETS["egeunet"].genotype
     tight = make_spec(options_from(budget_latency="0.001ms", objectives="accuracy,params", **TINY))
@@ -204,16 +205,28 @@ def test_a_latency_search_values_and_front(tmp_path, monkeypatch):
 
 
 def test_layering_is_one_way():
-    """studies never imports reports (nor searchspace/trainer anything above them): an AST scan
-    of every import statement, lazy ones inside functions included."""
+    """Each layer imports only those below it (searchspace, trainer < runner < studies < reports
+    < cli < search.py): an AST scan of every import statement, lazy ones inside functions
+    included."""
     import ast
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
     forbidden = {
-        "studies": {"reports", "search"},
-        "searchspace": {"reports", "studies", "trainer", "search"},
-        "trainer": {"reports", "studies", "searchspace", "search", "optuna", "ray"},
+        "reports": {"cli", "search"},
+        "studies": {"reports", "cli", "search"},
+        "runner": {"reports", "studies", "cli", "search", "optuna", "ray"},
+        "searchspace": {"reports", "studies", "runner", "trainer", "cli", "search"},
+        "trainer": {
+            "reports",
+            "studies",
+            "runner",
+            "searchspace",
+            "cli",
+            "search",
+            "optuna",
+            "ray",
+        },
     }
     bad = []
     for package, banned in forbidden.items():

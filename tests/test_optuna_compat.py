@@ -1,4 +1,4 @@
-"""Optuna's private API, used only in studies/optuna_compat.py, against the installed Optuna.
+"""Optuna's private API, used only in studies/store/optuna_compat.py, against the installed Optuna.
 
 Each accessor is exercised on a real SQLite storage (with Optuna's heartbeat, as ``open_storage``
 opens it) and a journal file, so an Optuna release that renames or drops one fails here by name.
@@ -14,9 +14,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from studies import optuna_compat as compat
-from studies import schema
-from studies.storage import HEARTBEAT_ENV, Heartbeat, fail_stale_trials, open_storage
+from studies.store import optuna_compat as compat
+from studies.store import schema
+from studies.store.storage import HEARTBEAT_ENV, Heartbeat, fail_stale_trials, open_storage
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -138,10 +138,10 @@ def test_proxies_report_on_a_study_with_planted_accuracies(tmp_path, monkeypatch
     exactly (tau = -1), and the report holds every proxy with the right counts."""
     import pandas as pd
 
-    import studies.trial as trial_steps
+    import studies.search.trial as trial_steps
     from searchspace.cost import count_cost
-    from studies.proxies import run_proxies
-    from studies.search import options_from, run_search
+    from studies.evidence.proxies import run_proxies
+    from studies.search.run import options_from, run_search
     from trainer import FitResult
 
     def planted(genotype, config, data, *, out_dir, device, progress, on_epoch):
@@ -172,11 +172,11 @@ def test_proxies_report_on_a_study_with_planted_accuracies(tmp_path, monkeypatch
 def test_warm_start_refusal_and_enqueue(tmp_path, monkeypatch):
     import optuna
 
-    import studies.trial as trial_steps
+    import studies.search.trial as trial_steps
     from searchspace.cost import count_cost
-    from studies import schema
-    from studies.proxies import WARM_START, WARM_TRIAL, parse_warm_start
-    from studies.search import options_from, run_search
+    from studies.evidence.proxies import WARM_START, WARM_TRIAL, parse_warm_start
+    from studies.search.run import options_from, run_search
+    from studies.store import schema
     from trainer import FitResult
 
     def planted(genotype, config, data, *, out_dir, device, progress, on_epoch):

@@ -6,15 +6,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from studies import schema
-from studies.pruning import (
+from studies.search.pruning import (
     Reference,
     best_so_far,
     costs_of,
     prune_decision,
     references_from_trials,
 )
-from studies.spec import PruneSettings, StudySpec
+from studies.store import schema
+from studies.store.spec import PruneSettings, StudySpec
 
 ON = PruneSettings(enabled=True, warmup_epochs=1, margin=0.05, min_references=1)
 
@@ -152,7 +152,7 @@ def _ref(number: int, accuracy: float, params: float, epochs: int = 1) -> Refere
 
 
 def test_rungs_are_min_resource_times_powers_of_eta_below_the_last_epoch():
-    from studies.pruning import rungs
+    from studies.search.pruning import rungs
 
     assert rungs(SH, 10) == [1, 3, 9]
     assert rungs(SH, 9) == [1, 3]
@@ -185,7 +185,7 @@ def test_halving_breaks_a_tied_rank_by_hypervolume_contribution():
 def test_halving_compares_with_pruned_trials_that_reached_the_rung():
     import optuna
 
-    from studies.search import make_spec, options_from
+    from studies.search.run import make_spec, options_from
 
     spec = make_spec(options_from(budget_params="400k", prune_rule="sh"))
     attrs = {schema.FEASIBLE: True, schema.PARAMS: 10, schema.MACS_THOP: 10, schema.VAL: {}}
@@ -201,7 +201,7 @@ def test_halving_compares_with_pruned_trials_that_reached_the_rung():
 
 
 def test_a_stored_spec_from_before_the_halving_fields_still_matches():
-    from studies.search import make_spec, options_from
+    from studies.search.run import make_spec, options_from
 
     spec = make_spec(options_from(budget_params="400k"))
     stored = spec.to_dict()

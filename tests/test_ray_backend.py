@@ -19,11 +19,11 @@ from ray.tune.search import Searcher  # noqa: E402
 from searchspace import Genotype  # noqa: E402
 from searchspace.space import sample_genotype  # noqa: E402
 from studies import ray_tune as ray_backend  # noqa: E402
-from studies import schema  # noqa: E402
 from studies.ray_tune.trainable import _Reporter  # noqa: E402
-from studies.spec import PruneSettings, StudySpec  # noqa: E402
-from studies.storage import open_study  # noqa: E402
-from studies.trial_state import count_trained  # noqa: E402
+from studies.store import schema  # noqa: E402
+from studies.store.spec import PruneSettings, StudySpec  # noqa: E402
+from studies.store.storage import open_study  # noqa: E402
+from studies.store.trial_state import count_trained  # noqa: E402
 from trainer import load_data, recipe  # noqa: E402
 
 SIZE = (32, 32)

@@ -32,8 +32,8 @@ from reports.study import parse_confirm
 from reports.tables import front_table, trials_table, write_tables
 from searchspace.presets import PRESETS
 from searchspace.space import make_genotype
-from studies import schema
 from studies.hypervolume import hypervolume, hypervolume_history
+from studies.store import schema
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 METRIC = "dice_per_image_mean"
@@ -119,10 +119,10 @@ def hand(tmp_path):
 
 
 def test_the_report_counts_trials_as_the_search_summary_does(tmp_path):
-    """One tally (``studies.trial_state.tally``): a pruned duplicate is a duplicate, not also a
+    """One tally (``studies.store.trial_state.tally``): a pruned duplicate is a duplicate, not also a
     pruned trained candidate (the report used to count it twice: 48 of 47 trials)."""
     from reports.html import state_counts
-    from studies.search import study_counts
+    from studies.search.run import study_counts
 
     study, storage = _study(tmp_path, "tally", _spec())
     _add(study, 0.80, 50_000, 40_000_000, block="scf", claimed=True)  # 0 trained
@@ -281,7 +281,7 @@ def test_parse_confirm_accepts_both_forms():
         "test": None,
         "recipe": "fast",
         "epochs": 20,
-    }  # fmt: skip  (as studies/confirm.py writes it)
+    }  # fmt: skip  (as studies/evidence/confirm.py writes it)
     per_seed = parse_confirm(payload, "d")
     assert per_seed.seeds == 2 and per_seed.val_mean == pytest.approx(0.6)
     assert per_seed.detail == "recipe fast, 20 epochs"
@@ -360,8 +360,8 @@ def test_cards_say_why_there_are_no_images(hand, tmp_path):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A study of 3 trained genotypes (real run folders, 1 epoch, 32x32 synthetic) + 1 over budget."""
+    from runner.runs import train_genotype
     from searchspace.cost import count_cost
-    from studies.runs import train_genotype
     from trainer import load_data, recipe
 
     root = tmp_path_factory.mktemp("e2e")

@@ -9,13 +9,13 @@ import optuna
 import pytest
 
 import search as cli
-import studies.trial as trial_steps
+import studies.search.trial as trial_steps
 from searchspace.cost import count_cost
-from studies import schema
-from studies.front import pareto_front
 from studies.hypervolume import dominates
-from studies.search import options_from, run_search
-from studies.storage import SpecMismatch
+from studies.search.front import pareto_front
+from studies.search.run import options_from, run_search
+from studies.store import schema
+from studies.store.storage import SpecMismatch
 from trainer import FitResult
 
 TINY = dict(
@@ -277,7 +277,7 @@ def test_journal_storage_and_the_front(tmp_path, monkeypatch):
     done = by_state(study, "COMPLETE")
     assert len(done) == 4 and all(schema.HEARTBEAT in t.user_attrs for t in done)
     records = [schema.record_from_trial(t) for t in done]
-    from studies.storage import load_spec
+    from studies.store.storage import load_spec
 
     spec = load_spec(study)
     front = pareto_front(spec, records)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import optuna
 
-from studies import schema
-from studies.trial_state import counts_as_trained
+from studies.store import schema
+from studies.store.trial_state import counts_as_trained
 
 ROOT = Path(__file__).resolve().parents[1]
 TRIALS = 5

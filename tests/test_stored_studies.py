@@ -16,8 +16,8 @@ import pytest
 
 from reports.compare import compare, final_hv
 from reports.study import load_study_view
-from studies.spec import StudySpec, check_comparable
-from studies.stats import mean_std
+from studies.evidence.stats import mean_std
+from studies.store.spec import StudySpec, check_comparable
 
 ROOT = Path(__file__).resolve().parents[1]
 STORED = ROOT / "docs" / "evidence" / "studies"

@@ -149,7 +149,7 @@ def test_config_json_round_trip_and_unknown_keys() -> None:
 
 def test_a_stored_config_with_a_renamed_field_still_loads_and_matches(tmp_path) -> None:
     """``hd95`` (stored by studies and run folders before) is today's ``slow_test_metrics``."""
-    from studies.runs import finished_run
+    from runner.runs import finished_run
 
     stored = {**TrainConfig(epochs=2).to_dict(), "hd95": True}
     del stored["slow_test_metrics"]

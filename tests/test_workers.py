@@ -13,17 +13,17 @@ import pytest
 from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 
-from studies import schema
-from studies.random_sampler import TrialSeededRandomSampler
-from studies.search import options_from, run_search
-from studies.storage import STALE_REASON
-from studies.trial_state import counts_as_trained, tally
-from studies.workers import (
+from studies.samplers.seeded_random import TrialSeededRandomSampler
+from studies.search.run import options_from, run_search
+from studies.search.workers import (
     StudyLock,
     fail_stale_and_retry,
     resolve_workers,
     usable_cores,
 )
+from studies.store import schema
+from studies.store.storage import STALE_REASON
+from studies.store.trial_state import counts_as_trained, tally
 from trainer.malloc import TUNED
 
 TINY = dict(image_size=(32, 32), limit=48, epochs=1, progress=False, report=False)
@@ -174,7 +174,7 @@ def test_counting_rules():
 def test_stale_trained_trial_is_retried_once_with_its_parameters(tmp_path, monkeypatch):
     monkeypatch.setenv("LESION_NAS_HEARTBEAT", "1")
     url = f"sqlite:///{tmp_path / 's.db'}"
-    from studies.storage import open_storage
+    from studies.store.storage import open_storage
 
     storage = open_storage(url)
     study = optuna.create_study(study_name="s", storage=storage)
@@ -261,7 +261,7 @@ def test_channels_last_rule_reads_the_modules_not_the_model_name():
 
 def test_an_impossible_budget_stops_early_with_the_space_count(tmp_path, monkeypatch, capsys):
     import search as cli
-    import studies.workers as workers
+    import studies.search.workers as workers
 
     monkeypatch.setattr(workers, "MAX_IDLE_DRAWS", 4)
     calls = []
@@ -283,7 +283,7 @@ def test_an_impossible_budget_stops_early_with_the_space_count(tmp_path, monkeyp
 
 
 def workers_spec():
-    from studies.search import make_spec
+    from studies.search.run import make_spec
 
     return make_spec(options_from(budget_params="1k", **TINY))
 
@@ -291,8 +291,8 @@ def workers_spec():
 def test_cores_are_shared_among_running_and_still_open_places(monkeypatch):
     import torch
 
-    import studies.workers as workers
-    from studies.workers import HOST, WorkerJob, share_cores
+    import studies.search.workers as workers
+    from studies.search.workers import HOST, WorkerJob, share_cores
 
     monkeypatch.setattr(workers, "usable_cores", lambda: 4)
     before = torch.get_num_threads()

@@ -60,7 +60,7 @@ from trainer.loop import FitResult, fit
 @dataclass(frozen=True)
 class PackJob:
     """One trial: `build()` returns the untrained network (called after seeding torch with
-    `config.seed`, as `studies.runs.train_genotype` does); `out_dir` as in `fit`."""
+    `config.seed`, as `runner.runs.train_genotype` does); `out_dir` as in `fit`."""
 
     name: str
     build: Callable[[], nn.Module]

@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", default="runs/lesionbench")
     a = ap.parse_args(argv)
 
-    from studies.runs import train_runs
+    from runner.runs import train_runs
     from trainer import recipe
 
     phase = PHASES[a.phase]

@@ -27,7 +27,7 @@ def hv_after(curve: list[float], k: int) -> float:
 
 def by_evaluations(curves: list[dict], at: list[int]) -> list[dict]:
     from reports.compare import two_sample
-    from studies.stats import mean_std
+    from studies.evidence.stats import mean_std
 
     by: dict[str, list[list[float]]] = {}
     for c in curves:

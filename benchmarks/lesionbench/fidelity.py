@@ -6,7 +6,7 @@ Usage: python -m benchmarks.lesionbench.fidelity [--macro malunet-d6-w8] [--tabl
 Pairs every candidate of ``--macro`` that the table holds at both fidelities with seed 0 (the
 ``high`` phase of ``build.py``: the stratified subset of 4 candidates per block family), and
 reports Spearman rho and Kendall tau-b with 95 % bootstrap CIs over the candidates
-(``studies.fidelity.rank_correlations``, the ``fidelity`` verb's statistics), where the high
+(``studies.evidence.fidelity.rank_correlations``, the ``fidelity`` verb's statistics), where the high
 fidelity's best sits in the low fidelity's ranking, and the spread of the candidates at each
 fidelity beside the low fidelity's seed-to-seed sd (pooled over the table's multi-seed
 candidates). Scores: validation Dice, per-image mean, of the best epoch (150 official ISIC 2017
@@ -50,8 +50,8 @@ def paired_scores(table: Path, macro: str, low: str, high: str, seed: int = 0) -
 
 
 def summarise(pairs: list[dict], noise_sd: float, noise_n: int) -> dict:
-    from studies.fidelity import rank_correlations
-    from studies.stats import mean_std
+    from studies.evidence.fidelity import rank_correlations
+    from studies.evidence.stats import mean_std
 
     low = [c["val_dice_low"] for c in pairs]
     high = [c["val_dice_high"] for c in pairs]

@@ -9,7 +9,7 @@ Each (strategy, seed) is an in-memory Optuna study with the search's own sampler
 (``studies.samplers.make_sampler``: the same code as a live search) over one macro of the table's
 sub-space (layout, depth, width and up-sampling pinned; stem, block, N, attention order and
 bridge sampled under the space's parameter names). A candidate is pre-screened exactly as in a
-live search (``studies.trial.prescreen`` at the table's 64x64: over-budget candidates are
+live search (``studies.search.trial.prescreen`` at the table's 64x64: over-budget candidates are
 recorded with their constraints and cost nothing), and a feasible one is "trained" by looking it
 up in the table: its validation Dice (per-image mean) is one of its measured seeds, drawn with
 the replay seed; a candidate measured once gets that value plus Gaussian noise with the pooled
@@ -27,7 +27,7 @@ networks are also scored by their table mean over the measured seeds (``hv_table
 inflates the told best). Points are (-Dice, log10 params, log10 thop MACs); the reference is
 (0, log10 of the params budget, log10 of the MAC budget, or of 1.1x the largest MACs in the
 macro when there is no MAC budget). ``--prune sh|dominance`` runs the search's pruner
-(``studies.pruning.prune_decision``, the live settings) on the table's per-epoch validation
+(``studies.search.pruning.prune_decision``, the live settings) on the table's per-epoch validation
 curves: a candidate it stops is PRUNED, counts as trained, pays only the epochs it ran (its
 seconds x epochs run / epochs) and is never on a front. ``--partial`` replays on a table still being built: a
 candidate missing from it is told FAIL and not counted (the report says how many were missing).
@@ -119,8 +119,8 @@ class Run:
 
 
 def make_spec(strategy: str, seed: int, a) -> object:
-    from studies.search import make_spec as search_spec
-    from studies.search import options_from
+    from studies.search.run import make_spec as search_spec
+    from studies.search.run import options_from
 
     return search_spec(
         options_from(
@@ -137,11 +137,12 @@ def replay_one(strategy: str, seed: int, table: Table, a, reference) -> Run:
     import optuna
 
     from searchspace.space import make_genotype
-    from studies import objectives, schema
+    from studies import objectives
     from studies.hypervolume import hypervolume, non_dominated
-    from studies.pruning import Reference, prune_decision
     from studies.samplers import make_sampler
-    from studies.trial import infeasible_values, prescreen, record_screen
+    from studies.search.pruning import Reference, prune_decision
+    from studies.search.trial import infeasible_values, prescreen, record_screen
+    from studies.store import schema
 
     spec = make_spec(strategy, seed, a)
     sampler = make_sampler(spec)
@@ -250,7 +251,7 @@ def hv_at(run: Run, seconds: float) -> float:
 
 def summarise(runs: list[Run]) -> tuple[list[dict], float]:
     from reports.compare import two_sample
-    from studies.stats import mean_std, t_interval
+    from studies.evidence.stats import mean_std, t_interval
 
     common = min((r.seconds[-1] for r in runs if r.seconds), default=0.0)
     by: dict[str, list[Run]] = {}

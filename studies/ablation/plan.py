@@ -22,8 +22,8 @@ from searchspace.presets.ulrtsnet import ULRTS_ABLATION_VARIANTS, ULRTS_ATTENTIO
 from searchspace.registry import COMPRESSIONS
 from searchspace.space import FACTORS as SPACE_FACTORS
 from searchspace.space import with_block, with_stem
-from studies import schema
-from studies.storage import open_storage
+from studies.store import schema
+from studies.store.storage import open_storage
 
 # the factors an ablation varies one at a time: the space's own (``searchspace.space.FACTORS``)
 # that can be set on any genotype, with the space's values (bridge: every bridge of the space)

@@ -17,7 +17,7 @@ import optuna
 from searchspace.cost import count_cost
 from studies.ablation.plan import Variant
 from studies.ablation.study import ABLATION_SPEC, PER_IMAGE, SEED, VARIANT
-from studies.stats import mean_std, paired_comparison
+from studies.evidence.stats import mean_std, paired_comparison
 from trainer import write_json
 
 LATENCY_COLUMN = "torch eager CPU latency ms (batch 1)"
@@ -52,7 +52,7 @@ def ablation_table(study: optuna.Study, variants: list[Variant], *, latency: boo
             {"params": cost.params, "MACs (thop)": cost.macs_thop, "MACs (torch)": cost.macs_torch}
         )
         if latency:
-            from studies.latency import measure_latency_ms
+            from runner.latency import measure_latency_ms
 
             row[LATENCY_COLUMN] = measure_latency_ms(
                 v.genotype, tuple(spec["train_config"]["image_size"])

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import optuna
 
+from runner.runs import check_image_size, load_run, train_genotype
 from searchspace import Genotype
 from searchspace.cost import count_cost
-from studies import schema
 from studies.ablation.plan import FACTORS, Variant, resolve_base
 from studies.ablation.report import write_ablation_report
 from studies.ablation.study import (
@@ -37,8 +37,8 @@ from studies.ablation.study import (
     ablation_spec,
     open_ablation,
 )
-from studies.runs import check_image_size, load_run, train_genotype
-from studies.storage import fail_stale_trials
+from studies.store import schema
+from studies.store.storage import fail_stale_trials
 from trainer import DataBundle, evaluate
 
 

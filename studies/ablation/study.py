@@ -17,9 +17,9 @@ from pathlib import Path
 
 import optuna
 
-from studies import schema
 from studies.ablation.plan import Variant
-from studies.storage import open_storage
+from studies.store import schema
+from studies.store.storage import open_storage
 from trainer import DataBundle, TrainConfig
 
 ABLATION_SPEC = "lesion_nas_ablation"

@@ -1,4 +1,4 @@
-"""``--backend ray``: the search run through Ray Tune (imports Ray; ``studies.search`` imports
+"""``--backend ray``: the search run through Ray Tune (imports Ray; ``studies.search.run`` imports
 this package only for that backend).
 
 - ``backend``: ``run_ray``, Ray start-up, resources per trial and the Tuner;

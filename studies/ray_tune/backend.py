@@ -11,7 +11,7 @@ trained candidates as in the Optuna backend. The backend is the package ``studie
 - ``studies.ray_tune.trainable``: ``train_trial``, the Tune trainable a worker runs, and its report rows;
 - ``studies.ray_tune.schedulers``: early stopping (``"pareto"``, ``"asha"``) as Tune schedulers.
 
-Only this package imports them, and ``studies.search`` imports it only for ``--backend ray``, so
+Only this package imports them, and ``studies.search.run`` imports it only for ``--backend ray``, so
 the Optuna backend never needs Ray installed.
 
 Data. The driver loads the study's data once (``load_study_data``, fingerprint checked) and
@@ -40,10 +40,10 @@ from ray import tune
 from studies.ray_tune.schedulers import SCHEDULERS, make_scheduler
 from studies.ray_tune.searcher import StudySearcher
 from studies.ray_tune.trainable import train_trial
-from studies.spec import StudySpec
-from studies.storage import Heartbeat, fail_stale_trials, open_storage, open_study
-from studies.trial import load_study_data
-from studies.trial_state import count_trained
+from studies.search.trial import load_study_data
+from studies.store.spec import StudySpec
+from studies.store.storage import Heartbeat, fail_stale_trials, open_storage, open_study
+from studies.store.trial_state import count_trained
 
 
 def _trial_dirname(trial: Any) -> str:

@@ -1,7 +1,7 @@
 """The Ray backend's early stopping: Tune schedulers that decide when a trial is pruned.
 
 ``scheduler="pareto"`` (default) is the study's own multi-objective rule
-(``studies.pruning.prune_decision``: a cheaper finished trial is better by a margin at the same
+(``studies.search.pruning.prune_decision``: a cheaper finished trial is better by a margin at the same
 epoch) as a Tune scheduler, so both backends prune alike. ``"asha"`` is Tune's ASHA on the
 validation metric (``time_attr="epoch"``); it ignores costs and may stop a cheap model that belongs
 on the front. A stopped trial's reason goes to ``StudySearcher.stop_reasons``; the searcher records
@@ -18,15 +18,15 @@ from typing import Any
 from optuna.trial import TrialState
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
-from studies.pruning import cost_names, costs_of, prune_decision, references_from_trials
 from studies.ray_tune.searcher import StudySearcher
 from studies.ray_tune.trainable import METRIC, PAYLOAD
+from studies.search.pruning import cost_names, costs_of, prune_decision, references_from_trials
 
 SCHEDULERS = ("pareto", "asha")
 
 
 class ParetoStop(FIFOScheduler):
-    """The study's multi-objective pruning rule (``studies.pruning``) as a Tune scheduler."""
+    """The study's multi-objective pruning rule (``studies.search.pruning``) as a Tune scheduler."""
 
     def __init__(self, searcher: StudySearcher) -> None:
         super().__init__()

@@ -4,15 +4,15 @@ Ray's ``OptunaSearch`` is given the study's own storage, name and sampler (the i
 accepts ``storage=`` / ``study_name=`` / ``sampler=``), so every candidate it asks for is a trial of
 the shared Optuna study. ``StudySearcher`` subclasses it: once ``OptunaSearch.suggest`` has sampled
 a trial (define-by-run: ``space.sample_choices``; an enqueued preset suggests nothing), the
-*driver* screens it with the Optuna backend's own steps (``studies.trial``): costs against the
+*driver* screens it with the Optuna backend's own steps (``studies.search.trial``): costs against the
 budgets (over budget: recorded, completed with ``infeasible_values``, never sent to Tune), then
-duplicates by the Optuna backend's own rule (``studies.trial.duplicate_decision``: a trained
+duplicates by the Optuna backend's own rule (``studies.search.trial.duplicate_decision``: a trained
 genotype's result re-used; one pruned, failed in training or being trained by another worker
 pruned; one still training in another Tune trial of this driver waited for). Only feasible, new candidates reach a worker
 (``studies.ray_tune.trainable``). When a Tune trial ends, the driver writes the schema's attributes
 from its last result and tells the study (COMPLETE / PRUNED / FAIL). Workers never touch the
 storage, so a SQLite file beside the driver serves a whole cluster. The driver stamps Optuna's
-heartbeat (``schema.HEARTBEAT`` on a journal) of its open trials (``studies.storage.Heartbeat`` over ``open_trials``), so a killed
+heartbeat (``schema.HEARTBEAT`` on a journal) of its open trials (``studies.store.storage.Heartbeat`` over ``open_trials``), so a killed
 driver's trials are failed on resume. A custom ``Searcher`` doing ``ask``/``tell`` itself would
 avoid the two private attributes used here (``_ot_study``, ``_ot_trials``); subclassing keeps
 Ray's Optuna searcher, as the issue asks, and the tests pin those attributes. Imported only
@@ -35,13 +35,9 @@ from ray.tune.search.optuna import OptunaSearch
 
 from searchspace import Genotype
 from searchspace.space import sample_choices
-from studies import optuna_compat as compat
-from studies import schema
 from studies.ray_tune.trainable import PAYLOAD
 from studies.samplers import make_sampler
-from studies.spec import StudySpec
-from studies.storage import beat
-from studies.trial import (
+from studies.search.trial import (
     CandidateFailed,
     Screen,
     candidate_for_trial,
@@ -55,8 +51,12 @@ from studies.trial import (
     values_from_result,
     values_from_val,
 )
-from studies.trial_state import count_trained
-from studies.workers import MAX_IDLE_DRAWS
+from studies.search.workers import MAX_IDLE_DRAWS
+from studies.store import optuna_compat as compat
+from studies.store import schema
+from studies.store.spec import StudySpec
+from studies.store.storage import beat
+from studies.store.trial_state import count_trained
 from trainer import FitResult
 
 
@@ -179,7 +179,7 @@ class StudySearcher(OptunaSearch):
 
     def _settle_duplicate(self, cand: _Open) -> bool:
         """Finish ``cand`` from an earlier trial of its genotype by the Optuna backend's rule
-        (``studies.trial.duplicate_decision``): a trained one's result is re-used; one pruned,
+        (``studies.search.trial.duplicate_decision``): a trained one's result is re-used; one pruned,
         failed in training or being trained by another worker prunes it. False: train it."""
         trials = self.study.get_trials(deepcopy=False)
         what, other, reason = duplicate_decision(trials, cand.trial.number, cand.genotype.id)

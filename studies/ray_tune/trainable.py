@@ -1,6 +1,6 @@
 """The Ray backend's worker side: the Tune trainable that trains one screened candidate.
 
-A worker only trains (``studies.trial.train_candidate``) and reports; it never touches the
+A worker only trains (``studies.search.trial.train_candidate``) and reports; it never touches the
 study's storage. Each validated epoch but the last gives one ``tune.report`` row (``_Reporter``),
 and the final row carries the fit result (or why it failed) in its ``PAYLOAD``; the driver
 (``studies.ray_tune.searcher``) records it in the study. The row's ``METRIC`` is what the schedulers
@@ -18,8 +18,8 @@ from ray import tune
 
 from searchspace import Genotype
 from studies import objectives
-from studies.spec import StudySpec
-from studies.trial import CandidateFailed, train_candidate
+from studies.search.trial import CandidateFailed, train_candidate
+from studies.store.spec import StudySpec
 
 METRIC = "val_metric"  # best validation --metric so far: what the schedulers watch
 PAYLOAD = "lesion_nas"  # JSON: curve, best val metrics, train seconds, "final" fit result

@@ -23,20 +23,9 @@ from pathlib import Path
 import optuna
 
 from studies import objectives as objectives_table
-from studies import schema
-from studies.front import format_front, front_table, pareto_front, trained_records
-from studies.spec import DEFAULT_OBJECTIVES, PruneSettings, StudySpec
-from studies.storage import (
-    check_storage,
-    check_study_name,
-    default_study_name,
-    open_or_create_study,
-    open_storage,
-    storage_url,
-)
-from studies.trial import prescreen
-from studies.trial_state import count_trained, tally
-from studies.workers import (
+from studies.search.front import format_front, front_table, pareto_front, trained_records
+from studies.search.trial import prescreen
+from studies.search.workers import (
     StudyLock,
     WorkerJob,
     fail_stale_and_retry,
@@ -44,6 +33,17 @@ from studies.workers import (
     run_workers,
     work,
 )
+from studies.store import schema
+from studies.store.spec import DEFAULT_OBJECTIVES, PruneSettings, StudySpec
+from studies.store.storage import (
+    check_storage,
+    check_study_name,
+    default_study_name,
+    open_or_create_study,
+    open_storage,
+    storage_url,
+)
+from studies.store.trial_state import count_trained, tally
 
 SYNTHETIC = "synthetic"
 SYNTHETIC_SIZE = (64, 64)
@@ -129,7 +129,7 @@ def _check_options(o: SearchOptions) -> None:
     if o.backend == "optuna" and (o.address or o.gpus_per_trial or o.cpus_per_trial):
         raise ValueError("--address, --gpus-per-trial and --cpus-per-trial need --backend ray")
     if o.warm_start:
-        from studies.proxies import parse_warm_start
+        from studies.evidence.proxies import parse_warm_start
 
         parse_warm_start(o.warm_start)
     if o.worker_id < 0:
@@ -347,7 +347,7 @@ def run_search(o: SearchOptions, report_builder=None) -> SearchOutcome:
     if retried:
         print(f"enqueued a retry of trial(s) {', '.join(map(str, retried))} (trained, then killed)")
     if o.warm_start:
-        from studies.proxies import warm_start
+        from studies.evidence.proxies import warm_start
 
         ref = [r.strip() for r in (o.warm_start_reference or "").split(",") if r.strip()] or None
         warm = warm_start(study, spec, o.warm_start, reference=ref, force=o.force,

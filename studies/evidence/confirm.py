@@ -22,14 +22,14 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from runner.runs import evaluate_run, train_runs
 from searchspace import Genotype
-from studies import schema
-from studies.front import pareto_front, trained_records
-from studies.runs import evaluate_run, train_runs
-from studies.stats import mean_std
-from studies.storage import load_existing_study, load_spec, storage_url
-from studies.trial import load_study_data
-from studies.workers import resolve_workers
+from studies.evidence.stats import mean_std
+from studies.search.front import pareto_front, trained_records
+from studies.search.trial import load_study_data
+from studies.search.workers import resolve_workers
+from studies.store import schema
+from studies.store.storage import load_existing_study, load_spec, storage_url
 from trainer import TrainConfig, recipe
 
 
@@ -97,7 +97,7 @@ def run_confirm(
 ) -> ConfirmOutcome:
     """Retrain and score (module docstring). ``external``: {name: dataset folder}; every
     confirmed run is also evaluated on each, all its images at each mask's own resolution
-    (``studies.runs.evaluate_run``), and mean ± std over seeds goes to confirm.csv and the
+    (``runner.runs.evaluate_run``), and mean ± std over seeds goes to confirm.csv and the
     stored record ("external")."""
     import pandas as pd
     from tqdm import tqdm

@@ -42,8 +42,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from studies import objectives, schema
-from studies.spec import PruneSettings, StudySpec
+from studies import objectives
+from studies.store import schema
+from studies.store.spec import PruneSettings, StudySpec
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The samplers of a search: NSGA-II, multi-objective TPE, random, and the one-factor samplers
-``local`` and ``evolution`` (``studies.neighbour_samplers``); budgets told as constraints.
+``local`` and ``evolution`` (``studies.samplers.neighbour``); budgets told as constraints.
 
 Over-budget candidates are completed with positive ``schema.CONSTRAINTS`` (Optuna's convention:
 <= 0 is satisfied). NSGA-II and TPE read them, from the trial (``Trial.set_constraint``, Optuna
@@ -29,11 +29,11 @@ from optuna.distributions import (
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
-from studies import optuna_compat as compat
-from studies import schema
-from studies.neighbour_samplers import EvolutionSampler, LocalSearchSampler
-from studies.random_sampler import TrialSeededRandomSampler
-from studies.spec import StudySpec
+from studies.samplers.neighbour import EvolutionSampler, LocalSearchSampler
+from studies.samplers.seeded_random import TrialSeededRandomSampler
+from studies.store import optuna_compat as compat
+from studies.store import schema
+from studies.store.spec import StudySpec
 
 
 def constraints_of(n: int, trial: FrozenTrial) -> tuple[float, ...]:

@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from studies.latency import RUNTIMES
+from runner.latency import RUNTIMES
 
 SCHEMA_VERSION = 1
 
@@ -84,7 +84,7 @@ def network_attrs(genotype: Any, cost: Any) -> dict[str, Any]:
 # table, studies/objectives.py, which declares every objective and its direction).
 def latency_attr(runtime: str) -> str:
     """``latency_ort_cpu_ms`` / ``latency_torch_cpu_ms``: the median ms of the pre-screen's
-    measurement (``studies.latency``); ``<that>_detail`` holds the spread, repeats, threads."""
+    measurement (``runner.latency``); ``<that>_detail`` holds the spread, repeats, threads."""
     return f"latency_{runtime}_ms"
 
 

@@ -29,8 +29,8 @@ import torch
 
 from searchspace import build_model
 from searchspace.cost import count_cost
-from studies.fidelity import rank_correlations, union_entries
-from studies.trial import load_study_data, train_config
+from studies.evidence.fidelity import rank_correlations, union_entries
+from studies.search.trial import load_study_data, train_config
 from trainer.evaluation import Normalizer
 from trainer.proxies import PROXIES, ProxyError, score
 
@@ -220,7 +220,7 @@ def draw_feasible(spec, m: int, seed: int) -> list[tuple[dict, object]]:
     import random
 
     from searchspace.space import FACTORS, make_genotype
-    from studies.trial import prescreen
+    from studies.search.trial import prescreen
 
     rng = random.Random(f"warm:{seed}")
     out, seen, tries = [], set(), 0

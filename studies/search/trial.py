@@ -8,13 +8,13 @@
    hard budgets *before* any training, written to the trial (``schema`` attributes);
 3. over budget: completed at once with ``infeasible_values`` (its costs, accuracy 0) and positive
    constraints, never trained, no run folder;
-4. ``claim`` (under the study lock when several workers share the study, ``studies.workers``):
+4. ``claim`` (under the study lock when several workers share the study, ``studies.search.workers``):
    a genotype already trained in this study is not trained again, its result is reused
    (``DUPLICATE_OF``); one already pruned, failed in training, or being trained right now by
    another worker, is pruned with that reason; otherwise the trial is marked ``TRAIN_CLAIM``,
    which is what ``--trials`` counts;
 5. ``train_candidate`` into ``<out>/<study>/trials/<number>-<name or id>/`` with the study's
-   train config, the pruner (``studies.pruning``) watching every epoch through ``on_epoch``;
+   train config, the pruner (``studies.search.pruning``) watching every epoch through ``on_epoch``;
 6. ``values_from_result``: the objective values (``--metric`` on the validation split at the best
    epoch, params, MACs of ``--cost-counter``).
 
@@ -38,22 +38,28 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
+from runner.runs import train_genotype
 from searchspace import Genotype
 from searchspace.cost import Cost, count_cost
 from searchspace.presets import get_preset
 from searchspace.space import sample_genotype
-from studies import schema
 from studies.objectives import budgets as budgets_of
 from studies.objectives import cost_options, latency_runtimes
 from studies.objectives import of as objectives_of
 from studies.objectives import value as objectives_value
 from studies.objectives import values as objectives_values
-from studies.pruning import Decision, cost_names, costs_of, prune_decision, references_from_trials
-from studies.runs import train_genotype
 from studies.samplers import CONSTRAINTS_ON_TRIAL, constraint_names
-from studies.spec import StudySpec
-from studies.storage import STALE_REASON, Heartbeat
-from studies.trial_state import is_stale_fail, was_claimed
+from studies.search.pruning import (
+    Decision,
+    cost_names,
+    costs_of,
+    prune_decision,
+    references_from_trials,
+)
+from studies.store import schema
+from studies.store.spec import StudySpec
+from studies.store.storage import STALE_REASON, Heartbeat
+from studies.store.trial_state import is_stale_fail, was_claimed
 from trainer import DataBundle, FitResult, TrainConfig, load_data, read_json
 
 
@@ -133,7 +139,7 @@ def candidate_for_trial(spec: StudySpec, trial: optuna.Trial) -> Genotype:
 def prescreen(spec: StudySpec, genotype: Genotype) -> Screen:
     """Exact costs at the study's image size, checked against every budget of the spec
     (``objectives.budgets``: Optuna constraints ``value / budget - 1``, <= 0 is within). Latency
-    (``studies.latency``) is measured when it is an objective, or when it has a budget and the
+    (``runner.latency``) is measured when it is an objective, or when it has a budget and the
     candidate fits the others (a latency constraint not measured is recorded as 0)."""
     cost = count_cost(genotype, tuple(spec.image_size), **cost_options(spec))
     attrs = schema.cost_attrs(cost)
@@ -144,7 +150,7 @@ def prescreen(spec: StudySpec, genotype: Genotype) -> Screen:
     for runtime in runtimes:
         key = schema.latency_attr(runtime)
         if key in wanted or fits_cheap:
-            from studies.latency import measure
+            from runner.latency import measure
 
             lat = measure(genotype, tuple(spec.image_size), runtime,
                           threads=spec.latency_threads)  # fmt: skip

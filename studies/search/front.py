@@ -11,9 +11,10 @@ from collections.abc import Sequence
 
 import optuna
 
-from studies import objectives, schema
-from studies.schema import TrialRecord
-from studies.spec import StudySpec
+from studies import objectives
+from studies.store import schema
+from studies.store.schema import TrialRecord
+from studies.store.spec import StudySpec
 
 
 def trained_records(study: optuna.Study) -> list[TrialRecord]:

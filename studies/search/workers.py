@@ -52,10 +52,11 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from studies import objectives, schema
-from studies import optuna_compat as compat
-from studies.storage import fail_stale_trials
-from studies.trial_state import counts_as_trained, is_stale_fail, was_claimed
+from studies import objectives
+from studies.store import optuna_compat as compat
+from studies.store import schema
+from studies.store.storage import fail_stale_trials
+from studies.store.trial_state import counts_as_trained, is_stale_fail, was_claimed
 
 POLL_SECONDS = 0.5
 HOST = socket.gethostname()
@@ -87,7 +88,7 @@ class StudyLock:
     one process; a context manager."""
 
     def __init__(self, url: str, study_name: str) -> None:
-        from studies.storage import normal_url
+        from studies.store.storage import normal_url
 
         url = normal_url(url)
         self.url, self.study_name = url, study_name
@@ -245,8 +246,8 @@ def work(
     import torch
 
     from studies.samplers import make_sampler
-    from studies.storage import open_storage
-    from studies.trial import OutputUnwritable, load_study_data, run_trial
+    from studies.search.trial import OutputUnwritable, load_study_data, run_trial
+    from studies.store.storage import open_storage
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     if job.threads is not None:

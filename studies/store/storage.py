@@ -40,9 +40,9 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
-from studies import optuna_compat as compat
-from studies import schema
-from studies.spec import StudySpec
+from studies.store import optuna_compat as compat
+from studies.store import schema
+from studies.store.spec import StudySpec
 
 HEARTBEAT_ENV = "LESION_NAS_HEARTBEAT"
 DEFAULT_HEARTBEAT = 60

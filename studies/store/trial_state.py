@@ -1,7 +1,7 @@
 """What a trial's state means for a search: trained (what ``--trials`` counts), claimed, killed.
 
-The predicates that the worker loop (``studies.workers``), one trial's work
-(``studies.trial``), the Ray searcher and ``compare`` read. Kept apart so that none of those
+The predicates that the worker loop (``studies.search.workers``), one trial's work
+(``studies.search.trial``), the Ray searcher and ``compare`` read. Kept apart so that none of those
 imports another to ask them (no import cycle).
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from studies import schema
-from studies.storage import STALE_REASON
+from studies.store import schema
+from studies.store.storage import STALE_REASON
 
 
 def is_stale_fail(t: FrozenTrial) -> bool:

@@ -22,7 +22,7 @@ from typing import Any
 from searchspace.genotype import GENOTYPE_VERSION
 from searchspace.space import LAYOUT_DEPTHS, SPACE_VERSION
 from studies import objectives as objectives_table
-from studies import schema
+from studies.store import schema
 from trainer.metrics import objective_keys
 
 COUNTERS = ("thop", "torch")
@@ -48,13 +48,13 @@ def metric_keys() -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class PruneSettings:
-    """The multi-objective pruner's knobs (see ``studies.pruning``)."""
+    """The multi-objective pruner's knobs (see ``studies.search.pruning``)."""
 
     enabled: bool = True
     warmup_epochs: int = 1  # never stop a trial at or before this epoch
     margin: float = 0.05  # accuracy gap (absolute) a cheaper trial must show
     min_references: int = 1  # how many cheaper-or-equal trials must show it
-    rule: str = "dominance"  # or "sh": multi-objective successive halving (studies.pruning)
+    rule: str = "dominance"  # or "sh": multi-objective successive halving (studies.search.pruning)
     eta: int = 3  # sh: a rung keeps the best 1/eta of the trials that reached it
     min_resource: int = 1  # sh: the first rung's epoch; rungs at min_resource * eta**k
 

@@ -45,11 +45,12 @@ from searchspace.space import (
     one_factor_neighbours,
     params_of,
 )
-from studies import objectives, schema
-from studies import optuna_compat as compat
+from studies import objectives
 from studies.hypervolume import nondominated_ranks
-from studies.random_sampler import TrialSeededRandomSampler
-from studies.spec import StudySpec
+from studies.samplers.seeded_random import TrialSeededRandomSampler
+from studies.store import optuna_compat as compat
+from studies.store import schema
+from studies.store.spec import StudySpec
 
 TARGET = "neighbour_sampler_target"  # trial system attribute: the chosen candidate's parameters
 

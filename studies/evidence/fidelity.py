@@ -25,7 +25,7 @@ whether it is inside the low-fidelity top 3 and top 5.
 Against a reference (``--reference NAME``, default scsonet when it was trained): every other
 candidate's validation Dice and Jaccard (per-image means) as mean +- std over the seeds, and its
 Delta Dice against the reference paired on (seed, image): the same validation image scored by the
-two networks trained with the same seed, at the model's input size (``studies.stats``: Wilcoxon
+two networks trained with the same seed, at the model's input size (``studies.evidence.stats``: Wilcoxon
 signed-rank p, mean difference with a 95 % bootstrap CI over images).
 
 Files, in ``<that folder>/<top|sample>K-seedsS[-vs-REFERENCE]/``: fidelity.csv (per candidate), fidelity.md and
@@ -41,16 +41,17 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from runner.runs import train_runs
 from searchspace import Genotype
-from studies import objectives, schema
-from studies.confirm import confirm_config
-from studies.front import trained_records
-from studies.runs import train_runs
-from studies.spec import check_comparable
-from studies.stats import mean_std
-from studies.storage import load_existing_study, load_spec, storage_url
-from studies.trial import load_study_data
-from studies.workers import resolve_workers
+from studies import objectives
+from studies.evidence.confirm import confirm_config
+from studies.evidence.stats import mean_std
+from studies.search.front import trained_records
+from studies.search.trial import load_study_data
+from studies.search.workers import resolve_workers
+from studies.store import schema
+from studies.store.spec import check_comparable
+from studies.store.storage import load_existing_study, load_spec, storage_url
 
 BOOTSTRAP = 2000
 
@@ -271,8 +272,8 @@ def paired_table(chosen, results, runs, seeds: int, ref: Entry, loader, device: 
     import numpy as np
     import pandas as pd
 
-    from studies.runs import per_image_scores
-    from studies.stats import paired_comparison
+    from runner.runs import per_image_scores
+    from studies.evidence.stats import paired_comparison
 
     val = loader().split("val")
     scores: dict[str, np.ndarray | None] = {}

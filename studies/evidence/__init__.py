@@ -1,0 +1,1 @@
+"""The evidence verbs' computations: confirm, fidelity, zero-cost proxies, statistics."""
