@@ -52,17 +52,27 @@ class StudyCurve:
     presets: dict[str, tuple[float, ...]]
 
 
+def parse_named_paths(items: list[str] | None, flag: str, value: str = "PATH") -> dict[str, str]:
+    """Repeated ``NAME=VALUE`` options (``--group``, ``--external``) -> {name: value}; one error
+    naming the flag for a malformed or repeated one."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        name, sep, rest = str(item).partition("=")
+        if not sep or not name.strip() or not rest.strip():
+            raise ValueError(f"{flag} {item!r}: write NAME={value}")
+        if name.strip() in out:
+            raise ValueError(f"{flag} {name.strip()!r} given twice")
+        out[name.strip()] = rest.strip()
+    return out
+
+
 def parse_groups(items: list[str]) -> dict[str, list[str]]:
     """``["nsga2=a,b", "random=c,d"]`` -> ``{"nsga2": ["a", "b"], "random": ["c", "d"]}``."""
-    groups: dict[str, list[str]] = {}
-    for item in items:
-        name, sep, studies = str(item).partition("=")
-        names = [s.strip() for s in studies.split(",") if s.strip()]
-        if not sep or not name.strip() or not names:
-            raise ValueError(f"--group {item!r}: write NAME=STUDY[,STUDY...]")
-        if name.strip() in groups:
-            raise ValueError(f"--group {name.strip()!r} given twice")
-        groups[name.strip()] = names
+    named = parse_named_paths(items, "--group", "STUDY[,STUDY...]")
+    groups = {k: [s.strip() for s in v.split(",") if s.strip()] for k, v in named.items()}
+    for name, names in groups.items():
+        if not names:
+            raise ValueError(f"--group {name}={named[name]!r}: write NAME=STUDY[,STUDY...]")
     if len(groups) < 2:
         raise ValueError("compare needs at least two --group options")
     seen: dict[str, str] = {}

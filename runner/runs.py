@@ -364,3 +364,59 @@ def export_run(
         },
     )
     return report, config
+
+
+def train_text(result, data, config: TrainConfig, out: Path) -> str:
+    """The ``train`` verb's summary: status, best epoch, validation (and test) Dice, the split
+    and how many seeds each number is over."""
+    val = result.val or {}
+    lines = [
+        f"{result.status}: best epoch {result.best_epoch}, val Dice (per-image mean) "
+        f"{val.get('dice_per_image_mean', float('nan')):.4f} on {len(data.split('val'))} "
+        f"{'SYNTHETIC ' if data.synthetic else ''}validation images, 1 seed ({config.seed})"
+    ]
+    if result.test:
+        dice = result.test.get("dice_per_image_mean", float("nan"))
+        lines.append(f"test Dice (per-image mean) {dice:.4f}")
+    if result.reason:
+        lines.append(f"reason: {result.reason}")
+    lines.append(f"run folder: {out}")
+    return "\n".join(lines) + "\n"
+
+
+def evaluation_text(record: dict) -> str:
+    """The ``evaluate`` verb's summary: every registered metric the evaluation computed, per-image
+    mean and pooled, and where the per-image table is."""
+    from trainer.metrics import METRICS
+
+    m = record["metrics"]
+    lines = [
+        f"{record['images']} images of {record['data']['name']} ({record['split']}: "
+        f"{record['split_reason']}), scored at {record['metric_resolution']} resolution:"
+    ]
+    for key in METRICS:
+        if f"{key}_per_image_mean" not in m:
+            continue
+        pooled = m.get(f"{key}_pooled")
+        line = f"  {key:<20} per-image mean {m[f'{key}_per_image_mean']:.4f}"
+        lines.append(line + (f"   pooled {pooled:.4f}" if pooled is not None else ""))
+    lines.append(f"per-image table and metrics: {record['out_dir']}")
+    return "\n".join(lines) + "\n"
+
+
+def export_text(report, config: TrainConfig) -> str:
+    """The ``export`` verb's summary: the file, the input convention, the check's result."""
+    lines = [
+        f"wrote {report.describe()}",
+        f"input: RGB / 255, then (x - mean) / std with mean {tuple(config.mean)}, std "
+        f"{tuple(config.std)}; lesion where sigmoid(logits) > {config.threshold}",
+    ]
+    if report.max_abs_diff is None:
+        lines.append("not checked against PyTorch (--no-check)")
+    else:
+        lines.append(
+            f"max |ONNX Runtime - PyTorch| = {report.max_abs_diff:.3g} on "
+            f"{report.checked_inputs} random inputs (max |logits| {report.output_scale:.3g}, "
+            f"tolerance {report.tolerance:.3g})"
+        )
+    return "\n".join(lines) + "\n"

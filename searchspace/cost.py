@@ -284,3 +284,17 @@ def count_params(genotype: Genotype) -> int:
     with torch.device("meta"):
         model = build_model(genotype)
     return sum(p.numel() for p in model.parameters())
+
+
+def cost_text(genotype: Genotype, cost: Cost, size: tuple[int, int]) -> str:
+    """The ``cost`` verb's text: every count named by how it is computed."""
+    g = genotype
+    return (
+        f"{g.name or 'genotype'} [{g.id}]: {g.summary()}\n"
+        f"  params      {cost.params:>15,}\n"
+        f"  MACs thop   {cost.macs_thop:>15,}   (thop.profile, what papers print as FLOPs)\n"
+        f"  MACs torch  {cost.macs_torch:>15,}   (torch FlopCounterMode / 2)\n"
+        f"  activations {cost.act_bytes:>15,} B (saved for backward, batch 1, fp32: "
+        f"{cost.act_bytes / 2**20:.1f} MiB)\n"
+        f"  at 1x{g.in_channels}x{size[0]}x{size[1]}\n"
+    )

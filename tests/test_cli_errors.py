@@ -4,6 +4,7 @@ trace in a file, never a bare key name or a traceback on the screen."""
 
 from __future__ import annotations
 
+import cli.presets
 import search
 
 
@@ -12,7 +13,7 @@ def test_a_bug_in_a_verb_is_one_line_with_the_place_and_a_trace_file(monkeypatch
         row = {"torch eager CPU latency ms (batch 1)": 1.0}
         return row["CPU latency ms (batch 1)"]  # the kind of slip issue 20 found in ablate
 
-    monkeypatch.setattr(search, "cmd_presets", broken)
+    monkeypatch.setattr(cli.presets, "run", broken)
     monkeypatch.chdir(tmp_path)
     rc = search.main(["presets"])
     err = capsys.readouterr().err
@@ -36,7 +37,7 @@ def test_a_trace_goes_to_the_temporary_folder_when_runs_cannot_be_written(
         raise RuntimeError("boom")
 
     (tmp_path / "runs").write_text("a file where the runs folder would be")
-    monkeypatch.setattr(search, "cmd_presets", broken)
+    monkeypatch.setattr(cli.presets, "run", broken)
     monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
     monkeypatch.chdir(tmp_path)

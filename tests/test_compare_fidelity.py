@@ -148,7 +148,8 @@ def test_fidelity_retrains_reports_and_resumes(tmp_path, monkeypatch):
             out=str(tmp_path),
         )  # fmt: skip
     )
-    kw = dict(top=3, image_size=(64, 64), epochs=1, seeds=1, out_root=tmp_path, progress=False)
+    kw = dict(top=3, image_size=(64, 64), epochs=1, seeds=1, out_root=tmp_path, progress=False,
+              workers=1)  # fmt: skip
     stats = run_fidelity([outcome.study_name], **kw)
     folder = tmp_path / outcome.study_name / "fidelity" / "64x64-e1-fast"
     table = pd.read_csv(folder / "top3-seeds1" / "fidelity.csv")

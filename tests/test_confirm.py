@@ -74,7 +74,8 @@ def test_confirm_retrains_front_and_presets_with_seeds(tmp_path, capsys, monkeyp
         raise AssertionError("confirm retrained a finished run")
 
     monkeypatch.setattr(runs_mod, "train_genotype", no_training)
-    again = run_confirm(outcome.study_name, seeds=2, epochs=1, out_root=tmp_path, progress=False)
+    again = run_confirm(outcome.study_name, seeds=2, epochs=1, out_root=tmp_path, progress=False,
+                        workers=1)  # fmt: skip
     assert again.records.keys() == {int(k) for k in stored}
 
 

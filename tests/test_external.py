@@ -90,7 +90,7 @@ def test_confirm_external(folders, tmp_path):
         )  # fmt: skip
     )
     confirmed = run_confirm(
-        outcome.study_name, seeds=2, epochs=1, out_root=tmp_path, progress=False,
+        outcome.study_name, seeds=2, epochs=1, out_root=tmp_path, progress=False, workers=1,
         external={"isic17test": str(test_only)},
     )  # fmt: skip
     table = pd.read_csv(confirmed.csv)
@@ -103,5 +103,5 @@ def test_confirm_external(folders, tmp_path):
     view = load_study_view(outcome.study_name, outcome.storage)
     assert all("isic17test" in c.external for c in view.confirms.values())
     with pytest.raises(FileNotFoundError, match="--external nowhere"):
-        run_confirm(outcome.study_name, seeds=1, out_root=tmp_path, progress=False,
+        run_confirm(outcome.study_name, seeds=1, out_root=tmp_path, progress=False, workers=1,
                     external={"nowhere": str(tmp_path / "missing")})  # fmt: skip

@@ -252,3 +252,9 @@ def recipe(name: str, **overrides: Any) -> TrainConfig:
             f"unknown TrainConfig field(s) {unknown}; valid fields: {', '.join(field_names())}"
         )
     return dataclasses.replace(RECIPES[name], **overrides)
+
+
+def recipe_with(name: str, **overrides: Any) -> TrainConfig:
+    """``recipe`` with only the overrides that were given (not None): how every verb applies its
+    flags (``--epochs``, ``--image-size``, ...) to a recipe; a flag not given keeps the recipe's."""
+    return recipe(name, **{k: v for k, v in overrides.items() if v is not None})

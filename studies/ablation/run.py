@@ -147,7 +147,8 @@ def ablate(
 ) -> tuple[Path, list[Variant]]:
     """Everything ``python search.py ablate`` does; returns the report folder and the variants."""
     from studies.ablation.plan import neighbours, plan
-    from trainer import load_data, recipe
+    from trainer import load_data
+    from trainer.config import recipe_with
     from trainer.data import describe_data
 
     if (base is None) == (plan_name is None):
@@ -160,12 +161,7 @@ def ablate(
         if not factors:
             raise ValueError(f"--factors is empty: name at least one of {', '.join(FACTORS)}")
         variants = neighbours(resolve_base(base, storage, out_root), factors)
-    overrides = {}
-    if epochs is not None:
-        overrides["epochs"] = epochs
-    if image_size is not None:
-        overrides["image_size"] = image_size
-    config = recipe(recipe_name, **overrides)
+    config = recipe_with(recipe_name, epochs=epochs, image_size=image_size)
     for v in variants:
         if v.genotype is not None:
             check_image_size(v.genotype, config.image_size)

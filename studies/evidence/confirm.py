@@ -92,7 +92,7 @@ def run_confirm(
     device: str = "auto",
     out_root: str | Path = "runs",
     progress: bool = True,
-    workers: str | int = 1,
+    workers: str | int = "auto",
     external: dict[str, str] | None = None,
 ) -> ConfirmOutcome:
     """Retrain and score (module docstring). ``external``: {name: dataset folder}; every

@@ -177,7 +177,7 @@ def run_fidelity(
     recipe_name: str | None = None,
     device: str = "auto",
     out_root: str | Path = "runs",
-    workers: str | int = 1,
+    workers: str | int = "auto",
     progress: bool = True,
     reference: str | None = "scsonet",
     limit: int | None = None,
@@ -351,3 +351,30 @@ def _shown(paired):
     if "wilcoxon_p" in paired:
         shown["wilcoxon_p"] = [f"{v:.2g}" if v == v else "" for v in paired["wilcoxon_p"]]
     return shown.where(paired.notna(), "")
+
+
+def summary_text(stats: dict) -> str:
+    """The ``fidelity`` verb's summary: the rank correlations with their CIs, where the
+    high-fidelity best ranked, failures, and the paired deltas against the reference."""
+    lo, hi = stats["spearman_ci"], stats["kendall_ci"]
+    lines = [
+        f"{stats['n']} candidates; {stats['metric']}: Spearman rho {stats['spearman']:.3f} "
+        f"[{lo[0]:.3f}, {lo[1]:.3f}], Kendall tau {stats['kendall']:.3f} [{hi[0]:.3f}, "
+        f"{hi[1]:.3f}] (95 % bootstrap CIs); the high-fidelity best is #"
+        f"{stats['high_best_rank_at_low']} at low fidelity"
+    ]
+    if stats["failed"]:
+        lines.append(f"failed at the high fidelity (left out): {', '.join(stats['failed'])}")
+    paired = stats.get("paired")
+    if paired is not None and "delta_dice_vs_ref" in paired:
+        lines.append(f"against {stats['reference']} (validation Dice, paired per image and seed):")
+        for r in paired.to_dict("records"):
+            delta = r.get("delta_dice_vs_ref")
+            if r["name"] != stats["reference"] and delta is not None and delta == delta:  # not NaN
+                lines.append(
+                    f"  {r['name']:<14} Dice {r['dice_mean']:.4f} +- {r['dice_std']:.4f}  "
+                    f"delta {r['delta_dice_vs_ref']:+.4f} [{r['delta_ci_low']:+.4f}, "
+                    f"{r['delta_ci_high']:+.4f}]  p {r['wilcoxon_p']:.3g}"
+                )
+    lines.append(f"tables: {stats['folder']}/fidelity.md")
+    return "\n".join(lines) + "\n"

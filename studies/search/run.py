@@ -159,23 +159,21 @@ def _ray_entry():
 
 def make_spec(o: SearchOptions, data=None) -> StudySpec:
     """The study spec of these options; with ``data=None`` a provisional one (checks only)."""
-    from trainer import recipe
+    from trainer.config import recipe_with
 
     synthetic = str(o.data) == SYNTHETIC
     size = tuple(o.image_size) if o.image_size else (SYNTHETIC_SIZE if synthetic else DATA_SIZE)
-    overrides: dict = {"image_size": size, "seed": o.seed, "select_metric": f"val_{o.metric}"}
-    overrides["select_mode"] = "max"
-    if o.epochs is not None:
-        overrides["epochs"] = o.epochs
-    elif synthetic:
-        overrides["epochs"] = SYNTHETIC_EPOCHS
-    if o.batch_size is not None:
-        overrides["batch_size"] = o.batch_size
-    if o.channels_last != "auto":
-        overrides["channels_last"] = o.channels_last
-    if o.optimizer_impl != "auto":
-        overrides["optimizer_impl"] = o.optimizer_impl
-    config = recipe(o.recipe, **overrides)
+    config = recipe_with(
+        o.recipe,
+        image_size=size,
+        seed=o.seed,
+        select_metric=f"val_{o.metric}",
+        select_mode="max",
+        epochs=o.epochs if o.epochs is not None else SYNTHETIC_EPOCHS if synthetic else None,
+        batch_size=o.batch_size,
+        channels_last=None if o.channels_last == "auto" else o.channels_last,
+        optimizer_impl=None if o.optimizer_impl == "auto" else o.optimizer_impl,
+    )
     info = data.split_info if data is not None else {}
     return StudySpec(
         budgets=objectives_table.parse_budgets(o.budgets, o.latency_runtime),

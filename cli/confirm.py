@@ -1,0 +1,40 @@
+"""The confirm verb: retrain a study's front and presets with several seeds."""
+
+from __future__ import annotations
+
+from cli import options as o
+from reports.compare import parse_named_paths
+from studies.evidence.confirm import run_confirm
+
+
+def run(args) -> int:
+    outcome = run_confirm(
+        args.study,
+        args.storage,
+        seeds=args.seeds,
+        recipe_name=args.recipe,
+        epochs=args.epochs,
+        device=args.device,
+        out_root=args.out,
+        workers=args.workers,
+        external=parse_named_paths(args.external, "--external"),
+    )
+    print(f"confirmed {len(outcome.records)} model(s): {outcome.csv}")
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("confirm", help="retrain a study's front and presets with several seeds")
+    o.add(p, "--study", required=True)
+    o.add(p, "--storage")
+    o.add(p, "--seeds", default=3, help="training seeds per model (default 3)")
+    o.add(p, "--recipe", help="training recipe (default: the search's)")
+    o.add(p, "--epochs", "--device", "--out", "--workers")
+    p.add_argument(
+        "--external",
+        action="append",
+        metavar="NAME=PATH",
+        help="also evaluate every confirmed run on this dataset (all its images, at the masks' "
+        "own resolution); repeatable, e.g. --external ph2=data/PH2",
+    )
+    p.set_defaults(func=run)
