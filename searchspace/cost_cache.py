@@ -44,10 +44,16 @@ def code_version() -> str:
 
 
 def cache_file() -> Path | None:
+    """The memo's file for the current settings (read on every lookup: memoised per setting)."""
     if os.environ.get(ENV_SWITCH, "1") == "0":
         return None
-    folder = Path(os.environ.get(ENV_DIR) or Path.cwd() / ".cache" / "lesion-nas")
-    return folder / f"part-costs-{code_version()}.json"
+    return _cache_file(os.environ.get(ENV_DIR), os.getcwd())
+
+
+@functools.lru_cache(maxsize=8)
+def _cache_file(folder: str | None, cwd: str) -> Path:
+    base = Path(folder) if folder else Path(cwd) / ".cache" / "lesion-nas"
+    return base / f"part-costs-{code_version()}.json"
 
 
 class PartCache:

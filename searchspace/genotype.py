@@ -148,8 +148,13 @@ class Genotype:
 
     @property
     def id(self) -> str:
-        """Stable identity: the first 12 hex digits of sha256(canonical JSON)."""
-        return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:12]
+        """Stable identity: the first 12 hex digits of sha256(canonical JSON); computed once
+        per (immutable) instance, kept outside the dataclass fields (not in to_dict or ==)."""
+        cached = self.__dict__.get("_id")
+        if cached is None:
+            cached = hashlib.sha256(self.canonical_json().encode()).hexdigest()[:12]
+            object.__setattr__(self, "_id", cached)
+        return cached
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Genotype:

@@ -9,11 +9,32 @@ import pytest
 ISIC2017_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "isic2017"
 
 
+REQUIRE_DATA = "LESION_NAS_REQUIRE_DATA"  # CI sets it: no real-data test may skip
+
+
+def pytest_configure(config) -> None:
+    """Under pytest-xdist each of the N test processes gets cores // N torch threads (torch's
+    default, every core in each process, collapses when the processes share the cores)."""
+    import os
+
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1 and os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
 @pytest.fixture(scope="session")
 def isic2017_root() -> Path:
-    """The real ISIC 2017 sample (2000 train + 150 val); tests that need it skip without it."""
+    """The real ISIC 2017 sample (2000 train + 150 val); tests that need it skip without it,
+    unless LESION_NAS_REQUIRE_DATA=1 (CI), where its absence fails them."""
+    import os
+
     if not (ISIC2017_ROOT / "ISIC-2017_Validation_Part1_GroundTruth").is_dir():
-        pytest.skip(f"real ISIC 2017 sample not found at {ISIC2017_ROOT}")
+        why = f"real ISIC 2017 sample not found at {ISIC2017_ROOT}"
+        if os.environ.get(REQUIRE_DATA) == "1":
+            pytest.fail(f"{REQUIRE_DATA}=1 but the {why}")
+        pytest.skip(why)
     return ISIC2017_ROOT
 
 
