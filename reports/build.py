@@ -21,12 +21,12 @@ from searchspace import Genotype
 from . import plots
 from .cards import card_html, card_name
 from .extract import (
-    _get_factor_data,
-    _get_hypervolume_data,
-    _get_importance_data,
-    _get_pareto_data,
-    _Reference,
+    PublishedReference,
+    factor_data,
     front_records,
+    hypervolume_data,
+    importance_data,
+    pareto_data,
 )
 from .html import analysis_html, index_html
 from .images import Samples, load_samples
@@ -48,7 +48,7 @@ def _with_run_costs(view: StudyView) -> StudyView:
     return dataclasses.replace(view, records=tuple(records))
 
 
-def preset_references(view: StudyView) -> tuple[list[_Reference], dict[str, dict]]:
+def preset_references(view: StudyView) -> tuple[list[PublishedReference], dict[str, dict]]:
     """The published models not trained in this study, costed at the study's image size."""
     from searchspace.cost import count_cost
     from searchspace.presets import PRESETS
@@ -63,7 +63,7 @@ def preset_references(view: StudyView) -> tuple[list[_Reference], dict[str, dict
         if name in trained or h % g.stride or w % g.stride:
             continue
         cost = count_cost(g, view.image_size)
-        refs.append(_Reference(name, cost.params, cost.macs(view.counter)))
+        refs.append(PublishedReference(name, cost.params, cost.macs(view.counter)))
         costs[name] = {**cost.to_dict(), "summary": g.summary(), "genotype_id": g.id}
     return refs, costs
 
@@ -90,13 +90,13 @@ def _write(view: StudyView, out: Path, *, latency: bool, references: bool) -> No
     warnings: list[str] = []
     notes: list[str] = []
     refs, ref_costs = preset_references(view) if references else ([], {})
-    pareto = _get_pareto_data(view, refs)
+    pareto = pareto_data(view, refs)
     fig = plots.plot_pareto(pareto)
     fig.write_html(out / "pareto.html", include_plotlyjs=True, full_html=True)
     png_warning = plots.export_png(fig, out / "pareto.png")
     if png_warning:
         warnings.append(png_warning)
-    hv, imp, fac = _get_hypervolume_data(view), _get_importance_data(view), _get_factor_data(view)
+    hv, imp, fac = hypervolume_data(view), importance_data(view), factor_data(view)
     figures = {
         "hypervolume": plots.plot_hypervolume(hv),
         "importance": plots.plot_importance(imp),

@@ -56,7 +56,7 @@ def hover_text(view: StudyView, r: TrialRecord) -> str:
     return "<br>".join(lines)
 
 
-class _ParetoPoint(NamedTuple):
+class ParetoPoint(NamedTuple):
     number: int
     label: str  # preset name, or "#<number>"
     params: int
@@ -69,16 +69,16 @@ class _ParetoPoint(NamedTuple):
     costs: dict = {}  # cost objective name -> value (one plot panel each)
 
 
-class _Panel(NamedTuple):
+class ObjectivePanel(NamedTuple):
     """One panel of the Pareto plot: accuracy against one cost objective."""
 
-    name: str  # objective name (a key of _ParetoPoint.costs and a _Reference attribute)
+    name: str  # objective name (a key of ParetoPoint.costs and a PublishedReference attribute)
     title: str
     log: bool
     budget: float | None
 
 
-class _Reference(NamedTuple):
+class PublishedReference(NamedTuple):
     """A published model's costs at the study's image size (not trained in this study)."""
 
     name: str
@@ -86,24 +86,24 @@ class _Reference(NamedTuple):
     macs: int
 
 
-class _ParetoData(NamedTuple):
+class ParetoData(NamedTuple):
     metric_label: str
     counter: str
     objectives: tuple[str, ...]  # what the front is non-dominated in
-    points: list[_ParetoPoint]
+    points: list[ParetoPoint]
     front: list[int]  # indices into points
     dominated: list[int]
     over_budget: list[int]
     pruned: list[int]
     presets: list[int]  # points that are published models (in any group above)
     confirmed: list[int]  # points with a confirm mean +- std
-    references: list[_Reference]
-    panels: tuple = ()  # _Panel per cost objective of the study
+    references: list[PublishedReference]
+    panels: tuple = ()  # ObjectivePanel per cost objective of the study
 
 
-def _get_pareto_data(view: StudyView, references: list[_Reference] | None = None) -> _ParetoData:
+def pareto_data(view: StudyView, references: list[PublishedReference] | None = None) -> ParetoData:
     front_numbers = {r.number for r in front_records(view)}
-    points: list[_ParetoPoint] = []
+    points: list[ParetoPoint] = []
     groups: dict[str, list[int]] = {"front": [], "dominated": [], "over": [], "pruned": []}
     for r in view.records:
         macs = view.macs(r)
@@ -120,7 +120,7 @@ def _get_pareto_data(view: StudyView, references: list[_Reference] | None = None
         c = view.confirms.get(r.number)
         groups[group].append(len(points))
         points.append(
-            _ParetoPoint(
+            ParetoPoint(
                 number=r.number,
                 label=r.preset or f"#{r.number}",
                 params=int(r.params),
@@ -136,7 +136,7 @@ def _get_pareto_data(view: StudyView, references: list[_Reference] | None = None
             )
         )
     by_number = {r.number: r for r in view.records}
-    return _ParetoData(
+    return ParetoData(
         metric_label=view.metric_label,
         counter=view.counter,
         objectives=tuple(o.label(view) for o in objectives_table.of(view)),
@@ -149,7 +149,7 @@ def _get_pareto_data(view: StudyView, references: list[_Reference] | None = None
         confirmed=[i for i, p in enumerate(points) if p.confirm_mean is not None],
         references=list(references or []),
         panels=tuple(
-            _Panel(
+            ObjectivePanel(
                 o.name,
                 o.label(view),
                 o.log_axis,
@@ -161,7 +161,7 @@ def _get_pareto_data(view: StudyView, references: list[_Reference] | None = None
 
 
 # ------------------------------------------------------------------------------ hypervolume
-class _HypervolumeData(NamedTuple):
+class HypervolumeData(NamedTuple):
     trial_numbers: list[int]
     values: list[float]
     reference: tuple[float, ...]  # in the transformed (minimised) space
@@ -169,7 +169,7 @@ class _HypervolumeData(NamedTuple):
     note: str
 
 
-def _get_hypervolume_data(view: StudyView) -> _HypervolumeData:
+def hypervolume_data(view: StudyView) -> HypervolumeData:
     """Hypervolume after each trial, over trained feasible trials, in trial order.
 
     Accuracy enters as -value (reference 0: the worst score), costs as log10 (reference: the
@@ -210,20 +210,18 @@ def _get_hypervolume_data(view: StudyView) -> _HypervolumeData:
     note = "hypervolume of the trained, within-budget trials so far; coordinates " + ", ".join(
         f"{a} (reference {ref:.3g})" for a, ref in zip(axes, reference, strict=True)
     )
-    return _HypervolumeData(numbers, values, tuple(reference), tuple(axes), note)
+    return HypervolumeData(numbers, values, tuple(reference), tuple(axes), note)
 
 
 # ------------------------------------------------------------------------------ importance
-class _ImportanceData(NamedTuple):
+class ImportanceData(NamedTuple):
     objectives: list[str]  # labels, one per objective
     importances: list[dict[str, float]]  # param -> importance (normalised), per objective
     n_trials: int
     message: str | None  # why there is nothing to show, or None
 
 
-def _get_importance_data(
-    view: StudyView, min_trials: int = MIN_IMPORTANCE_TRIALS
-) -> _ImportanceData:
+def importance_data(view: StudyView, min_trials: int = MIN_IMPORTANCE_TRIALS) -> ImportanceData:
     """Optuna's default importance evaluator, one objective at a time, on trained trials only."""
     import optuna
 
@@ -235,7 +233,7 @@ def _get_importance_data(
     }
     trials = [t for t in view.trials if t.number in trained and t.params]
     if len(trials) < min_trials:
-        return _ImportanceData(
+        return ImportanceData(
             labels,
             [],
             len(trials),
@@ -256,7 +254,7 @@ def _get_importance_data(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             importances.append(optuna.importance.get_param_importances(study, target=target))
-    return _ImportanceData(labels, importances, len(trials), None)
+    return ImportanceData(labels, importances, len(trials), None)
 
 
 # ------------------------------------------------------------------------------ factors
@@ -293,7 +291,7 @@ def _sort_key(value: str) -> tuple[int, float, str]:
         return (1, 0.0, value)
 
 
-class _FactorLevel(NamedTuple):
+class FactorLevel(NamedTuple):
     value: str
     accuracies: list[float]
     numbers: list[int]
@@ -301,12 +299,12 @@ class _FactorLevel(NamedTuple):
     median: float
 
 
-class _FactorData(NamedTuple):
+class FactorData(NamedTuple):
     metric_label: str
-    factors: dict[str, list[_FactorLevel]]  # factor -> its values seen among trained trials
+    factors: dict[str, list[FactorLevel]]  # factor -> its values seen among trained trials
 
 
-def _get_factor_data(view: StudyView) -> _FactorData:
+def factor_data(view: StudyView) -> FactorData:
     seen: dict[str, dict[str, list[tuple[float, int]]]] = {}
     for r in view.records:
         acc = view.accuracy(r)
@@ -314,7 +312,7 @@ def _get_factor_data(view: StudyView) -> _FactorData:
             continue
         for name, value in trial_factors(r).items():
             seen.setdefault(name, {}).setdefault(value, []).append((acc, r.number))
-    factors: dict[str, list[_FactorLevel]] = {}
+    factors: dict[str, list[FactorLevel]] = {}
     for name in factor_columns():
         if name not in seen:
             continue
@@ -322,7 +320,7 @@ def _get_factor_data(view: StudyView) -> _FactorData:
         for value in sorted(seen[name], key=_sort_key):
             accs = [a for a, _ in seen[name][value]]
             levels.append(
-                _FactorLevel(
+                FactorLevel(
                     value,
                     accs,
                     [n for _, n in seen[name][value]],
@@ -331,4 +329,4 @@ def _get_factor_data(view: StudyView) -> _FactorData:
                 )
             )
         factors[name] = levels
-    return _FactorData(view.metric_label, factors)
+    return FactorData(view.metric_label, factors)

@@ -10,7 +10,7 @@ import pandas as pd
 from studies import objectives as objectives_table
 from studies.store.trial_state import tally
 
-from .extract import _FactorData, _HypervolumeData, _ImportanceData
+from .extract import FactorData, HypervolumeData, ImportanceData
 from .study import StudyView
 
 CSS = """
@@ -144,9 +144,9 @@ def index_html(
 def analysis_html(
     view: StudyView,
     figures: dict[str, object | None],
-    hv: _HypervolumeData,
-    importance: _ImportanceData,
-    factors: _FactorData,
+    hv: HypervolumeData,
+    importance: ImportanceData,
+    factors: FactorData,
 ) -> str:
     """Hypervolume, importance and factor plots on one page, plotly.js inlined once."""
     parts = [

@@ -8,7 +8,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .extract import _FactorData, _HypervolumeData, _ImportanceData, _Panel, _ParetoData
+from .extract import FactorData, HypervolumeData, ImportanceData, ObjectivePanel, ParetoData
 
 FRONT = "#d62728"
 GREY = "#9e9e9e"
@@ -17,7 +17,7 @@ ANCHOR = "#1f4e99"
 CONFIRM = "#111111"
 
 
-def _floor(data: _ParetoData) -> float:
+def _floor(data: ParetoData) -> float:
     """Where untrained (over-budget) candidates sit: just below the lowest accuracy."""
     accs = [p.accuracy for p in data.points if p.accuracy is not None]
     accs += [
@@ -37,12 +37,12 @@ def _x(item, name: str):
     return getattr(item, name, None)
 
 
-def plot_pareto(data: _ParetoData) -> go.Figure:
+def plot_pareto(data: ParetoData) -> go.Figure:
     """Accuracy vs each cost objective of the study (one panel each, log x where the objective
     says so), front in colour, the rest grey."""
     panels = list(data.panels) or [  # data made without panels: params and MACs, no budget
-        _Panel("params", "parameters", True, None),
-        _Panel("macs", f"MACs ({data.counter}, batch 1)", True, None),
+        ObjectivePanel("params", "parameters", True, None),
+        ObjectivePanel("macs", f"MACs ({data.counter}, batch 1)", True, None),
     ]
     fig = make_subplots(
         rows=1, cols=len(panels), shared_yaxes=True, horizontal_spacing=0.04,
@@ -140,7 +140,7 @@ def plot_pareto(data: _ParetoData) -> go.Figure:
     return fig
 
 
-def plot_hypervolume(data: _HypervolumeData) -> go.Figure:
+def plot_hypervolume(data: HypervolumeData) -> go.Figure:
     fig = go.Figure(
         go.Scatter(
             x=data.trial_numbers, y=data.values, mode="lines+markers", line=dict(shape="hv"),
@@ -154,7 +154,7 @@ def plot_hypervolume(data: _HypervolumeData) -> go.Figure:
     return fig
 
 
-def plot_importance(data: _ImportanceData) -> go.Figure | None:
+def plot_importance(data: ImportanceData) -> go.Figure | None:
     if not data.importances:
         return None
     fig = make_subplots(rows=1, cols=len(data.objectives), subplot_titles=data.objectives)
@@ -173,7 +173,7 @@ def plot_importance(data: _ImportanceData) -> go.Figure | None:
     return fig
 
 
-def plot_factors(data: _FactorData) -> go.Figure | None:
+def plot_factors(data: FactorData) -> go.Figure | None:
     if not data.factors:
         return None
     names = list(data.factors)

@@ -11,7 +11,7 @@ from studies import objectives as objectives_table
 from studies.store.schema import TrialRecord
 from studies.tables import to_markdown  # noqa: F401  (re-exported)
 
-from .extract import _Reference, front_records, trial_factors
+from .extract import PublishedReference, front_records, trial_factors
 from .study import StudyView
 
 LATENCY = "report-time torch eager CPU latency, batch 1 (ms, median)"
@@ -85,7 +85,7 @@ def _latency_objectives(view: StudyView) -> list:
 
 def front_table(
     view: StudyView,
-    references: list[_Reference] | None = None,
+    references: list[PublishedReference] | None = None,
     latency_ms: Mapping[int | str, float] | None = None,
     reference_costs: Mapping[str, dict] | None = None,
 ) -> pd.DataFrame:

@@ -8,7 +8,7 @@ import pytest
 
 import studies.search.trial as objective
 from reports import load_study_view
-from reports.extract import _get_pareto_data, front_records
+from reports.extract import front_records, pareto_data
 from searchspace.cost import count_cost
 from studies import objectives
 from studies.search.front import pareto_front, trained_records
@@ -66,7 +66,7 @@ def test_every_objective_through_a_search(names, metric, tmp_path, monkeypatch):
         dominated = any(objectives.dominates(w, v) for m, w in losses.items() if m != n)
         assert dominated == (n not in search_front)
     # the plot: one panel per cost objective (params and MACs for an accuracy-only study)
-    data = _get_pareto_data(view)
+    data = pareto_data(view)
     expected = [o.name for o in objectives.costs(spec)] or ["params", "macs"]
     assert [p.name for p in data.panels] == expected
     # labelled by the metric, never "dice" for another metric
@@ -200,7 +200,7 @@ def test_a_latency_search_values_and_front(tmp_path, monkeypatch):
     for t in done:
         assert t.values[1] == t.user_attrs[schema.latency_attr("ort_cpu")] > 0
     view = load_study_view(out.study_name, out.storage)
-    assert [p.name for p in _get_pareto_data(view).panels] == ["latency_ort_cpu_ms"]
+    assert [p.name for p in pareto_data(view).panels] == ["latency_ort_cpu_ms"]
     assert "latency ONNX Runtime CPU" in out.front_csv.read_text()
 
 

@@ -9,20 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from reports.extract import _ParetoData, _ParetoPoint, _Reference
+from reports.extract import ParetoData, ParetoPoint, PublishedReference
 from reports.plots import export_png, plot_pareto
 
 
-def _data() -> _ParetoData:
+def _data() -> ParetoData:
     pts = [
-        _ParetoPoint(0, "#0", 20_000, 30_000_000, 0.80, 0.79, 0.01, 3, "trial 0"),
-        _ParetoPoint(1, "#1", 60_000, 50_000_000, 0.70, None, None, 0, "trial 1"),
-        _ParetoPoint(2, "egeunet", 53_374, 72_000_000, 0.75, None, None, 0, "egeunet"),
-        _ParetoPoint(3, "#3", 900_000, 10**9, None, None, None, 0, "over budget"),
+        ParetoPoint(0, "#0", 20_000, 30_000_000, 0.80, 0.79, 0.01, 3, "trial 0"),
+        ParetoPoint(1, "#1", 60_000, 50_000_000, 0.70, None, None, 0, "trial 1"),
+        ParetoPoint(2, "egeunet", 53_374, 72_000_000, 0.75, None, None, 0, "egeunet"),
+        ParetoPoint(3, "#3", 900_000, 10**9, None, None, None, 0, "over budget"),
     ]
-    return _ParetoData(
+    return ParetoData(
         "Dice (per-image mean)", "thop", ("dice", "params", "macs"), pts, front=[0], dominated=[1, 2], over_budget=[3],
-        pruned=[], presets=[2], confirmed=[0], references=[_Reference("scsonet", 159_439, 59_800_000)],
+        pruned=[], presets=[2], confirmed=[0], references=[PublishedReference("scsonet", 159_439, 59_800_000)],
     )  # fmt: skip
 
 

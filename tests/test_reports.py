@@ -21,10 +21,10 @@ import search
 from reports import ReportError, build_report, load_study_view
 from reports.diagram import _get_diagram_data
 from reports.extract import (
-    _get_factor_data,
-    _get_hypervolume_data,
-    _get_importance_data,
-    _get_pareto_data,
+    factor_data,
+    hypervolume_data,
+    importance_data,
+    pareto_data,
 )
 from reports.images import contour
 from reports.plots import plot_importance, plot_pareto
@@ -142,7 +142,7 @@ def test_the_report_counts_trials_as_the_search_summary_does(tmp_path):
 
 def test_pareto_data_groups_match_a_hand_computed_front(hand):
     view = load_study_view("hand", hand)
-    data = _get_pareto_data(view)
+    data = pareto_data(view)
     numbers = lambda idx: sorted(data.points[i].number for i in idx)  # noqa: E731
     assert numbers(data.front) == [0, 1, 3]
     assert numbers(data.dominated) == [2, 6]
@@ -162,7 +162,7 @@ def test_pareto_data_groups_match_a_hand_computed_front(hand):
 
 
 def test_pareto_figure_draws_the_data(hand):
-    data = _get_pareto_data(load_study_view("hand", hand))
+    data = pareto_data(load_study_view("hand", hand))
     fig = plot_pareto(data)
     front = [t for t in fig.data if t.name == "Pareto front"]
     assert len(front) == 2  # one per panel
@@ -213,14 +213,14 @@ def test_hypervolume_data_over_a_two_objective_study(tmp_path):
     _add(study, None, 50_000, 5, feasible=False, over="params over budget")
     _add(study, 0.6, 10, 5)
     _add(study, 0.7, 1000, 5)
-    data = _get_hypervolume_data(load_study_view("hv", storage))
+    data = hypervolume_data(load_study_view("hv", storage))
     assert data.reference == pytest.approx((0.0, 4.0))  # worst Dice, log10 of the budget
     assert data.trial_numbers == [0, 1, 2, 3]
     assert data.values == pytest.approx([1.6, 1.6, 2.2, 2.2])
 
 
 def test_importance_needs_enough_trials_and_then_ranks_the_right_factor(tmp_path, hand):
-    few = _get_importance_data(load_study_view("hand", hand))
+    few = importance_data(load_study_view("hand", hand))
     assert few.importances == [] and "at least 10" in few.message and plot_importance(few) is None
     study, storage = _study(tmp_path, "imp", _spec())
     dice = {"scf": 0.8, "dsc": 0.6, "conv3": 0.4}
@@ -230,7 +230,7 @@ def test_importance_needs_enough_trials_and_then_ranks_the_right_factor(tmp_path
         block, up = ("dsc", "conv3", "scf")[i % 3], ("bilinear", "nearest")[(i // 3) % 2]
         params = 1000 * (1 + i % 2) * (10 if up == "nearest" else 1)
         _add(study, dice[block] + 0.001 * i, params, params * 100, block=block, upsample=up)
-    data = _get_importance_data(load_study_view("imp", storage))
+    data = importance_data(load_study_view("imp", storage))
     assert data.message is None and data.n_trials == 12 and len(data.importances) == 3
     dice_imp, params_imp = data.importances[0], data.importances[1]
     assert max(dice_imp, key=dice_imp.get) == "block"
@@ -239,7 +239,7 @@ def test_importance_needs_enough_trials_and_then_ranks_the_right_factor(tmp_path
 
 
 def test_factor_data_best_and_median_per_value(hand):
-    data = _get_factor_data(load_study_view("hand", hand))
+    data = factor_data(load_study_view("hand", hand))
     blocks = {lv.value: lv for lv in data.factors["block"]}
     assert set(blocks) == {"conv3", "dsc", "scf"}  # the preset has no searched block
     assert sorted(blocks["dsc"].accuracies) == [0.6, 0.7] and blocks["dsc"].numbers == [1, 3]

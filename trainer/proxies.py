@@ -41,7 +41,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-PROXIES = ("grad_norm", "snip", "grasp", "fisher", "synflow", "jacob_cov", "naswot")
 ACTIVATIONS = (nn.ReLU, nn.GELU, nn.SiLU, nn.ReLU6, nn.LeakyReLU)
 
 
@@ -202,6 +201,7 @@ FUNCTIONS: dict[str, Callable] = {
     "jacob_cov": jacob_cov,
     "naswot": naswot,
 }
+PROXIES = tuple(FUNCTIONS)  # the proxies' names, in the order tables list them
 
 
 def score(

@@ -19,13 +19,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from searchspace.cost import COUNTERS
 from searchspace.genotype import GENOTYPE_VERSION
 from searchspace.space import LAYOUT_DEPTHS, SPACE_VERSION
 from studies import objectives as objectives_table
 from studies.store import schema
 from trainer.metrics import objective_keys
 
-COUNTERS = ("thop", "torch")
 SAMPLERS = ("nsga2", "tpe", "random", "local", "evolution")
 PRUNE_RULES = ("dominance", "sh")
 DEFAULT_OBJECTIVES = objectives_table.DEFAULT  # accuracy (the --metric), params, macs
