@@ -3,6 +3,8 @@ every candidate is itself a candidate (the property the local-search replay need
 
 from __future__ import annotations
 
+import pytest
+
 from benchmarks.lesionbench.build import PHASES, subset
 from benchmarks.lesionbench.space import MACROS, candidates, neighbours
 from searchspace.space import make_genotype
@@ -209,3 +211,90 @@ def test_by_evaluations_reads_each_seeds_curve_at_k(tmp_path, capsys):
     assert by_evaluations.main([str(tmp_path / "none")]) == 2
     err = capsys.readouterr().err
     assert "--at must be positive integers" in err and "no curves.json" in err
+
+
+def test_noise_plans_hand_over_and_pick_by_their_rules():
+    """Hand-made candidates: the plans' choice of whom to re-measure and whom to hand over."""
+    from benchmarks.lesionbench.noise_replay import Candidate, hand_over, parse_plan, pick_for_extra
+
+    a = Candidate("a", 10, 10, [0.80])  # the lucky single draw
+    b = Candidate("b", 20, 20, [0.78, 0.77, 0.76])
+    c = Candidate("c", 5, 5, [0.50])  # cheap, below the floor
+    d = Candidate("d", 30, 30, [0.70])  # dominated by a
+    front = [a, b, c]
+    assert parse_plan("promote:2:3").name == "promote:2:3"
+    with pytest.raises(ValueError, match="reeval:K:S"):
+        parse_plan("reeval:0:3")
+    # single: the best told value on the front
+    assert hand_over(parse_plan("single"), [a, b, c, d], None) is a
+    # reeval:2:3 re-measures the two best that lack 3 seeds, above the floor
+    assert pick_for_extra(parse_plan("reeval:2:3"), front, 0.6) == [a]
+    assert pick_for_extra(parse_plan("reeval:2:3"), front, None) == [a, c]
+    # ... and hands over the best mean among those measured 3 times
+    assert hand_over(parse_plan("reeval:2:3"), [a, b, c, d], None) is b
+    # promote: the best not yet promoted; hands over the best fuller-fidelity mean
+    assert pick_for_extra(parse_plan("promote:1:2"), front, 0.6) == [a]
+    a.full, b.full = [0.81, 0.79], [0.84, 0.82]
+    assert pick_for_extra(parse_plan("promote:2:2"), front, 0.6) == []
+    assert hand_over(parse_plan("promote:2:2"), [a, b, c, d], 0.6) is b
+
+
+def _full_rows(path, dice: dict, seconds: float = 10.0) -> None:
+    """Append 96x96-e10 rows (one seed each) for the candidates in ``dice``."""
+    import csv
+
+    from benchmarks.lesionbench.build import COLUMNS
+
+    with path.open("a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        for gid, value in dice.items():
+            w.writerow({"macro": "unet-d4-w16", "genotype_id": gid, "params": 0, "macs_thop": 0,
+                        "macs_torch": 0, "fidelity": "96x96-e10", "image_size": "96x96",
+                        "epochs": 10, "seed": 0, "val_dice_per_image_mean": value,
+                        "val_jaccard_per_image_mean": 0, "val_dice_curve": "[]",
+                        "train_seconds": seconds, "status": "completed"})  # fmt: skip
+
+
+def test_noise_replay_accounts_extra_training_and_regret_on_a_small_table(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from benchmarks.lesionbench import noise_replay
+
+    table = tmp_path / "table.csv"
+    low = _fake_table(table, "unet-d4-w16")
+    # the fuller fidelity reverses the order of the low-fidelity scores: the best at the search
+    # fidelity is the worst at the fuller one
+    full = {gid: 1.3 - v for gid, v in low.items()}
+    _full_rows(table, full)
+    best = max(full.values())
+    out = tmp_path / "out"
+    argv = ["--macro", "unet-d4-w16", "--plans", "single,promote:2:1", "--seeds", "2",
+            "--evaluations", "8", "--every", "4", "--population", "4", "--table", str(table),
+            "--out", str(out), *NO_MAC_BUDGET]  # fmt: skip
+    assert noise_replay.main(argv) == 0
+    df = pd.read_csv(out / "noise_replay.csv").set_index("plan")
+    assert list(df.index) == ["single", "promote:2:1"]
+    assert (df["trained_mean"] == 8).all()
+    outcomes = json.loads((out / "outcomes.json").read_text())
+    for o in outcomes:
+        # 1 s per search training, 10 s per promotion; promote:2:1 promotes 2 per round at most
+        assert o["seconds"] == pytest.approx(8.0 + 10.0 * o["extra_runs"])
+        assert o["regret"] == pytest.approx(best - full[o["chosen"]])
+        if o["plan"] == "single":
+            assert o["extra_runs"] == 0
+            # it hands over the best told (low) value of its front: the worst at full fidelity
+            # among its trained candidates
+        else:
+            assert 1 <= o["extra_runs"] <= 4
+    single = [o for o in outcomes if o["plan"] == "single"]
+    promoted = [o for o in outcomes if o["plan"] == "promote:2:1"]
+    assert statistics_mean([o["regret"] for o in promoted]) <= statistics_mean(
+        [o["regret"] for o in single]
+    )
+    assert noise_replay.main([*argv, "--plans", "promote:x:1"]) == 2
+
+
+def statistics_mean(values):
+    return sum(values) / len(values)
