@@ -95,6 +95,15 @@ def add_parser(sub) -> None:
         + ", ".join(objective_keys())
         + f" (trainer/metrics.py; default {d.metric})",
     )
+    g.add_argument(
+        "--min-accuracy",
+        type=float,
+        metavar="F",
+        help="accuracy floor: trained candidates whose validation --metric (at the search "
+        "fidelity) is below F are never on the front, local search does not move from them, and "
+        "the hypervolume's reference accuracy is F (e.g. a reference model's score minus a "
+        "margin; default none)",
+    )
     g = p.add_argument_group("sampler")
     g.add_argument(
         "--sampler",

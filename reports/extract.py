@@ -172,7 +172,8 @@ class HypervolumeData(NamedTuple):
 def hypervolume_data(view: StudyView) -> HypervolumeData:
     """Hypervolume after each trial, over trained feasible trials, in trial order.
 
-    Accuracy enters as -value (reference 0: the worst score), costs as log10 (reference: the
+    Accuracy enters as -value (reference 0, the worst score, or minus the study's accuracy
+    floor: a candidate below it adds nothing), costs as log10 (reference: the
     budget when there is one, else 1.1 x the largest cost among trained trials), so that one
     decade of parameters weighs the same at 50 k as at 500 k.
     """
@@ -185,8 +186,8 @@ def hypervolume_data(view: StudyView) -> HypervolumeData:
     objs = objectives_table.of(view)
     for i, o in enumerate(objs):
         largest = max(columns[i]) if columns else 1.0
-        if o.direction == "maximize":
-            reference.append(0.0)
+        if o.direction == "maximize":  # the worst score, or the study's accuracy floor
+            reference.append(-(view.min_accuracy or 0.0))
             axes.append(f"-{o.label(view)}")
         elif o.log_axis:
             budget = view.budget(o.name)

@@ -60,6 +60,7 @@ def spec_rows(view: StudyView) -> list[tuple[str, str]]:
         ("accuracy metric", f"{view.metric} (validation split)"),
         ("MAC counter", view.counter),
         ("budgets", objectives_table.budget_text(view)),
+        ("accuracy floor", "none" if view.min_accuracy is None else f"{view.min_accuracy:g} (below it: never on the front)"),
         ("image size", size),
         ("data", f"{d.get('name', '?')}{' (SYNTHETIC)' if d.get('synthetic') else ''}, fingerprint {str(d.get('fingerprint', '?'))[:12]}"),
         ("storage", view.storage),

@@ -98,6 +98,11 @@ class StudyView:
     trials: tuple[Any, ...] = ()  # the FrozenTrials, for Optuna's importance evaluators
 
     @property
+    def min_accuracy(self) -> float | None:
+        """The study's accuracy floor (``StudySpec.min_accuracy``), None for none."""
+        return self.spec.get("min_accuracy")
+
+    @property
     def metric_label(self) -> str:
         return metric_label(self.metric)
 

@@ -383,11 +383,28 @@ def values(spec, attrs: Mapping[str, Any]) -> tuple[float, ...] | None:
 
 
 def loss_vector(spec, attrs: Mapping[str, Any]) -> tuple[float, ...] | None:
-    """The objective vector to minimise on every axis (maximised objectives negated)."""
+    """The objective vector to minimise on every axis (maximised objectives negated); None (never
+    on a front) when the accuracy is below the spec's floor (``min_accuracy``)."""
     v = values(spec, attrs)
     if v is None:
         return None
+    if below_floor(spec, attrs):
+        return None
     return tuple(-x if o.direction == "maximize" else x for x, o in zip(v, of(spec), strict=True))
+
+
+def accuracy_floor(spec) -> float | None:
+    """The study's accuracy floor (``StudySpec.min_accuracy``; a report's view reads its spec)."""
+    return getattr(spec, "min_accuracy", None)
+
+
+def below_floor(spec, attrs: Mapping[str, Any]) -> bool:
+    """Whether a trained candidate scores below the study's accuracy floor."""
+    floor = accuracy_floor(spec)
+    if floor is None:
+        return False
+    accuracy = value(spec, OBJECTIVES[ACCURACY], attrs)
+    return accuracy is not None and accuracy < floor
 
 
 def pareto_indices(losses: Sequence[Sequence[float] | None]) -> list[int]:

@@ -22,6 +22,7 @@ from reports import ReportError, build_report, load_study_view
 from reports.diagram import _get_diagram_data
 from reports.extract import (
     factor_data,
+    front_records,
     hypervolume_data,
     importance_data,
     pareto_data,
@@ -159,6 +160,34 @@ def test_pareto_data_groups_match_a_hand_computed_front(hand):
     assert c.confirm_mean == pytest.approx(0.80) and c.confirm_std == pytest.approx(0.02)
     hover = data.points[data.front[0]].hover
     assert "params 50,000" in hover and "MACs thop 40,000,000" in hover and "enc " in hover
+
+
+def test_an_accuracy_floor_keeps_low_scores_off_the_front_and_out_of_the_hypervolume(tmp_path):
+    """Trial 3 (0.60 Dice, the fewest params) is on the front without a floor; with
+    ``min_accuracy`` 0.65 it is not, and the hypervolume's reference accuracy is 0.65."""
+    from studies.hypervolume import hypervolume
+
+    def study_with(floor):
+        spec = {**_spec(budgets={"params": 100_000, "macs": 80_000_000}), "min_accuracy": floor}
+        study, storage = _study(tmp_path, f"floor{floor}", spec)
+        _add(study, 0.80, 50_000, 40_000_000, block="scf")  # 0
+        _add(study, 0.70, 20_000, 30_000_000, block="dsc")  # 1
+        _add(study, 0.60, 10_000, 60_000_000, block="conv3")  # 3 in the hand study
+        return load_study_view(f"floor{floor}", storage)
+
+    without, floor = study_with(None), study_with(0.65)
+    assert [r.number for r in front_records(without)] == [0, 1, 2]
+    assert [r.number for r in front_records(floor)] == [0, 1]
+    hv = hypervolume_data(floor)
+    assert hv.reference[0] == pytest.approx(-0.65)
+    # by hand: the front {0, 1} above -0.65 on the accuracy axis, log10 costs to the budgets
+    ref = hv.reference
+    points = [
+        (-0.80, math.log10(50_000), math.log10(40e6)),
+        (-0.70, math.log10(20_000), math.log10(30e6)),
+    ]
+    assert hv.values[-1] == pytest.approx(hypervolume(points, ref))
+    assert hypervolume_data(without).reference[0] == 0.0
 
 
 def test_pareto_figure_draws_the_data(hand):

@@ -13,7 +13,7 @@ import studies.search.trial as trial_steps
 from searchspace.cost import count_cost
 from studies.hypervolume import dominates
 from studies.search.front import pareto_front
-from studies.search.run import options_from, run_search
+from studies.search.run import make_spec, options_from, run_search
 from studies.store import schema
 from studies.store.storage import SpecMismatch
 from trainer import FitResult
@@ -288,3 +288,38 @@ def test_journal_storage_and_the_front(tmp_path, monkeypatch):
         dominated = any(dominates(vec[o.number], vec[r.number]) for o in records)
         assert (r in front) == (not dominated)
     assert all(math.isfinite(r.val["dice_per_image_mean"]) for r in front)
+
+
+def test_the_accuracy_floor_is_part_of_the_study_and_keeps_the_front_above_it(
+    tmp_path, monkeypatch, capsys
+):
+    """Candidates score by their parameter count (the cheapest worst): with --min-accuracy the
+    front holds no candidate below it, the summary says how many are below, local search's own
+    front (its loss vectors) leaves them out, and a resume with another floor is refused."""
+    from searchspace.cost import count_params
+    from studies import objectives
+    from studies.search.front import trained_records
+
+    def score(g):
+        v = min(0.9, 0.4 + count_params(g) / 400_000)
+        return [v, v]
+
+    train, _ = fake_training(score)
+    monkeypatch.setattr(trial_steps, "train_genotype", train)
+    options = dict(trials=6, epochs=2, out=str(tmp_path), prune=False, **TINY)
+    outcome = run_search(options_from(min_accuracy=0.6, study="floor", **options))
+    out = capsys.readouterr().out
+    study = load(outcome)
+    spec_floor = study.user_attrs[schema.STUDY_SPEC]["min_accuracy"]
+    assert spec_floor == 0.6
+    records = trained_records(study)
+    scores = {r.number: r.val["dice_per_image_mean"] for r in records}
+    below = [n for n, v in scores.items() if v < 0.6]
+    assert below, scores  # the draw holds candidates below the floor
+    assert f"; {len(below)} below the accuracy floor 0.6, never on it" in out
+    front = {r.number for r in outcome.front}
+    assert front and front.isdisjoint(below)
+    spec = make_spec(options_from(min_accuracy=0.6, study="floor", **options))
+    assert all(objectives.loss_vector(spec, r.attrs) is None for r in records if r.number in below)
+    with pytest.raises(SpecMismatch, match="min_accuracy"):
+        run_search(options_from(min_accuracy=0.5, study="floor", **options))

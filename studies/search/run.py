@@ -66,6 +66,7 @@ class SearchOptions:
     cost_counter: str = "thop"
     objectives: str = ",".join(DEFAULT_OBJECTIVES)
     metric: str = "dice_per_image_mean"
+    min_accuracy: float | None = None  # the accuracy floor (StudySpec.min_accuracy)
     sampler: str = "nsga2"
     population: int = 16
     seed: int = 0
@@ -188,6 +189,7 @@ def make_spec(o: SearchOptions, data=None) -> StudySpec:
         cost_counter=o.cost_counter,
         objectives=_objectives(o.objectives),
         metric=o.metric,
+        min_accuracy=o.min_accuracy,
         sampler=o.sampler,
         population_size=o.population,
         seed=o.seed,
@@ -398,9 +400,13 @@ def _finish(
         f"budget and {counts['duplicate']} duplicates (not trained)"
         + (f", {counts['retried']} killed and retried" if counts["retried"] else "")
     )
+    floor = ""
+    if spec.min_accuracy is not None:
+        below = sum(objectives_table.below_floor(spec, r.attrs) for r in trained_records(study))
+        floor = f"; {below} below the accuracy floor {spec.min_accuracy:g}, never on it"
     print(
         f"Pareto front ({len(front)} of {counts['trained']} trained; validation "
-        f"{spec.metric}{', SYNTHETIC data' if spec.synthetic else ''}):"
+        f"{spec.metric}{', SYNTHETIC data' if spec.synthetic else ''}{floor}):"
     )
     print(format_front(spec, front))
     folder = out / name

@@ -99,6 +99,10 @@ class StudySpec:
     budgets: dict = field(default_factory=dict)
     latency_runtime: str = "ort_cpu"  # which runtime --budget-latency and "latency" mean
     latency_threads: int = 1
+    # the accuracy floor: trained candidates scoring below it (validation --metric at the search
+    # fidelity) are never on the front, local search never moves from them, and the
+    # hypervolume's reference accuracy is the floor (None: no floor, reference 0)
+    min_accuracy: float | None = None
     schema_version: int = schema.SCHEMA_VERSION
     space_version: int = SPACE_VERSION
     genotype_version: int = GENOTYPE_VERSION
@@ -190,7 +194,7 @@ OLD_BUDGET_FIELDS = {"budget_params": "params", "budget_macs": "macs"}
 
 
 # StudySpec fields added after studies were first stored, with the value an older study had.
-ADDED_FIELDS = {"latency_runtime": "ort_cpu", "latency_threads": 1}
+ADDED_FIELDS = {"latency_runtime": "ort_cpu", "latency_threads": 1, "min_accuracy": None}
 
 
 def objective_name(name: str) -> str:
@@ -258,6 +262,8 @@ def _validate(s: StudySpec) -> None:
     if s.sampler not in SAMPLERS:
         raise ValueError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {s.sampler!r}")
     objectives_table.parse(list(s.objectives))
+    if s.min_accuracy is not None and not 0.0 <= s.min_accuracy < 1.0:
+        raise ValueError(f"--min-accuracy must be in [0, 1), got {s.min_accuracy}")
     if s.metric not in metric_keys():
         raise ValueError(
             f"--metric {s.metric!r} is not a validation metric to maximise; choose one of "
