@@ -18,6 +18,7 @@ def run(args) -> int:
         out_root=args.out,
         workers=args.workers,
         external=parse_named_paths(args.external, "--external"),
+        published=args.published,
     )
     print(f"confirmed {len(outcome.records)} model(s): {outcome.csv}")
     return 0
@@ -36,5 +37,13 @@ def add_parser(sub) -> None:
         metavar="NAME=PATH",
         help="also evaluate every confirmed run on this dataset (all its images, at the masks' "
         "own resolution); repeatable, e.g. --external ph2=data/PH2",
+    )
+    p.add_argument(
+        "--published",
+        action="store_true",
+        help="also retrain the published models that a front member undercuts on params and "
+        "thop MACs, and pair each with its cheaper rivals on the validation images: Delta Dice, "
+        "95 %% CI and a verdict (beats / matches within 0.005 / loses / inconclusive), shown by "
+        "this command and by the study's report",
     )
     p.set_defaults(func=run)

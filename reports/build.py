@@ -31,7 +31,14 @@ from .extract import (
 from .html import analysis_html, index_html
 from .images import Samples, load_samples
 from .study import ReportError, StudyView, default_storage, load_study_view
-from .tables import display_table, front_table, trials_table, write_tables
+from .tables import (
+    display_table,
+    front_table,
+    rivals_table,
+    trials_table,
+    write_rivals,
+    write_tables,
+)
 
 MARKER = ".lesion-nas-report"
 
@@ -122,6 +129,8 @@ def _write(view: StudyView, out: Path, *, latency: bool, references: bool) -> No
     trials = trials_table(view)
     front = front_table(view, refs, latency_ms, ref_costs)
     write_tables(view, out, trials, front)
+    rivals = rivals_table(view)
+    write_rivals(view, out, rivals)
 
     (out / "cards").mkdir()
     first_run = next((r.run_dir for r, _ in cards if r.run_dir), None)
@@ -139,7 +148,7 @@ def _write(view: StudyView, out: Path, *, latency: bool, references: bool) -> No
     if len(front):
         shown.insert(1, "trial", front["trial"].map(lambda v: "-" if pd.isna(v) else int(v)))
     (out / "index.html").write_text(
-        index_html(view, shown, names, warnings, notes), encoding="utf-8"
+        index_html(view, shown, names, warnings, notes, rivals), encoding="utf-8"
     )
     (out / MARKER).write_text(view.name + "\n", encoding="utf-8")
 

@@ -85,6 +85,20 @@ def state_counts(view: StudyView) -> list[tuple[str, int]]:
     return [(k, v) for k, v in rows if v or not k.startswith("  ")]
 
 
+def _blank_cell(v) -> bool:
+    return v is None or (isinstance(v, float) and v != v) or v == ""
+
+
+def _fmt_cell(v, signed: bool = False) -> str:
+    import numbers
+
+    if isinstance(v, numbers.Real) and not isinstance(v, bool):
+        if abs(float(v)) < 1 and float(v) != 0:
+            return f"{float(v):+.4f}" if signed else f"{float(v):.4f}"
+        return f"{float(v):,.0f}"
+    return str(v)
+
+
 def dashboard_command(storage: str) -> str:
     """optuna-dashboard takes an RDB URL, or the path of a journal file."""
     target = storage[len("journal:") :] if storage.startswith("journal:") else storage
@@ -97,6 +111,7 @@ def index_html(
     cards: dict[int, str],
     warnings: list[str],
     notes: list[str],
+    rivals: pd.DataFrame | None = None,
 ) -> str:
     parts = [f"<h1>Study {escape(view.name)}</h1>", banner(view)]
     parts += [f"<p class='warn'>{escape(w)}</p>" for w in warnings]
@@ -112,6 +127,7 @@ def index_html(
         ("front.csv", "front and published models (raw numbers)"),
         ("front.md", "the same as Markdown"),
         ("front.tex", "the same as LaTeX (booktabs)"),
+        ("rivals.md", "each published model against its cheaper front members (also .csv)"),
     ]
     items = []
     for href, text in links:
@@ -134,6 +150,24 @@ def index_html(
     else:
         parts.append("<p>No trained, within-budget trial yet: no front.</p>")
     parts += [f"<p>{escape(n)}</p>" for n in notes]
+    if rivals is not None and len(rivals):
+        parts.append("<h2>Published models and their cheaper rivals</h2>")
+        parts.append(
+            "<p>Front members with at most the published model's params and thop MACs "
+            "(* reaches its validation score at the search fidelity). The verdicts need "
+            f"<code>python search.py confirm --study {escape(view.name)} --published</code>: "
+            "Δ Dice paired per (seed, image) on the validation split, 95 % bootstrap CI; beats: "
+            "CI above 0, matches: CI within ±0.005, loses: CI below 0, else inconclusive.</p>"
+        )
+        signed = [("Δ" in c or "CI" in c) for c in rivals.columns]
+        cells = [
+            [
+                "-" if _blank_cell(v) else _fmt_cell(v, sign)
+                for v, sign in zip(row, signed, strict=True)
+            ]
+            for row in rivals.itertuples(index=False)
+        ]
+        parts.append(table_html(list(rivals.columns), cells))
     parts.append(
         "<h2>Interactive exploration</h2><p>The study opens as it is in optuna-dashboard "
         f"(<code>pip install optuna-dashboard</code>): <code>{escape(dashboard_command(view.storage))}"

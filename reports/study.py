@@ -96,6 +96,8 @@ class StudyView:
     records: tuple[schema.TrialRecord, ...]
     confirms: dict[int, Confirmed] = field(default_factory=dict)
     trials: tuple[Any, ...] = ()  # the FrozenTrials, for Optuna's importance evaluators
+    # confirm --published: {published model: {rival trial number: paired result}}
+    rivals: dict = field(default_factory=dict)
 
     @property
     def min_accuracy(self) -> float | None:
@@ -243,4 +245,5 @@ def load_study_view(study_name: str, storage: str) -> StudyView:
         records=records,
         confirms=confirms,
         trials=trials,
+        rivals=dict(study.user_attrs.get(schema.RIVALS) or {}),
     )

@@ -205,3 +205,50 @@ def write_tables(view: StudyView, out_dir: Path, trials: pd.DataFrame, front: pd
         return
     (out_dir / "front.md").write_text(f"{caption}\n\n{to_markdown(shown)}", encoding="utf-8")
     (out_dir / "front.tex").write_text(to_latex(shown, caption), encoding="utf-8")
+
+
+RIVAL_COLUMNS = {
+    "published": "published",
+    "params": "params",
+    "macs_thop": "MACs (thop)",
+    "val_search": "val (search fidelity)",
+    "rivals": "cheaper front members (* reach it)",
+    "rival": "best confirmed rival",
+    "delta_dice": "Δ Dice (rival − published)",
+    "ci_low": "CI low",
+    "ci_high": "CI high",
+    "pairs": "pairs (seed, image)",
+    "verdict": "verdict",
+    "fidelity": "measured at",
+}
+
+
+def rivals_table(view: StudyView) -> pd.DataFrame:
+    """One row per published model: its costs, its cheaper rivals on the front and, once
+    ``confirm --published`` has run, the best rival's paired Δ Dice and verdict
+    (``studies.evidence.rivals``)."""
+    from studies.evidence.rivals import published_models, rows
+
+    if view.image_size is None:
+        return pd.DataFrame(columns=list(RIVAL_COLUMNS.values()))
+    table = rows(
+        published_models(view.records, view.image_size, view.metric),
+        front_records(view),
+        view.metric,
+        view.rivals,
+    )
+    df = pd.DataFrame(table).reindex(columns=list(RIVAL_COLUMNS))
+    return df.rename(columns=RIVAL_COLUMNS)
+
+
+def write_rivals(view: StudyView, out_dir: Path, rivals: pd.DataFrame) -> None:
+    rivals.to_csv(out_dir / "rivals.csv", index=False)
+    size = "x".join(map(str, view.image_size)) if view.image_size else "?"
+    caption = (
+        f"Published models against the front of study {view.name}: front members with at most "
+        f"their params and thop MACs at {size} (* reaches the published model's validation "
+        f"{view.metric_label} at the search fidelity); Δ paired per (seed, image) on the "
+        "validation split after `confirm --published` (beats: CI above 0; matches: CI within "
+        "±0.005; loses: CI below 0; inconclusive: otherwise)."
+    )
+    (out_dir / "rivals.md").write_text(f"{caption}\n\n{to_markdown(rivals)}", encoding="utf-8")

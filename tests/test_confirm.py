@@ -69,6 +69,36 @@ def test_confirm_retrains_front_and_presets_with_seeds(tmp_path, capsys, monkeyp
         for run_dir in record["run_dirs"]:
             assert (Path(run_dir) / "metrics.json").is_file()
 
+    # --published: the published models the front undercuts are retrained with the same seeds
+    # and paired with their cheaper rivals on the validation images
+    from studies.evidence.rivals import VERDICTS, published_models
+
+    code = cli.main(
+        ["confirm", "--study", outcome.study_name, "--seeds", "1", "--epochs", "1",
+         "--out", str(tmp_path), "--published", "--workers", "1"]
+    )  # fmt: skip
+    assert code == 0
+    shown = capsys.readouterr().out
+    assert "published models and their cheaper rivals" in shown
+    study = optuna.load_study(study_name=outcome.study_name, storage=outcome.storage)
+    rivals = study.user_attrs[schema.RIVALS]
+    records = [schema.record_from_trial(t) for t in study.get_trials()]
+    costs = {p.name: p for p in published_models(records, (32, 32), "dice_per_image_mean")}
+    assert rivals and set(rivals) <= set(costs)
+    stored = study.user_attrs[schema.CONFIRM]
+    by_number = {r.number: r for r in records}
+    for name, results in rivals.items():
+        p = costs[name]
+        assert (f"preset:{name}" in stored) or any(
+            by_number[int(k)].preset == name for k in stored if k.isdigit()
+        )
+        for number, result in results.items():
+            rival = by_number[int(number)]
+            assert rival.params <= p.params and rival.macs_thop <= p.macs_thop
+            assert result["pairs"] == 100  # 1 seed x the 100 synthetic validation images
+            assert result["ci"][0] <= result["delta"] <= result["ci"][1]
+            assert result["verdict"] in VERDICTS and "32x32, 1 epochs" in result["fidelity"]
+
     # a second confirm with the same settings reuses the finished run folders
     def no_training(*args, **kwargs):
         raise AssertionError("confirm retrained a finished run")
@@ -76,7 +106,7 @@ def test_confirm_retrains_front_and_presets_with_seeds(tmp_path, capsys, monkeyp
     monkeypatch.setattr(runs_mod, "train_genotype", no_training)
     again = run_confirm(outcome.study_name, seeds=2, epochs=1, out_root=tmp_path, progress=False,
                         workers=1)  # fmt: skip
-    assert again.records.keys() == {int(k) for k in stored}
+    assert again.records.keys() == {int(k) for k in stored if k.isdigit()}
 
 
 def test_confirm_of_a_missing_study_is_one_clear_error(tmp_path, capsys):

@@ -476,3 +476,50 @@ def test_cli_report_writes_a_complete_offline_report(trained, monkeypatch, capsy
     with pytest.raises(ReportError, match="not a lesion-nas report"):
         build_report("e2e", storage, foreign, latency=False, references=False)
     assert (foreign / "keep.txt").read_text() == "mine"
+
+
+def test_verdicts_of_a_paired_delta():
+    from studies.evidence.rivals import verdict
+
+    assert verdict(0.001, 0.02) == "beats"
+    assert verdict(-0.004, 0.004) == "matches" and verdict(-0.005, 0.005) == "matches"
+    assert verdict(-0.02, -0.001) == "loses"
+    assert verdict(-0.01, 0.004) == "inconclusive" and verdict(-0.001, 0.006) == "inconclusive"
+
+
+def test_the_rivals_section_lists_cheaper_front_members_and_stored_verdicts(tmp_path):
+    """Published models costed at the study's 32x32; front members cheaper on both axes are
+    their rivals (* when they reach the published model's search-fidelity score, known only
+    for a preset the study trained); a stored ``confirm --published`` result gives the verdict."""
+    from reports.tables import rivals_table
+    from searchspace.cost import count_cost
+
+    ege = count_cost(PRESETS["egeunet"].genotype, (32, 32))
+    mal = count_cost(PRESETS["malunet"].genotype, (32, 32))
+    study, storage = _study(tmp_path, "rivals", _spec())
+    _add(study, 0.70, ege.params, ege.macs_thop, preset="egeunet")  # 0: trained here
+    _add(study, 0.72, 20_000, ege.macs_thop // 2, block="scf")  # 1: beats egeunet's 0.70
+    _add(study, 0.60, 10_000, ege.macs_thop // 4, block="dsc")  # 2: cheaper, does not reach
+    _add(study, 0.80, ege.params + 1, ege.macs_thop + 1, block="conv3")  # 3: dearer than ege
+    _add(study, 0.50, 30_000, 2 * mal.macs_thop, upsample="nearest")  # 4: dominated
+    study.set_user_attr(
+        schema.RIVALS,
+        {"egeunet": {"1": {"delta": 0.012, "ci": [0.004, 0.02], "pairs": 300, "verdict": "beats",
+                           "params": 20_000, "macs_thop": ege.macs_thop // 2,
+                           "fidelity": "32x32, 1 epochs"},
+                     "2": {"delta": -0.03, "ci": [-0.05, -0.01], "pairs": 300,
+                           "verdict": "loses", "fidelity": "32x32, 1 epochs"}}},
+    )  # fmt: skip
+    view = load_study_view("rivals", storage)
+    table = rivals_table(view).set_index("published")
+    row = table.loc["egeunet"]
+    assert row["params"] == ege.params and row["MACs (thop)"] == ege.macs_thop
+    assert row["val (search fidelity)"] == pytest.approx(0.70)
+    assert row["cheaper front members (* reach it)"] == "#1*, #2"
+    assert row["best confirmed rival"] == "#1" and row["verdict"] == "beats"
+    assert row["Δ Dice (rival − published)"] == pytest.approx(0.012)
+    # malunet was not trained here: its rivals are listed unmarked, no verdict yet
+    mrow = table.loc["malunet"]
+    assert pd.isna(mrow["val (search fidelity)"]) and pd.isna(mrow["verdict"])
+    assert mrow["cheaper front members (* reach it)"] == "#3, #1, #2"  # #0 is dominated by #1
+    assert set(table.index) >= {"scsonet", "malunet", "egeunet"}

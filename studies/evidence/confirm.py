@@ -35,11 +35,20 @@ from trainer import TrainConfig, recipe
 
 @dataclass(frozen=True)
 class Candidate:
-    number: int
+    number: int | None  # None: a published model the study did not train (--published)
     name: str
     genotype: Genotype
     params: int | None
     macs: int | None
+
+    @property
+    def key(self) -> str:
+        """Its key in ``schema.CONFIRM`` and its run folder's name."""
+        return f"preset:{self.name}" if self.number is None else str(self.number)
+
+    @property
+    def folder(self) -> str:
+        return f"preset-{self.name}" if self.number is None else f"{self.number:04d}-{self.name}"
 
 
 @dataclass(frozen=True)
@@ -94,11 +103,14 @@ def run_confirm(
     progress: bool = True,
     workers: str | int = "auto",
     external: dict[str, str] | None = None,
+    published: bool = False,
 ) -> ConfirmOutcome:
     """Retrain and score (module docstring). ``external``: {name: dataset folder}; every
     confirmed run is also evaluated on each, all its images at each mask's own resolution
     (``runner.runs.evaluate_run``), and mean ± std over seeds goes to confirm.csv and the
-    stored record ("external")."""
+    stored record ("external"). ``published``: also retrain the published models that a front
+    member undercuts on both cost axes (``studies.evidence.rivals``) and pair each with its
+    cheaper rivals on the validation images (``schema.RIVALS``)."""
     import pandas as pd
     from tqdm import tqdm
 
@@ -116,6 +128,22 @@ def run_confirm(
         if not Path(path).is_dir():
             raise FileNotFoundError(f"--external {name}={path}: no such folder")
     models = candidates(study, spec)
+    undercut = []
+    if published:
+        from studies.evidence.rivals import cheaper_rivals, published_models
+
+        front = pareto_front(spec, trained_records(study))
+        records_all = [schema.record_from_trial(t) for t in study.get_trials(deepcopy=False)]
+        for p in published_models(records_all, spec.image_size, spec.metric):
+            rivals = cheaper_rivals(front, p, spec.metric)
+            if not rivals:
+                continue
+            undercut.append((p, rivals))
+            if not any(c.name == p.name for c in models):
+                from searchspace.presets import get_preset
+
+                models.append(Candidate(None, p.name, get_preset(p.name).genotype, p.params,
+                                        p.macs_thop if spec.cost_counter == "thop" else None))  # fmt: skip
     if not models:
         raise ValueError(f"study {study_name!r} has no trained candidate or preset to confirm")
     n_workers, threads = resolve_workers(workers, device)
@@ -128,7 +156,7 @@ def run_confirm(
     for c in models:
         for seed in seed_list:
             config = confirm_config(spec, recipe_name, epochs, seed)
-            run_dir = out_root / study_name / "confirm" / f"{c.number:04d}-{c.name}" / f"seed{seed}"
+            run_dir = out_root / study_name / "confirm" / c.folder / f"seed{seed}"
             runs.append((c.genotype, config, run_dir))
     bar = tqdm(total=len(runs), unit="run", desc="confirm", disable=not progress)
     source = data if n_workers == 1 else partial(load_study_data, spec)
@@ -170,8 +198,8 @@ def run_confirm(
             "run_dirs": dirs,
             "external": ext,
         }
-        records[c.number] = record
-        stored[str(c.number)] = record
+        records[c.key if c.number is None else c.number] = record
+        stored[c.key] = record
         rows.append(
             {
                 "trial": c.number,
@@ -199,7 +227,99 @@ def run_confirm(
     table = pd.DataFrame(rows)
     table.to_csv(csv, index=False)
     _print(table, spec, has_test)
+    if undercut:
+        by_name = {c.name: c for c in models}
+        fidelity = (
+            f"{spec.image_size[0]}x{spec.image_size[1]}, {runs[0][1].epochs} epochs, recipe "
+            f"{recipe_name or spec.recipe}, {seeds} seeds, validation split"
+        )
+        paired = pair_rivals(undercut, by_name, records, data.split("val"), spec, fidelity, device)
+        study.set_user_attr(schema.RIVALS, paired)
+        _print_rivals(study, spec, paired)
     return ConfirmOutcome(study_name, records, csv)
+
+
+def pair_rivals(undercut, by_name, records, val, spec, fidelity: str, device: str) -> dict:
+    """{published model: {rival trial number: paired result}} (``studies.evidence.rivals``)."""
+    import numpy as np
+
+    from runner.runs import per_image_scores
+    from studies.evidence.rivals import verdict
+    from studies.evidence.stats import paired_comparison
+
+    cache: dict[str, np.ndarray | None] = {}
+
+    def scores(key) -> np.ndarray | None:
+        """(seeds, images) validation Dice of a confirmed model; None if a seed failed."""
+        record = records.get(key)
+        if record is None:
+            return None
+        name = str(key)
+        if name not in cache:
+            if any(not v for v in record["val"]):
+                cache[name] = None
+            else:
+                per_seed = [
+                    per_image_scores(Path(d), val, device=device)["dice"]
+                    for d in record["run_dirs"]
+                ]
+                cache[name] = np.stack(per_seed)
+        return cache[name]
+
+    out: dict[str, dict] = {}
+    for p, rivals in undercut:
+        c = by_name[p.name]
+        base = scores(c.key if c.number is None else c.number)
+        results = {}
+        for r in rivals:
+            mine = scores(r.number)
+            result = {"params": r.params, "macs_thop": r.macs_thop, "fidelity": fidelity}
+            if base is None or mine is None:
+                result.update(delta=None, note="a seed failed or the rival was not confirmed")
+            else:
+                cmp = paired_comparison(mine, base, seed=0)
+                result.update(
+                    delta=cmp.mean_delta,
+                    ci=[cmp.ci_low, cmp.ci_high],
+                    pairs=cmp.n_pairs,
+                    p_value=cmp.p_value,
+                    verdict=verdict(cmp.ci_low, cmp.ci_high),
+                )
+            results[str(r.number)] = result
+        out[p.name] = results
+    return out
+
+
+def _print_rivals(study, spec, paired: dict) -> None:
+    from studies.evidence.rivals import published_models
+    from studies.evidence.rivals import rows as rival_rows
+
+    records = [schema.record_from_trial(t) for t in study.get_trials(deepcopy=False)]
+    front = pareto_front(spec, trained_records(study))
+    table = rival_rows(published_models(records, spec.image_size, spec.metric), front,
+                       spec.metric, paired)  # fmt: skip
+    print("\npublished models and their cheaper rivals (* reaches it at the search fidelity):")
+    print(rivals_text(table))
+
+
+def rivals_text(table: list[dict]) -> str:
+    """The rivals table as text: one line per published model."""
+    lines = []
+    for r in table:
+        head = (
+            f"  {r['published']:<9} {r['params']:>9,} params {r['macs_thop'] / 1e6:>8.1f} M MACs: "
+        )
+        if not r["n_rivals"]:
+            lines.append(head + "no cheaper front member")
+            continue
+        text = head + f"rivals {r['rivals']}"
+        if r.get("verdict"):
+            text += (
+                f"; best confirmed {r['rival']}: delta Dice {r['delta_dice']:+.4f} "
+                f"[{r['ci_low']:+.4f}, {r['ci_high']:+.4f}] -> {r['verdict']} ({r['fidelity']})"
+            )
+        lines.append(text)
+    return "\n".join(lines)
 
 
 def _print(table, spec, has_test: bool) -> None:

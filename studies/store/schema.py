@@ -174,6 +174,8 @@ HEARTBEAT = "heartbeat"
 # and the results of `search.py confirm` ({trial number: {...}}; finished trials are read-only).
 PRESETS_ENQUEUED = "lesion_nas_presets_enqueued"
 CONFIRM = "lesion_nas_confirm"
+# confirm --published: {published model: {rival trial number: paired Delta Dice, CI, verdict}}
+RIVALS = "lesion_nas_rivals"
 
 # ---- appended by the worker protocol (issue 15) ---------------------------------------------
 # Trial level: TRAIN_CLAIM (True) is written, under the study lock, when a candidate passed the
