@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from cli import options as o
+from studies.ablation import ablate
 from studies.ablation.plan import DEFAULT_FACTORS, PLANS
 from studies.ablation.plan import FACTORS as ABLATION_FACTORS
 
 
 def run(args) -> int:
     import optuna
-
-    from studies.ablation import ablate
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     factors = [f.strip() for f in (args.factors or "").split(",") if f.strip()]
@@ -59,9 +58,9 @@ def add_parser(sub) -> None:
         help=f"with --base: comma-separated among {', '.join(ABLATION_FACTORS)} "
         f"(default: {','.join(DEFAULT_FACTORS)})",
     )
-    o.add(p, "--seeds", default=3, help="seeds 0..N-1 per variant (default 3)")
+    o.add_from(p, "--seeds", ablate, "seeds", "seeds 0..N-1 per variant")
     o.add(p, "--data")
-    o.add(p, "--recipe", default="fast", help="training recipe (default fast)")
+    o.add_from(p, "--recipe", ablate, "recipe_name", "training recipe")
     o.add(p, "--epochs")
     o.add_image_size(p, "default: the recipe's")
     o.add(p, "--limit", "--device", "--storage")

@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("confirm", help="retrain a study's front and presets with several seeds")
     o.add(p, "--study", required=True)
     o.add(p, "--storage")
-    o.add(p, "--seeds", default=3, help="training seeds per model (default 3)")
+    o.add_from(p, "--seeds", run_confirm, "seeds", "training seeds per model")
     o.add(p, "--recipe", help="training recipe (default: the search's)")
     o.add(p, "--epochs", "--device", "--out", "--workers")
     p.add_argument(

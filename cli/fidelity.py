@@ -45,7 +45,7 @@ def add_parser(sub) -> None:
     o.add(p, "--epochs", required=True, help="the second fidelity's epochs")
     o.add(p, "--limit", help="train on the first N of the study's training images only (smoke "
          "runs; the runs go to their own folder)")  # fmt: skip
-    o.add(p, "--seeds", default=1, help="training seeds per candidate (default 1)")
+    o.add_from(p, "--seeds", run_fidelity, "seeds", "training seeds per candidate")
     p.add_argument(
         "--reference",
         default="scsonet",

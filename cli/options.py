@@ -141,3 +141,10 @@ def load_genotype(args):
     if not path.is_file():
         raise FileNotFoundError(f"genotype file {path} does not exist")
     return Genotype.from_json(path.read_text())
+
+
+def add_from(parser, flag: str, func, param: str, help: str, **override) -> None:
+    """A shared option whose default is ``func``'s keyword default for ``param`` (the library's
+    one declaration), stated in the help."""
+    default = defaults_of(func)[param]
+    add(parser, flag, default=default, help=f"{help} (default {default})", **override)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from cli import options as o
+from studies.evidence.proxies import markdown, run_proxies
 
 
 def run(args) -> int:
-    from studies.evidence.proxies import markdown, run_proxies
-
     studies = [s.strip() for s in args.study.split(",") if s.strip()]
     names = [p.strip() for p in args.proxies.split(",") if p.strip()] if args.proxies else None
     out = run_proxies(studies, storage=args.storage, proxies=names, seeds=args.seeds,
@@ -31,7 +30,7 @@ def add_parser(sub) -> None:
     o.add(p, "--study", required=True, help="study name, or several: A,B,C (their union)")
     o.add(p, "--storage")
     p.add_argument("--proxies", help=f"comma-separated subset of {','.join(PROXIES)} (default all)")
-    o.add(p, "--seeds", default=1, help="initialisation seeds (default 1)")
-    o.add(p, "--batch-size", default=16, help="images in the batch (default 16)")
+    o.add_from(p, "--seeds", run_proxies, "seeds", "initialisation seeds")
+    o.add_from(p, "--batch-size", run_proxies, "batch_size", "images in the batch")
     o.add(p, "--out")
     p.set_defaults(func=run)

@@ -190,3 +190,34 @@ def test_ablate_refuses_bad_input_with_one_line():
     out = run("ablate", "--base", "scsonet", "--factors", "colour")
     assert out.returncode == 2 and "unknown factor(s) colour" in out.stderr
     assert not Path("/nonexistent-never-written").exists()
+
+
+@pytest.mark.parametrize(
+    "verb, func",
+    [
+        ("confirm", "studies.evidence.confirm:run_confirm"),
+        ("fidelity", "studies.evidence.fidelity:run_fidelity"),
+        ("proxies", "studies.evidence.proxies:run_proxies"),
+        ("ablate", "studies.ablation.run:ablate"),
+    ],
+)
+def test_each_verbs_defaults_are_its_library_functions(verb, func):
+    """A flag left out means what the library function's keyword default means (issue 31: the
+    CLI said --workers auto where run_confirm defaulted to 1)."""
+    import importlib
+
+    from cli.main import build_parser
+    from cli.options import defaults_of
+
+    module, name = func.split(":")
+    defaults = defaults_of(getattr(importlib.import_module(module), name))
+    sub = next(a for a in build_parser()._actions if a.dest == "verb").choices[verb]
+    flags = {a.dest: a.default for a in sub._actions}
+    names = {"recipe": "recipe_name", "out": "out_root", "data": "data_source"}
+    checked = 0
+    for dest, default in flags.items():
+        key = names.get(dest, dest)
+        if key in defaults and default is not None and dest not in ("out", "help"):
+            assert default == defaults[key], (verb, dest, default, defaults[key])
+            checked += 1
+    assert checked >= 1
