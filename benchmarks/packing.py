@@ -31,7 +31,8 @@ Measured, per pack size K (the K trials cycle through `--models`, trial i with s
   "memory before fit" is the allocated CUDA memory / the RSS just before the timed fit.
 
 Every fit's val Dice of trial 0 of a pack (models[0], seed 0) is compared with the same model
-alone: on CPU with the same thread count they must be equal (they are bitwise: see the tests).
+alone: on CPU with the same thread count they must be equal (they are bitwise: see the tests);
+on CUDA, which is not bitwise reproducible across processes, within ``CUDA_DICE_TOLERANCE``.
 """
 
 from __future__ import annotations
@@ -229,10 +230,10 @@ def main() -> None:
             f"{spread(per_cpu)} | {agg * 3600 / per_trial:.1f} | {mem([o for r in runs for o in r])} |"
         )
         first, ref = runs[0][0], solo[models[0]][0]
+        a, b = first.result.val["dice_per_image_mean"], ref.result.val["dice_per_image_mean"]
         checks.append(
-            f"K={k}: trial 0 ({models[0]}, seed 0) val Dice {first.result.val['dice_per_image_mean']:.6f} "
-            f"vs alone {ref.result.val['dice_per_image_mean']:.6f}: "
-            f"{'equal' if first.result.val == ref.result.val else 'DIFFERENT'}"
+            f"K={k}: trial 0 ({models[0]}, seed 0) val Dice {a:.6f} vs alone {b:.6f}: "
+            + same_result(a, b, first.result.val == ref.result.val, cuda=cuda)
         )
     print(
         "\nwindow, aggregate, 'vs 1 at a time', cores used (CPU seconds of the workers / window) "
@@ -241,6 +242,20 @@ def main() -> None:
         f"Load average at end {os.getloadavg()[0]:.2f}."
     )
     print("same results packed and alone:\n" + "\n".join(checks))
+
+
+# CUDA's kernels are not bitwise reproducible between processes (atomics, autotuned algorithms):
+# packed and alone agree to within this much validation Dice, an order below the seed noise
+CUDA_DICE_TOLERANCE = 0.005
+
+
+def same_result(packed: float, alone: float, bitwise: bool, *, cuda: bool) -> str:
+    """'equal' (bitwise, as CPU must be), 'within tolerance' on CUDA, else 'DIFFERENT'."""
+    if bitwise:
+        return "equal"
+    if cuda and abs(packed - alone) <= CUDA_DICE_TOLERANCE:
+        return f"within tolerance ({abs(packed - alone):.2g} <= {CUDA_DICE_TOLERANCE} Dice, CUDA)"
+    return "DIFFERENT"
 
 
 if __name__ == "__main__":

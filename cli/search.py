@@ -189,6 +189,12 @@ def add_parser(sub) -> None:
     )
     o.add(g, "--workers", default=None)
     g.add_argument(
+        "--gpus",
+        metavar="I,J,...",
+        help="the GPUs the workers are spread over, round robin (indexes among the GPUs "
+        "CUDA_VISIBLE_DEVICES leaves; default: every visible GPU)",
+    )
+    g.add_argument(
         "--worker-id",
         type=int,
         metavar="K",

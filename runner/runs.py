@@ -309,7 +309,10 @@ def train_runs(
             if on_done is not None:
                 on_done(i, out[i])
 
-        fit_packed(jobs, data, processes=workers, device=device, threads=threads or 1,
+        from runner.devices import place
+
+        devices = place(min(workers, len(jobs)), device)  # one GPU each, round robin
+        fit_packed(jobs, data, processes=workers, device=devices, threads=threads or 1,
                    on_outcome=ended)  # fmt: skip
     return out
 

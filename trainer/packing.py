@@ -107,7 +107,7 @@ def fit_packed(
     data: DataSource,
     *,
     processes: int | None = None,
-    device: str | torch.device = "auto",
+    device: str | torch.device | Sequence[str] = "auto",
     threads: int = 1,
     keep_weights: bool = False,
     warmup: bool = False,
@@ -115,7 +115,8 @@ def fit_packed(
     on_outcome: Callable[[PackOutcome], None] | None = None,
 ) -> list[PackOutcome]:
     """Train `jobs` on `data`, `processes` at a time (default: all at once), each worker a
-    separate process on the same `device` with `threads` torch CPU threads.
+    separate process on the same `device` (or, given a sequence of devices, worker w on
+    device w modulo its length: one GPU each) with `threads` torch CPU threads.
 
     The workers first build their first job's model (and, with `warmup`, train a copy of it for
     one untimed step on one batch, so that CUDA context creation, cuDNN autotuning and lazy
@@ -134,12 +135,16 @@ def fit_packed(
     if not isinstance(k, int) or k < 1 or threads < 1:
         raise ValueError(f"processes and threads must be >= 1, got {processes} and {threads}")
     k = min(k, len(jobs))
-    dev = str(resolve_device(device))
+    many = isinstance(device, (list, tuple))
+    devs = [str(resolve_device(d)) for d in device] if many else [str(resolve_device(device))]
+    if not devs:
+        raise ValueError("fit_packed needs at least one device")
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(k)
     conns, procs = [], []
     for w in range(k):
         ours, theirs = ctx.Pipe()
+        dev = devs[w % len(devs)]
         args = (w, theirs, data, dev, threads, keep_weights, warmup, barrier, barrier_timeout)
         proc = ctx.Process(target=_worker, args=args, name=f"fit-packed-{w}")
         proc.start()

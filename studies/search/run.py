@@ -94,6 +94,7 @@ class SearchOptions:
     progress: bool = True
     report: bool = True
     workers: str = "auto"
+    gpus: str | None = None  # --gpus 0,1: the GPUs the workers are spread over (default all)
     worker_id: int = 0  # the first worker's id: one per command on a shared storage
     channels_last: str = "auto"
     optimizer_impl: str = "auto"
@@ -137,10 +138,18 @@ def _check_options(o: SearchOptions) -> None:
         raise ValueError(f"--worker-id must be >= 0, got {o.worker_id}")
     if o.backend == "optuna":
         resolve_workers(o.workers, o.device)
+        from runner.devices import place
+
+        place(1, o.device, o.gpus)  # a bad --gpus is refused before anything is written
     elif str(o.workers) not in ("auto", "1"):
         raise ValueError(
             "--workers is for --backend optuna; Ray sizes its workers itself "
             "(--cpus-per-trial, --gpus-per-trial)"
+        )
+    elif o.gpus:
+        raise ValueError(
+            "--gpus is for --backend optuna; Ray places its trials on GPUs itself "
+            "(--gpus-per-trial)"
         )
     if o.backend == "ray":
         _ray_entry()  # fails now, before anything is written, when the backend is missing
@@ -279,7 +288,10 @@ def _optimize(study, spec, o: SearchOptions, name: str, url: str, trials: int, o
               data) -> None:  # fmt: skip
     import time
 
+    from runner.devices import place, placement_text
+
     workers, threads = resolve_workers(o.workers, o.device)
+    devices = place(workers, o.device, o.gpus)
     job = WorkerJob(
         spec=spec,
         study_name=name,
@@ -289,11 +301,13 @@ def _optimize(study, spec, o: SearchOptions, name: str, url: str, trials: int, o
         workers=workers,
         threads=threads,
         out_root=str(out),
-        device=o.device,
+        device=devices[0],
+        devices=tuple(devices),
         deadline=time.time() + o.timeout if o.timeout else None,
     )
-    if workers > 1:
-        print(f"{workers} workers, {threads} torch thread(s) each")
+    if workers > 1 or devices[0].startswith("cuda"):
+        threads_text = f", {threads} torch thread(s) each" if threads else ""
+        print(f"{placement_text(devices)}{threads_text}")
     bar = _Progress(study, spec, name, trials, o.progress)
     level = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.ERROR)

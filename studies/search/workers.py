@@ -197,6 +197,9 @@ class WorkerJob:
     threads: int | None = None
     out_root: str = "runs"
     device: str = "auto"
+    # one device per local worker (runner.devices.place: round robin over the GPUs); None: all
+    # on ``device``
+    devices: tuple[str, ...] | None = None
     deadline: float | None = None  # time.time() after which no new trial starts
     verbose: bool = True
 
@@ -459,7 +462,16 @@ def run_workers(job: WorkerJob, n: int, progress: Callable[[], None] | None = No
     for i in range(n):
         p = ctx.Process(
             target=_worker_main,
-            args=(dataclasses.replace(job, index=job.index + i, workers=n), os.getpid(), errors),
+            args=(
+                dataclasses.replace(
+                    job,
+                    index=job.index + i,
+                    workers=n,
+                    device=job.devices[i % len(job.devices)] if job.devices else job.device,
+                ),
+                os.getpid(),
+                errors,
+            ),
             name=f"lesion-nas-worker-{i}",
         )
         p.start()
