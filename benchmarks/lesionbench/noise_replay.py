@@ -46,10 +46,11 @@ from benchmarks.lesionbench.build import TABLE  # noqa: E402
 from benchmarks.lesionbench.replay import (  # noqa: E402
     LOW,
     Table,
+    draw,
     make_spec,
     read_table,
     reference_point,
-    sample_macro,
+    write_result,
 )
 from benchmarks.lesionbench.space import MACROS, MISSION_FACTORS  # noqa: E402
 
@@ -177,12 +178,10 @@ def replay_plan(plan: Plan, seed: int, low: Table, full: Table, a, reference) ->
     import numpy as np
     import optuna
 
-    from searchspace.space import make_genotype
     from studies import objectives
     from studies.hypervolume import hypervolume, non_dominated
     from studies.samplers import make_sampler
     from studies.search.pruning import Reference, prune_decision
-    from studies.search.trial import infeasible_values, prescreen, record_screen
     from studies.store import schema
 
     spec = make_spec("local", seed, a)
@@ -197,12 +196,8 @@ def replay_plan(plan: Plan, seed: int, low: Table, full: Table, a, reference) ->
         if a.budget_seconds is not None and out.seconds >= a.budget_seconds:
             break
         draws += 1
-        trial = study.ask()
-        g = make_genotype(sample_macro(trial, a.macro))
-        screen = prescreen(spec, g)
-        record_screen(trial, g, screen, spec)
+        trial, g, screen = draw(study, spec, a.macro)
         if not screen.feasible:
-            study.tell(trial, infeasible_values(spec, screen))
             continue
         if g.id in done:
             trial.set_user_attr(schema.DUPLICATE_OF, done[g.id][0])
@@ -373,11 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         f"networks, noise sd {full.noise_sd:.4f} over {full.noise_n}); regret = the table's best "
         f"{FULL} mean minus the handed-over network's (validation Dice, per-image mean)"
     )
-    (out / "noise_replay.md").write_text(
-        note + "\n\n" + df.to_markdown(index=False, floatfmt=".4g") + "\n"
-    )
-    print(note)
-    print(df.to_markdown(index=False, floatfmt=".4g"))
+    write_result(out / "noise_replay.md", note, df)
     return 0
 
 

@@ -136,12 +136,10 @@ def replay_one(strategy: str, seed: int, table: Table, a, reference) -> Run:
     import numpy as np
     import optuna
 
-    from searchspace.space import make_genotype
     from studies import objectives
     from studies.hypervolume import hypervolume, non_dominated
     from studies.samplers import make_sampler
     from studies.search.pruning import Reference, prune_decision
-    from studies.search.trial import infeasible_values, prescreen, record_screen
     from studies.store import schema
 
     spec = make_spec(strategy, seed, a)
@@ -156,12 +154,8 @@ def replay_one(strategy: str, seed: int, table: Table, a, reference) -> Run:
     found: dict[str, tuple[float, int, int]] = {}
     while run.evaluations < a.evaluations and run.draws < 50 * a.evaluations:
         run.draws += 1
-        trial = study.ask()
-        g = make_genotype(sample_macro(trial, a.macro))
-        screen = prescreen(spec, g)
-        record_screen(trial, g, screen, spec)
+        trial, g, screen = draw(study, spec, a.macro)
         if not screen.feasible:
-            study.tell(trial, infeasible_values(spec, screen))
             continue
         if g.id in done:  # a duplicate: its result again, nothing counted
             trial.set_user_attr(schema.DUPLICATE_OF, done[g.id][0])
@@ -223,6 +217,21 @@ def replay_one(strategy: str, seed: int, table: Table, a, reference) -> Run:
         run.hv_mean = hypervolume([points[i] for i in non_dominated(points)], reference)
         run.best_mean_dice = max(d for d, _, _ in found.values())
     return run
+
+
+def draw(study, spec, macro: str):
+    """Ask the study for a candidate of the macro, pre-screen it as a live search does and tell
+    an over-budget one at once; (trial, genotype, screen)."""
+    from searchspace.space import make_genotype
+    from studies.search.trial import infeasible_values, prescreen, record_screen
+
+    trial = study.ask()
+    g = make_genotype(sample_macro(trial, macro))
+    screen = prescreen(spec, g)
+    record_screen(trial, g, screen, spec)
+    if not screen.feasible:
+        study.tell(trial, infeasible_values(spec, screen))
+    return trial, g, screen
 
 
 def reference_point(a) -> tuple[float, float, float]:
@@ -357,12 +366,16 @@ def main(argv: list[str] | None = None) -> int:
         f"over {table.noise_n} multi-seed candidates; common time {common:.0f} s of training; "
         f"table {a.table} ({len(table.entries)} candidates){' PARTIAL' if a.partial else ''}"
     )
-    (out / "replay.md").write_text(
-        note + "\n\n" + df.to_markdown(index=False, floatfmt=".4g") + "\n"
-    )
-    print(note)
-    print(df.to_markdown(index=False, floatfmt=".4g"))
+    write_result(out / "replay.md", note, df)
     return 0
+
+
+def write_result(path: Path, note: str, df) -> None:
+    """A replay's note and table as Markdown, also printed."""
+    table = df.to_markdown(index=False, floatfmt=".4g")
+    path.write_text(note + "\n\n" + table + "\n")
+    print(note)
+    print(table)
 
 
 if __name__ == "__main__":
