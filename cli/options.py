@@ -57,7 +57,9 @@ WORKERS_HELP = (
 SHARED: dict[str, dict] = {
     "--data": {
         "default": SEARCH_DEFAULTS.data,
-        "help": "dataset folder (ISIC 2016/2017/2018, PH2, images/+masks/) or 'synthetic' "
+        "help": "dataset folder (ISIC 2016/2017/2018, PH2, images/+masks/), a dataset's name "
+        "(isic2016, isic2017, isic2018: the official archives, downloaded once into "
+        "$LESION_NAS_DATA, default ~/.cache/lesion-nas) or 'synthetic' "
         "(the built-in data; default)",
     },
     "--recipe": {"help": "training recipe, one of " + ", ".join(RECIPES)},

@@ -202,7 +202,7 @@ def make_spec(o: SearchOptions, data=None) -> StudySpec:
         sampler=o.sampler,
         population_size=o.population,
         seed=o.seed,
-        data_source=SYNTHETIC if synthetic else str(Path(o.data).resolve()),
+        data_source=SYNTHETIC if synthetic else _source(o.data),
         data_limit=o.limit,
         synthetic_counts=SYNTHETIC_COUNTS if synthetic else None,
         pruning=PruneSettings(
@@ -213,6 +213,13 @@ def make_spec(o: SearchOptions, data=None) -> StudySpec:
             min_resource=o.min_resource,
         ),
     )
+
+
+def _source(data: str) -> str:
+    """Where confirm reloads the data from: a dataset's name as given, else the folder's path."""
+    from trainer.data.fetch import is_named
+
+    return str(data).lower() if is_named(data) else str(Path(data).resolve())
 
 
 def enqueue_presets(study: optuna.Study, spec: StudySpec) -> tuple[list[str], list[str]]:

@@ -65,17 +65,22 @@ def load_data(
     synthetic_counts: tuple[int, int, int] = (400, 100, 100),
     synthetic_seed: int = 0,
 ) -> DataBundle:
-    """Load a dataset folder in any known layout (or ``"synthetic"``), split it, cache it.
+    """Load a dataset folder in any known layout (or ``"synthetic"``, or a dataset's name:
+    ``trainer.data.fetch``), split it, cache it.
 
-    ``split`` is ``"auto"``, ``"official"``, ``"ratio"`` or ``"kfold"`` (see
-    :mod:`trainer.data.splits`; ``ratios``, ``fold``, ``k``, ``seed``, ``pool`` and ``limit`` are
-    its settings). Images and masks are resized to ``image_size`` = (H, W) by the rules of
-    :mod:`trainer.data.decode` and cached by :mod:`trainer.data.cache` under ``cache_dir``.
-    ``source == "synthetic"`` generates ``synthetic_counts`` = (train, val, test) images with
-    ``synthetic_seed`` instead (not cached: generating is as fast as reading). Raises
-    :class:`DataError` on bad input, before anything is written to the cache.
+        ``split`` is ``"auto"``, ``"official"``, ``"ratio"`` or ``"kfold"`` (see
+        :mod:`trainer.data.splits`; ``ratios``, ``fold``, ``k``, ``seed``, ``pool`` and ``limit`` are
+        its settings). Images and masks are resized to ``image_size`` = (H, W) by the rules of
+        :mod:`trainer.data.decode` and cached by :mod:`trainer.data.cache` under ``cache_dir``.
+        ``source == "synthetic"`` generates ``synthetic_counts`` = (train, val, test) images with
+        ``synthetic_seed`` instead (not cached: generating is as fast as reading). Raises
+        :class:`DataError` on bad input, before anything is written to the cache.
     """
     size = _check_size(image_size)
+    from trainer.data.fetch import fetch, is_named
+
+    if is_named(source):  # --data isic2017: the official archives, downloaded once
+        source = fetch(str(source), progress=progress)
     if str(source) == SYNTHETIC:
         return _load_synthetic(
             size,
