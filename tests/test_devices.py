@@ -98,3 +98,39 @@ def test_the_packing_benchmark_compares_cuda_runs_with_a_tolerance():
     assert same_result(0.8, 0.801, False, cuda=False) == "DIFFERENT"
     assert same_result(0.8, 0.801, False, cuda=True).startswith("within tolerance")
     assert same_result(0.8, 0.8 + 2 * CUDA_DICE_TOLERANCE, False, cuda=True) == "DIFFERENT"
+
+
+def test_odconv_hands_back_a_channels_last_input_in_channels_last():
+    """ODConv's grouped conv runs on an NCHW view; a channels_last input gets its layout back
+    (the CUDA path, where channels_last is on for every network), with the same values up to
+    summation order (the pooling sums in another order in NHWC)."""
+    from searchspace.blocks.odconv import ODConv3
+
+    torch.manual_seed(0)
+    conv = ODConv3(8, 16).eval()
+    x = torch.randn(2, 8, 12, 12)
+    nchw = conv(x)
+    nhwc = conv(x.contiguous(memory_format=torch.channels_last))
+    assert nhwc.is_contiguous(memory_format=torch.channels_last) and not nhwc.is_contiguous()
+    assert nchw.is_contiguous()
+    scale = float(nchw.abs().max())
+    torch.testing.assert_close(nhwc.contiguous(), nchw, rtol=1e-5, atol=1e-5 * scale)
+
+
+def test_packing_refuses_a_dataset_larger_than_shared_memory(tmp_path, monkeypatch):
+    """A container's 64 MB /dev/shm cannot hold a real dataset: one clear error with the fix,
+    before any worker starts; a folder with room passes."""
+    import shutil
+    from collections import namedtuple
+
+    from trainer import load_data
+    from trainer.packing import bundle_bytes, check_shared_memory
+
+    data = load_data("synthetic", image_size=(32, 32), synthetic_counts=(8, 4, 4), progress=False)
+    assert bundle_bytes(data) == 16 * (3 + 1) * 32 * 32  # uint8 images and masks
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(64 << 20, 64 << 20, 1000))
+    with pytest.raises(ValueError, match=r"through /dev/shm, which has 0 MiB free: .*--shm-size"):
+        check_shared_memory(data)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(64 << 20, 0, 64 << 20))
+    check_shared_memory(data)

@@ -100,6 +100,30 @@ class PackOutcome:
 
 
 DataSource = DataBundle | Callable[[], DataBundle]
+SHM = "/dev/shm"
+
+
+def bundle_bytes(data: DataBundle) -> int:
+    """The bytes of a bundle's tensors (what moves to shared memory when it is shared)."""
+    return sum(s.images.nbytes + s.masks.nbytes for s in data.splits.values())
+
+
+def check_shared_memory(data: DataBundle, shm: str = SHM) -> None:
+    """Refuse, with the fix, to share a dataset through a /dev/shm too small to hold it (a
+    container's default is 64 MB); where there is no such folder, torch picks its own way."""
+    import shutil
+
+    try:
+        free = shutil.disk_usage(shm).free
+    except OSError:
+        return
+    need = bundle_bytes(data)
+    if need > free:
+        raise ValueError(
+            f"packing several runs shares the dataset ({need / 2**20:,.0f} MiB) through {shm}, "
+            f"which has {free / 2**20:,.0f} MiB free: give the container more shared memory "
+            "(docker run --shm-size=2g, or a larger /dev/shm mount), or use --workers 1"
+        )
 
 
 def fit_packed(
@@ -135,6 +159,8 @@ def fit_packed(
     if not isinstance(k, int) or k < 1 or threads < 1:
         raise ValueError(f"processes and threads must be >= 1, got {processes} and {threads}")
     k = min(k, len(jobs))
+    if isinstance(data, DataBundle):
+        check_shared_memory(data)
     many = isinstance(device, (list, tuple))
     devs = [str(resolve_device(d)) for d in device] if many else [str(resolve_device(device))]
     if not devs:

@@ -74,7 +74,13 @@ class ODConv3(nn.Module):
         spatial = torch.sigmoid(self.spatial_head(a)).reshape(b, 1, 1, k, k)
         kernel = (self.weight.unsqueeze(0) * spatial).reshape(b * self.out_channels, c, k, k)
         y = F.conv2d((x * channel).reshape(1, b * c, h, w), kernel, padding=k // 2, groups=b)
-        return y.reshape(b, self.out_channels, h, w) * filters
+        out = y.reshape(b, self.out_channels, h, w) * filters
+        # the per-sample grouped conv works on a (1, B*C, H, W) view, which is NCHW whatever x
+        # was: hand a channels_last input's layout back, so the layers after it stay in NHWC
+        # (on CUDA, where channels_last is on for every network)
+        if not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+            out = out.contiguous(memory_format=torch.channels_last)
+        return out
 
 
 @BLOCKS.register("odconv3", test_channels=(8, 16))
