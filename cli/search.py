@@ -180,6 +180,13 @@ def add_parser(sub) -> None:
         help="optimiser kernels (default auto: torch's fused Adam/AdamW on CPU and CUDA, "
         "measured faster than its CPU default 'forloop'; recorded in runtime.json)",
     )
+    g.add_argument(
+        "--cudnn-benchmark",
+        choices=("on", "off"),
+        help="cuDNN's autotuner during training on CUDA (default on, as before; off uses "
+        "cuDNN's heuristics instead of tuning each candidate's new shapes; which is faster for "
+        "a search of many architectures is not measured yet)",
+    )
     g = p.add_argument_group("study")
     g.add_argument(
         "--trials",

@@ -30,7 +30,7 @@ from trainer import (
     load_data,
     write_json,
 )
-from trainer.config import renamed
+from trainer.config import upgraded as upgraded_config
 from trainer.data import read_mask
 
 
@@ -241,7 +241,7 @@ def finished_run(run_dir: Path, config: TrainConfig) -> dict | None:
     """metrics.json of a run folder that finished with exactly this config, else None."""
     metrics, saved = Path(run_dir) / "metrics.json", Path(run_dir) / "train_config.json"
     if metrics.is_file() and saved.is_file():
-        if renamed(json.loads(saved.read_text())) == config.to_dict():
+        if upgraded_config(json.loads(saved.read_text())) == config.to_dict():
             m = json.loads(metrics.read_text())
             if m.get("status") != "failed":
                 return m

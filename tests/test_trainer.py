@@ -152,7 +152,7 @@ def test_a_stored_config_with_a_renamed_field_still_loads_and_matches(tmp_path) 
     from runner.runs import finished_run
 
     stored = {**TrainConfig(epochs=2).to_dict(), "hd95": True}
-    del stored["slow_test_metrics"]
+    del stored["slow_test_metrics"], stored["cudnn_benchmark"]
     assert TrainConfig.from_dict(stored) == TrainConfig(epochs=2, slow_test_metrics=True)
     (tmp_path / "train_config.json").write_text(json.dumps(stored))
     (tmp_path / "metrics.json").write_text(json.dumps({"status": "completed"}))

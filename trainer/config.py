@@ -80,6 +80,11 @@ class TrainConfig:
     # auto (Adam/AdamW: torch's fused kernel on CPU and CUDA, measured; SGD: torch's choice) |
     # fused | foreach | forloop (torch's own default on CPU before)
     optimizer_impl: str = "auto"
+    # cuDNN's autotuner (torch.backends.cudnn.benchmark) during fit on CUDA: on (the default,
+    # as before it was an option) tunes each new convolution shape once per process, which a
+    # search of many architectures pays for every candidate; off uses cuDNN's heuristics.
+    # UNMEASURED: no GPU has been lent to time the two over a search (benchmarks/RESULTS.md)
+    cudnn_benchmark: str = "on"
     num_threads: int | None = None  # torch CPU threads during fit; None = leave as is
 
     def __post_init__(self) -> None:
@@ -121,6 +126,15 @@ def renamed(d: dict[str, Any]) -> dict[str, Any]:
     return {RENAMED.get(k, k): v for k, v in d.items()}
 
 
+def upgraded(d: dict[str, Any]) -> dict[str, Any]:
+    """A stored config dict in today's form: renamed fields under today's names, and fields
+    added since it was stored at their defaults (which is what the run had: the default is
+    always the behaviour from before the field existed)."""
+    d = renamed(d)
+    defaults = TrainConfig().to_dict()
+    return {**{k: v for k, v in defaults.items() if k not in d}, **d}
+
+
 def field_names() -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(TrainConfig))
 
@@ -154,6 +168,7 @@ def _validate(c: TrainConfig) -> None:
     _choice(c, "amp", AMP_MODES)
     _choice(c, "channels_last", SWITCHES)
     _choice(c, "optimizer_impl", OPTIMIZER_IMPLS)
+    _choice(c, "cudnn_benchmark", ("on", "off"))
     _choice(c, "select_mode", SELECT_MODES)
     _check(c.loss in LOSSES, f"loss={c.loss!r} is not one of {', '.join(sorted(LOSSES))}")
     for name in ("lr", "weight_decay", "momentum", "eta_min", "rotation_degrees"):

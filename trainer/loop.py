@@ -73,7 +73,7 @@ def _runtime(config: TrainConfig, device: torch.device) -> Iterator[None]:
     if config.num_threads is not None:
         torch.set_num_threads(config.num_threads)
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.benchmark = config.cudnn_benchmark == "on"
     try:
         yield
     finally:

@@ -98,6 +98,7 @@ class SearchOptions:
     worker_id: int = 0  # the first worker's id: one per command on a shared storage
     channels_last: str = "auto"
     optimizer_impl: str = "auto"
+    cudnn_benchmark: str = "on"
     warm_start: str | None = None  # PROXY:M:K
     warm_start_reference: str | None = None  # study names, comma-separated
     force: bool = False
@@ -183,6 +184,7 @@ def make_spec(o: SearchOptions, data=None) -> StudySpec:
         batch_size=o.batch_size,
         channels_last=None if o.channels_last == "auto" else o.channels_last,
         optimizer_impl=None if o.optimizer_impl == "auto" else o.optimizer_impl,
+        cudnn_benchmark=o.cudnn_benchmark,
     )
     info = data.split_info if data is not None else {}
     return StudySpec(

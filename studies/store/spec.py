@@ -226,11 +226,9 @@ def with_train_defaults(train_config: dict) -> dict:
     optimizer_impl) set to their defaults and its renamed fields (``trainer.config.RENAMED``)
     under today's names, so an older study still resumes and compares; what
     each run's "auto" settings resolved to is in its runtime.json."""
-    from trainer.config import TrainConfig, renamed
+    from trainer.config import upgraded as upgraded_config
 
-    train_config = renamed(train_config)
-    defaults = TrainConfig().to_dict()
-    return {**{k: v for k, v in defaults.items() if k not in train_config}, **train_config}
+    return upgraded_config(train_config)
 
 
 def _plain(value: Any) -> Any:
