@@ -42,5 +42,10 @@ def add_parser(sub) -> None:
     p.add_argument("--save-predictions", metavar="DIR", help="write one 0/255 PNG per image id")
     o.add(p, "--out", default=None,
           help="folder for per_image.csv and metrics.json (default RUN/eval/...)")  # fmt: skip
-    o.add(p, "--device")
+    o.add(
+        p,
+        "--device",
+        help="auto (default): where the run trained, with its mixed precision and memory layout, "
+        "when this machine has that GPU, else the CPU; cpu: the CPU in fp32; cuda[:K]: that GPU",
+    )
     p.set_defaults(func=run)

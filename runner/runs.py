@@ -153,7 +153,7 @@ def evaluate_run(
     else:
         reason = f"--split {split}"
     data = _concat(bundle) if split == "all" else bundle.split(split)
-    probs = _probabilities(model, config, data, device)
+    probs = _probabilities(model, config, data, device, run_dir)
     original = metric_resolution == "original" and bool(data.mask_paths)
     predictions: list[np.ndarray] = []
     if original:
@@ -210,19 +210,48 @@ def evaluate_run(
     return json.loads(json.dumps(record, default=float))
 
 
-def _probabilities(model, config, data, device: str) -> torch.Tensor:
-    """The model's foreground probabilities on ``data``, with the run's own evaluation settings."""
+def scoring_settings(run_dir: Path | None, device: str) -> tuple[str, str, str]:
+    """(device, amp, channels_last) to score a run with. ``auto``: the device the run trained on,
+    when this machine has it, with the training's mixed precision and memory layout (its
+    ``runtime.json``), so a GPU run is scored as it was validated; otherwise, and for ``cpu``,
+    the CPU in fp32 and NCHW. Any other device: that device, fp32, NCHW."""
+    if device != "auto":
+        return device, "off", "off"
+    runtime = {}
+    path = Path(run_dir) / "runtime.json" if run_dir is not None else None
+    if path is not None and path.is_file():
+        try:
+            runtime = json.loads(path.read_text())
+        except ValueError:
+            runtime = {}
+    trained_on = str(runtime.get("device", "cpu"))
+    if trained_on.startswith("cuda") and torch.cuda.is_available():
+        index = int(trained_on.split(":")[1]) if ":" in trained_on else 0
+        if index < torch.cuda.device_count():
+            amp = {"bfloat16": "bf16", "float16": "fp16"}.get(str(runtime.get("amp")), "off")
+            layout = "on" if runtime.get("channels_last") else "off"
+            return trained_on, amp, layout
+        return "cuda", "off", "off"  # trained on a GPU this machine lacks: its first one
+    return "cpu", "off", "off"
+
+
+def _probabilities(model, config, data, device: str, run_dir: Path | None = None) -> torch.Tensor:
+    """The model's foreground probabilities on ``data``, with the run's own evaluation settings,
+    on the device ``scoring_settings`` chooses."""
+    dev, amp, layout = scoring_settings(run_dir, device)
     _, _, probs = evaluate(
         model,
         data,
-        device=device,
+        device=dev,
         batch_size=config.eval_batch_size,
         mean=config.mean,
         std=config.std,
         threshold=config.threshold,
         output="probabilities",
+        amp=amp,
+        channels_last=layout,
     )
-    return probs
+    return probs.float().cpu()
 
 
 def per_image_scores(run_dir: Path, split, *, device: str = "auto") -> dict[str, np.ndarray]:
@@ -232,7 +261,7 @@ def per_image_scores(run_dir: Path, split, *, device: str = "auto") -> dict[str,
     from trainer.metrics import per_image_metrics
 
     _, config, model = load_run(run_dir)
-    probs = _probabilities(model, config, split, device)
+    probs = _probabilities(model, config, split, device, run_dir)
     return per_image_metrics(probs > config.threshold, split.masks, slow=False)
 
 

@@ -134,3 +134,29 @@ def test_packing_refuses_a_dataset_larger_than_shared_memory(tmp_path, monkeypat
         check_shared_memory(data)
     monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(64 << 20, 0, 64 << 20))
     check_shared_memory(data)
+
+
+def test_a_run_is_scored_where_and_as_it_trained(tmp_path, gpus):
+    """``auto``: a GPU run on its GPU with its bf16 and channels_last (runtime.json), when this
+    machine has that GPU; a CPU run, or a GPU run here without a GPU, on the CPU in fp32 NCHW;
+    ``--device cpu`` keeps today's CPU path."""
+    import json
+
+    from runner.runs import scoring_settings
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "runtime.json").write_text(
+        json.dumps({"device": "cuda:1", "amp": "bfloat16", "channels_last": True})
+    )
+    gpus(2)
+    assert scoring_settings(run, "auto") == ("cuda:1", "bf16", "on")
+    assert scoring_settings(run, "cpu") == ("cpu", "off", "off")
+    gpus(1)  # trained on GPU 1, this machine has one GPU
+    assert scoring_settings(run, "auto") == ("cuda", "off", "off")
+    gpus(0)
+    assert scoring_settings(run, "auto") == ("cpu", "off", "off")
+    (run / "runtime.json").write_text(json.dumps({"device": "cpu", "amp": "off"}))
+    gpus(2)
+    assert scoring_settings(run, "auto") == ("cpu", "off", "off")
+    assert scoring_settings(tmp_path / "none", "auto") == ("cpu", "off", "off")
