@@ -30,7 +30,8 @@ from studies.search.trial import load_study_data
 from studies.search.workers import resolve_workers
 from studies.store import schema
 from studies.store.storage import load_existing_study, load_spec, storage_url
-from trainer import TrainConfig, recipe
+from trainer import TrainConfig
+from trainer.config import recipe_with
 
 
 @dataclass(frozen=True)
@@ -80,15 +81,14 @@ def candidates(study, spec) -> list[Candidate]:
 
 
 def confirm_config(spec, recipe_name: str | None, epochs: int | None, seed: int) -> TrainConfig:
-    overrides = {
-        "image_size": tuple(spec.image_size),
-        "seed": seed,
-        "select_metric": f"val_{spec.metric}",
-        "select_mode": "max",
-    }
-    if epochs is not None:
-        overrides["epochs"] = epochs
-    return recipe(recipe_name or spec.recipe, **overrides)
+    return recipe_with(
+        recipe_name or spec.recipe,
+        image_size=tuple(spec.image_size),
+        seed=seed,
+        select_metric=f"val_{spec.metric}",
+        select_mode="max",
+        epochs=epochs,
+    )
 
 
 def run_confirm(
