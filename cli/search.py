@@ -104,6 +104,32 @@ def add_parser(sub) -> None:
         "the hypervolume's reference accuracy is F (e.g. a reference model's score minus a "
         "margin; default none)",
     )
+    g = p.add_argument_group("fidelity plan (a search that tells a better network from a lucky draw)")
+    g.add_argument(
+        "--promote",
+        metavar="K:S",
+        help="every --promote-every trained candidates, retrain the K best front members not yet "
+        "promoted at the fuller --promote-fidelity with S seeds; pairs of candidates are then "
+        "judged at the fullest fidelity both have (front, local search's moves), front members "
+        "carry mean and 95 %% CI, and the search hands over the promoted member with the best "
+        "fuller-fidelity mean; promotions are not counted in --trials "
+        "(studies/search/promotion.py; default off)",
+    )
+    g.add_argument("--promote-every", type=int, metavar="N",
+                   help="trained candidates between promotion rounds (default 10)")  # fmt: skip
+    g.add_argument(
+        "--promote-fidelity",
+        metavar="HxW:EPOCHS",
+        help="the promotions' image size and epochs, fuller than the search's (default 96x96:10)",
+    )
+    g.add_argument(
+        "--budget-hours",
+        type=float,
+        metavar="H",
+        help="stop starting rounds once the study's training seconds (trained candidates and "
+        "promotions together) reach H hours, so that plans compare at equal compute "
+        "(default: no limit; --trials still caps the trained candidates)",
+    )
     g = p.add_argument_group("sampler")
     g.add_argument(
         "--sampler",

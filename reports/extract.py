@@ -22,10 +22,23 @@ MIN_IMPORTANCE_TRIALS = 10
 
 # ------------------------------------------------------------------------------ front
 def front_records(view: StudyView) -> list[TrialRecord]:
-    """The Pareto front among trained, feasible, unique trials, in trial order
-    (``studies.objectives.pareto_front``, the search's own front function)."""
+    """The Pareto front among trained, feasible, unique trials, in trial order (the search's
+    own front function: each pair judged at the fullest fidelity both have when the study
+    promoted members, ``studies.search.promotion.front_indices``)."""
+    from studies.search.promotion import front_indices
+
     trained = [r for r in view.records if view.is_trained(r)]
-    return objectives_table.pareto_front(view, trained, lambda r: r.attrs)
+    return [trained[i] for i in front_indices(view, trained, view.promoted)]
+
+
+def handed_over(view: StudyView) -> TrialRecord | None:
+    """The network a promoting search hands over (``studies.search.promotion.chosen``); None
+    for a study without a fidelity plan."""
+    from studies.search.promotion import chosen
+
+    if view.promotion is None:
+        return None
+    return chosen(view, front_records(view), view.promoted)
 
 
 def _fmt_int(v: int | None) -> str:
@@ -67,6 +80,8 @@ class ParetoPoint(NamedTuple):
     confirm_seeds: int
     hover: str
     costs: dict = {}  # cost objective name -> value (one plot panel each)
+    # promoted: (mean, CI low, CI high, seeds, fidelity) at the fuller fidelity, else None
+    promoted: tuple | None = None
 
 
 class ObjectivePanel(NamedTuple):
@@ -99,6 +114,8 @@ class ParetoData(NamedTuple):
     confirmed: list[int]  # points with a confirm mean +- std
     references: list[PublishedReference]
     panels: tuple = ()  # ObjectivePanel per cost objective of the study
+    promoted_points: tuple = ()  # points promoted to the fuller fidelity (mean and 95 % CI)
+    fuller_fidelity: str = ""  # "96x96-e10"
 
 
 def pareto_data(view: StudyView, references: list[PublishedReference] | None = None) -> ParetoData:
@@ -118,6 +135,11 @@ def pareto_data(view: StudyView, references: list[PublishedReference] | None = N
         else:  # failed, running, duplicates: in trials.csv, not on the plot
             continue
         c = view.confirms.get(r.number)
+        p = view.promoted.get(r.genotype_id or "")
+        fuller = None
+        if p is not None and p.scores and view.is_trained(r):
+            mean, lo, hi = p.interval()
+            fuller = (mean, lo, hi, len(p.scores), p.fidelity)
         groups[group].append(len(points))
         points.append(
             ParetoPoint(
@@ -133,6 +155,7 @@ def pareto_data(view: StudyView, references: list[PublishedReference] | None = N
                 costs={
                     o.name: objectives_table.value(view, o, r.attrs) for o in view.cost_objectives()
                 },
+                promoted=fuller,
             )
         )
     by_number = {r.number: r for r in view.records}
@@ -157,6 +180,8 @@ def pareto_data(view: StudyView, references: list[PublishedReference] | None = N
             )
             for o in view.cost_objectives()
         ),
+        promoted_points=tuple(i for i, p in enumerate(points) if p.promoted is not None),
+        fuller_fidelity=view.promotion.fidelity if view.promotion is not None else "",
     )
 
 

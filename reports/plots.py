@@ -15,6 +15,7 @@ GREY = "#9e9e9e"
 LIGHT = "#cfcfcf"
 ANCHOR = "#1f4e99"
 CONFIRM = "#111111"
+PROMOTED = "#2ca02c"  # front members measured at the fuller fidelity
 
 
 def _floor(data: ParetoData) -> float:
@@ -95,6 +96,24 @@ def plot_pareto(data: ParetoData) -> go.Figure:
                     showlegend=col == 1,
                     text=[f"{p.label}: {p.confirm_mean:.4f} ± {p.confirm_std or 0:.4f} "
                           f"({p.confirm_seeds} seeds)" for p in pts],
+                    hovertemplate="%{text}<extra></extra>",
+                ),
+                row=1, col=col,
+            )  # fmt: skip
+        if data.promoted_points:
+            pts = [data.points[i] for i in data.promoted_points]
+            fig.add_trace(
+                go.Scatter(
+                    x=[_x(p, xkey) for p in pts], y=[p.promoted[0] for p in pts],
+                    error_y=dict(type="data", symmetric=False, visible=True,
+                                 array=[p.promoted[2] - p.promoted[0] for p in pts],
+                                 arrayminus=[p.promoted[0] - p.promoted[1] for p in pts]),
+                    mode="markers", marker=dict(symbol="square-open", size=12, color=PROMOTED),
+                    name=f"promoted to {data.fuller_fidelity}: mean, 95 % CI over seeds",
+                    legendgroup="promoted", showlegend=col == 1,
+                    text=[f"{p.label}: {p.promoted[0]:.4f} [{p.promoted[1]:.4f}, "
+                          f"{p.promoted[2]:.4f}] at {p.promoted[4]} ({p.promoted[3]} seeds)"
+                          for p in pts],
                     hovertemplate="%{text}<extra></extra>",
                 ),
                 row=1, col=col,

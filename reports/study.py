@@ -15,6 +15,7 @@ from typing import Any
 from studies import objectives as objectives_table
 from studies.evidence.stats import mean_std
 from studies.store import schema
+from studies.store.promoted import promoted
 from studies.store.spec import upgraded
 from trainer.metrics import metric_label  # noqa: F401  (re-exported for the reports)
 
@@ -98,6 +99,21 @@ class StudyView:
     trials: tuple[Any, ...] = ()  # the FrozenTrials, for Optuna's importance evaluators
     # confirm --published: {published model: {rival trial number: paired result}}
     rivals: dict = field(default_factory=dict)
+    # the fidelity plan's promotions: {genotype id: studies.store.promoted.Promotion}
+    promoted: dict = field(default_factory=dict)
+
+    @property
+    def promotion(self):
+        """The study's fidelity plan (``StudySpec.promotion``), None when it has none."""
+        from studies.store.spec import PromotionPlan
+
+        plan = self.spec.get("promotion")
+        return PromotionPlan(**plan) if isinstance(plan, dict) else None
+
+    @property
+    def epochs(self) -> int | None:
+        e = (self.spec.get("train_config") or {}).get("epochs")
+        return None if e is None else int(e)
 
     @property
     def min_accuracy(self) -> float | None:
@@ -246,4 +262,5 @@ def load_study_view(study_name: str, storage: str) -> StudyView:
         confirms=confirms,
         trials=trials,
         rivals=dict(study.user_attrs.get(schema.RIVALS) or {}),
+        promoted=promoted(study.user_attrs),
     )

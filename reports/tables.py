@@ -94,8 +94,11 @@ def front_table(
     ``latency_ms`` maps a trial number (or a reference's name) to its CPU latency;
     ``reference_costs`` maps a reference's name to its ``Cost.to_dict()``.
     """
+    from reports.extract import handed_over
+
     latency_ms = latency_ms or {}
     front = {r.number for r in front_records(view)}
+    pick = handed_over(view)
     rows = []
     for r in view.records:
         on_front, published = r.number in front, bool(r.preset) and view.is_trained(r)
@@ -118,6 +121,7 @@ def front_table(
                 LATENCY: latency_ms.get(r.number),
                 ACT: None if r.act_bytes is None else r.act_bytes / 2**20,
                 **_metric_cells(view, r),
+                **(_fullest_cells(view, r, pick) if view.promotion is not None else {}),
             }
         )
     for ref in references or []:
@@ -143,11 +147,38 @@ def front_table(
     columns = ["model", "role", "trial", "genotype id", "genotype", "params", "MACs (thop)",
                "MACs (torch)", *lat, LATENCY, ACT, *metrics[:2], "val seeds", *metrics[2:],
                "test seeds"]  # fmt: skip
+    if view.promotion is not None:
+        columns += FULLEST
     df = pd.DataFrame(rows, columns=columns)
-    for col in ("trial", "params", "MACs (thop)", "MACs (torch)", "val seeds", "test seeds"):
+    for col in ("trial", "params", "MACs (thop)", "MACs (torch)", "val seeds", "test seeds",
+                "fullest seeds"):  # fmt: skip
         if col in df:
             df[col] = df[col].astype("Int64")
     return df
+
+
+FULLEST = ["fullest fidelity", "fullest mean", "fullest CI low", "fullest CI high",
+           "fullest seeds", "handed over", "vs handed over"]  # fmt: skip
+
+
+def _fullest_cells(view: StudyView, r, pick) -> dict:
+    """A promoting study's columns: the member's fullest measurement (the fuller fidelity's mean
+    and 95 % t-interval over seeds when promoted, else its one search-fidelity score) and its
+    difference from the handed-over network (``studies.search.front._versus``)."""
+    from studies.search.front import _versus
+
+    p = view.promoted.get(r.genotype_id or "")
+    if p is not None and p.scores:
+        mean, lo, hi = p.interval()
+        cells = [p.fidelity, mean, lo, hi, len(p.scores)]
+    else:
+        size = "x".join(map(str, view.image_size or ("?", "?")))
+        cells = [f"{size}-e{view.epochs}", view.accuracy(r), None, None, 1]
+    return {
+        **dict(zip(FULLEST[:5], cells, strict=True)),
+        "handed over": pick is not None and r.number == pick.number,
+        "vs handed over": _versus(r, pick, view.promoted),
+    }
 
 
 def _blank(v) -> bool:
@@ -177,6 +208,21 @@ def display_table(df: pd.DataFrame, view: StudyView) -> pd.DataFrame:
             return f"{v:.4f} ± {0.0 if _blank(s) else s:.4f} ({int(n)} seeds)"
 
         out[col] = df.apply(cell, axis=1)
+    if "fullest mean" in df:
+
+        def fullest(row) -> str:
+            if _blank(row["fullest mean"]):
+                return "-"
+            n = 0 if _blank(row["fullest seeds"]) else int(row["fullest seeds"])
+            mark = " (handed over)" if row["handed over"] is True else ""
+            if n > 1:
+                return (f"{row['fullest mean']:.4f} [{row['fullest CI low']:.4f}, "
+                        f"{row['fullest CI high']:.4f}] at {row['fullest fidelity']}, {n} seeds"
+                        f"{mark}")  # fmt: skip
+            return f"{row['fullest mean']:.4f} at {row['fullest fidelity']}, 1 seed{mark}"
+
+        out[f"fullest {label} (95 % CI)"] = df.apply(fullest, axis=1)
+        out["vs handed over"] = df["vs handed over"].map(lambda v: "-" if _blank(v) else v)
     return out
 
 

@@ -419,6 +419,48 @@ def pareto_front(spec, items: Sequence[Any], attrs: Callable[[Any], Mapping[str,
     return [items[i] for i in pareto_indices([loss_vector(spec, attrs(x)) for x in items])]
 
 
+def pareto_indices_fullest(
+    losses: Sequence[Sequence[float] | None], fuller: Sequence[Sequence[float] | None]
+) -> list[int]:
+    """Non-domination with a second fidelity: ``losses[i]`` is candidate i's loss vector at the
+    search fidelity (None: never on the front), ``fuller[i]`` the same vector with the accuracy
+    measured at the fuller fidelity (its mean over seeds), None when it was not promoted. Each
+    pair is judged at the fullest fidelity both have: two promoted candidates by their fuller
+    vectors, any other pair by the search-fidelity ones. With no fuller vector this is
+    ``pareto_indices``."""
+    n = len(losses)
+    if len(fuller) != n:
+        raise ValueError(f"{n} loss vectors but {len(fuller)} fuller-fidelity ones")
+    keep = []
+    for i in range(n):
+        if losses[i] is None:
+            continue
+        beaten = False
+        for j in range(n):
+            if j == i or losses[j] is None:
+                continue
+            both = fuller[i] is not None and fuller[j] is not None
+            a, b = (fuller[j], fuller[i]) if both else (losses[j], losses[i])
+            if dominates(tuple(a), tuple(b)):
+                beaten = True
+                break
+        if not beaten:
+            keep.append(i)
+    return keep
+
+
+def with_accuracy(spec, loss: Sequence[float] | None, accuracy: float | None):
+    """A loss vector with its accuracy entry replaced by ``accuracy`` (negated: minimised); None
+    when either is None."""
+    if loss is None or accuracy is None:
+        return None
+    names = [o.name for o in of(spec)]
+    out = list(loss)
+    if ACCURACY in names:
+        out[names.index(ACCURACY)] = -float(accuracy)
+    return tuple(out)
+
+
 def cost_vector(spec, attrs: Mapping[str, Any]) -> tuple[float, ...] | None:
     """The study's cost objectives' values (all minimised), for the pruner's comparison."""
     return _vector(spec, costs(spec), attrs)

@@ -232,11 +232,8 @@ def test_noise_plans_hand_over_and_pick_by_their_rules():
     assert pick_for_extra(parse_plan("reeval:2:3"), front, None) == [a, c]
     # ... and hands over the best mean among those measured 3 times
     assert hand_over(parse_plan("reeval:2:3"), [a, b, c, d], None) is b
-    # promote: the best not yet promoted; hands over the best fuller-fidelity mean
-    assert pick_for_extra(parse_plan("promote:1:2"), front, 0.6) == [a]
-    a.full, b.full = [0.81, 0.79], [0.84, 0.82]
-    assert pick_for_extra(parse_plan("promote:2:2"), front, 0.6) == []
-    assert hand_over(parse_plan("promote:2:2"), [a, b, c, d], 0.6) is b
+    # promote plans run the live rule (tests/test_promotion.py), not these
+    assert pick_for_extra(parse_plan("promote:1:2"), front, 0.6) == []
 
 
 def _full_rows(path, dice: dict, seconds: float = 10.0) -> None:

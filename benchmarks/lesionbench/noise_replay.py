@@ -15,10 +15,13 @@ as ``replay.py`` does), and differs only in how it spends extra training on its 
   (at or above ``--min-accuracy``) that have fewer than S search-fidelity seeds get seeds up to S
   (each extra seed costs the candidate's training seconds); it hands over the best mean among
   the members measured S times;
-- ``promote:K:S``: every ``--every`` trained candidates, the K best front members (at or above
-  ``--min-accuracy``) not yet promoted are trained at the fuller fidelity (96x96, 10 epochs,
-  the table's ``full`` phase) with S seeds (each costs that fidelity's training seconds); it hands
-  over the promoted member with the best fuller-fidelity mean.
+- ``promote:K:S``: the live search's ``--promote K:S --promote-every EVERY`` (the same code,
+  ``studies.search.promotion``): every ``--every`` trained candidates, the K best front members
+  (at or above ``--min-accuracy``) not yet promoted are trained at the fuller fidelity (96x96,
+  10 epochs, the table's ``full`` phase) with S seeds (each costs that fidelity's training
+  seconds), stored in the study as a live round stores them, so that the front and local
+  search's moves judge each pair at the fullest fidelity both have; it hands over the promoted
+  front member with the best fuller-fidelity mean (``promotion.chosen``).
 
 A plan stops at ``--evaluations`` trained candidates or, with ``--budget-seconds``, when its
 cumulative training seconds (search trainings, re-evaluations and promotions together) reach
@@ -89,7 +92,6 @@ class Candidate:
     params: int
     macs: int
     low: list[float] = field(default_factory=list)  # search-fidelity values measured so far
-    full: list[float] = field(default_factory=list)  # fuller-fidelity values (promoted)
 
     @property
     def low_mean(self) -> float:
@@ -146,14 +148,11 @@ def low_front(cands: list[Candidate]) -> list[Candidate]:
 
 
 def hand_over(plan: Plan, cands: list[Candidate], floor: float | None) -> Candidate | None:
-    """The network the plan hands the user (module docstring)."""
+    """The network a single or re-evaluation plan hands the user (module docstring; promote
+    plans: ``promoted_hand_over``)."""
     ok = [c for c in cands if floor is None or c.low_mean >= floor] or cands
     if not ok:
         return None
-    if plan.kind == "promote":
-        promoted = [c for c in ok if c.full]
-        if promoted:
-            return max(promoted, key=lambda c: statistics.fmean(c.full))
     if plan.kind == "reeval":
         measured = [c for c in ok if len(c.low) >= plan.seeds]
         if measured:
@@ -162,16 +161,67 @@ def hand_over(plan: Plan, cands: list[Candidate], floor: float | None) -> Candid
 
 
 def pick_for_extra(plan: Plan, front: list[Candidate], floor: float | None) -> list[Candidate]:
-    """The front members a plan spends extra training on now: the K best by their low mean, at
-    or above the floor, that still lack it."""
+    """The front members a re-evaluation plan measures again now: the K best by their low mean,
+    at or above the floor, that have fewer than S seeds (promote plans run the live rule,
+    ``promote_round``)."""
     ok = [c for c in front if floor is None or c.low_mean >= floor]
     if plan.kind == "reeval":
         todo = [c for c in ok if len(c.low) < plan.seeds]
-    elif plan.kind == "promote":
-        todo = [c for c in ok if not c.full]
     else:
         return []
     return sorted(todo, key=lambda c: -c.low_mean)[: plan.k]
+
+
+def extra_round(plan: Plan, study, spec, cands: dict, low: Table, full: Table, rng, out: Outcome,
+                a, rounds: set[int], last: bool = False) -> None:  # fmt: skip
+    """The plan's extra training, once per ``--every`` trained candidates (pruned ones count, as
+    ``--trials`` counts them live), and once more as the search ends (``last``), as the live
+    search's rounds run."""
+    n = out.trained
+    if plan.kind == "single" or n == 0 or n in rounds or (n % a.every and not last):
+        return
+    rounds.add(n)
+    if plan.kind == "promote":
+        promote_round(study, spec, full, rng, out)
+        return
+    for c in pick_for_extra(plan, low_front(list(cands.values())), a.min_accuracy):
+        while len(c.low) < plan.seeds:
+            v, s = low_value(low, c.gid, len(c.low), rng)
+            c.low.append(v)
+            out.extra_runs += 1
+            out.extra_seconds += s
+
+
+def promote_round(study, spec, full: Table, rng, out: Outcome) -> None:
+    """One live promotion round (``studies.search.promotion.pick``) with the table's fuller
+    fidelity values in place of training; stored as the live round stores it."""
+    from studies.search.front import trained_records
+    from studies.search.promotion import Promotion, pick, promoted
+    from studies.store import schema
+
+    plan = spec.promotion
+    promos = promoted(study)
+    stored = dict(study.user_attrs.get(schema.PROMOTED) or {})
+    for r in pick(spec, trained_records(study), promos, plan.k):
+        values, seconds = [], []
+        for k in range(plan.seeds):
+            v, sec = full_value(full, r.genotype_id, k, rng)
+            values.append(v)  # None: the table lacks it (promoted, never on the measured front)
+            seconds.append(sec)
+            out.extra_runs += 1
+            out.extra_seconds += sec
+        stored[r.genotype_id] = Promotion(r.genotype_id, r.number, plan.fidelity, values,
+                                          seconds).to_dict()  # fmt: skip
+    study.set_user_attr(schema.PROMOTED, stored)
+
+
+def promoted_hand_over(study, spec, cands: dict) -> Candidate | None:
+    from studies.search.front import pareto_front, trained_records
+    from studies.search.promotion import chosen, promoted
+
+    promos = promoted(study)
+    r = chosen(spec, pareto_front(spec, trained_records(study), promos), promos)
+    return None if r is None else cands.get(r.genotype_id)
 
 
 def replay_plan(plan: Plan, seed: int, low: Table, full: Table, a, reference) -> Outcome:
@@ -184,7 +234,16 @@ def replay_plan(plan: Plan, seed: int, low: Table, full: Table, a, reference) ->
     from studies.search.pruning import Reference, prune_decision
     from studies.store import schema
 
-    spec = make_spec("local", seed, a)
+    import dataclasses
+
+    spec = dataclasses.replace(make_spec("local", seed, a), min_accuracy=a.min_accuracy)
+    if plan.kind == "promote":
+        from studies.store.spec import PromotionPlan
+
+        size, epochs = FULL.split("-e")
+        h, w = (int(v) for v in size.split("x"))
+        spec = dataclasses.replace(spec, promotion=PromotionPlan(plan.k, plan.seeds, a.every,
+                                                                 (h, w), int(epochs)))  # fmt: skip
     sampler = make_sampler(spec)
     sampler.factors = MISSION_FACTORS
     with warnings.catch_warnings():
@@ -192,9 +251,11 @@ def replay_plan(plan: Plan, seed: int, low: Table, full: Table, a, reference) ->
         study = optuna.create_study(directions=list(spec.directions), sampler=sampler)
     rng = np.random.default_rng([seed, 7])
     out, cands, done, refs, draws = Outcome(plan.name, seed), {}, {}, [], 0
+    rounds: set[int] = set()  # trained counts at which a round ran (as the live search keeps)
     while out.trained < a.evaluations and draws < 50 * a.evaluations:
-        if a.budget_seconds is not None and out.seconds >= a.budget_seconds:
-            break
+        if a.budget_seconds is not None and out.seconds + out.extra_seconds >= a.budget_seconds:
+            break  # search trainings and extra training together, as --budget-hours counts
+        extra_round(plan, study, spec, cands, low, full, rng, out, a, rounds)
         draws += 1
         trial, g, screen = draw(study, spec, a.macro)
         if not screen.feasible:
@@ -237,34 +298,29 @@ def replay_plan(plan: Plan, seed: int, low: Table, full: Table, a, reference) ->
         study.tell(trial, values)
         done[g.id] = (trial.number, values)
         cands[g.id] = Candidate(g.id, screen.cost.params, screen.cost.macs_thop, [value])
-        if plan.kind != "single" and out.trained % a.every == 0:
-            for c in pick_for_extra(plan, low_front(list(cands.values())), a.min_accuracy):
-                if plan.kind == "reeval":
-                    while len(c.low) < plan.seeds:
-                        v, s = low_value(low, c.gid, len(c.low), rng)
-                        c.low.append(v)
-                        out.extra_runs += 1
-                        out.extra_seconds += s
-                else:
-                    for k in range(plan.seeds):
-                        v, s = full_value(full, c.gid, k, rng)
-                        out.extra_runs += 1
-                        out.extra_seconds += s
-                        if v is not None:
-                            c.full.append(v)
-                    if not c.full:
-                        c.full = [float("nan")]  # promoted, but the table lacks it
-    chosen = hand_over(plan, list(cands.values()), a.min_accuracy)
+    if out.trained >= a.evaluations:  # the live search's last round, at --trials
+        extra_round(plan, study, spec, cands, low, full, rng, out, a, rounds, last=True)
+    if plan.kind == "promote":
+        chosen = promoted_hand_over(study, spec, cands)
+    else:
+        chosen = hand_over(plan, list(cands.values()), a.min_accuracy)
     best = max(statistics.fmean(e.dice) for e in full.entries.values())
     if chosen is not None:
         out.chosen = chosen.gid
         entry = full.entries.get(chosen.gid)
         out.regret = None if entry is None else best - statistics.fmean(entry.dice)
-    members = [
-        c
-        for c in low_front(list(cands.values()))
-        if a.min_accuracy is None or c.low_mean >= a.min_accuracy
-    ]
+    if plan.kind == "promote":  # the front the live search would report
+        from studies.search.front import pareto_front, trained_records
+        from studies.search.promotion import promoted
+
+        records = pareto_front(spec, trained_records(study), promoted(study))
+        members = [cands[r.genotype_id] for r in records if r.genotype_id in cands]
+    else:
+        members = [
+            c
+            for c in low_front(list(cands.values()))
+            if a.min_accuracy is None or c.low_mean >= a.min_accuracy
+        ]
     points = []
     for c in members:
         entry = full.entries.get(c.gid)

@@ -9,7 +9,8 @@ parameter the candidate does not have falls back to the seeded random draw. A mo
 attention order, bridge, up-sampling), on choices, so every neighbour is a point of the space.
 
 - ``local``: the study's current Pareto front of trained candidates (the study's objectives,
-  ``objectives.pareto_indices``); the next candidate is an untried one-factor neighbour of a
+  each pair judged at the fullest fidelity both have when the study promotes front members:
+  ``studies.search.promotion``); the next candidate is an untried one-factor neighbour of a
   front member, drawn uniformly over all such neighbours. When every neighbour of every front
   member has been tried (a local optimum of the front), it restarts: a random candidate.
 - ``evolution``: regularised (ageing) evolution. The population is the last ``population``
@@ -50,6 +51,7 @@ from studies.hypervolume import nondominated_ranks
 from studies.samplers.seeded_random import TrialSeededRandomSampler
 from studies.store import optuna_compat as compat
 from studies.store import schema
+from studies.store.promoted import promoted
 from studies.store.spec import StudySpec
 
 TARGET = "neighbour_sampler_target"  # trial system attribute: the chosen candidate's parameters
@@ -64,11 +66,21 @@ class _Trained:
     """A trained candidate as the samplers see it: its choices (None for a preset), its loss
     vector on the study's objectives and its trial number."""
 
-    def __init__(self, trial: FrozenTrial, spec: StudySpec) -> None:
+    def __init__(self, trial: FrozenTrial, spec: StudySpec, promoted: dict | None = None) -> None:
         self.number = trial.number
         preset = schema.PRESET in trial.user_attrs
         self.choices = None if preset else choices_from_params(trial.params)
         self.loss = objectives.loss_vector(spec, trial.user_attrs)
+        # the loss vector at the fuller fidelity when a promotion round measured it (None: not)
+        p = (promoted or {}).get(trial.user_attrs.get(schema.GENOTYPE_ID) or "")
+        self.fuller = objectives.with_accuracy(spec, self.loss, p.mean if p else None)
+
+
+def front_of(trained: list[_Trained]) -> list[int]:
+    """The front among trained candidates, each pair judged at the fullest fidelity both have
+    (``objectives.pareto_indices_fullest``; the search-fidelity front when none was promoted)."""
+    return objectives.pareto_indices_fullest([c.loss for c in trained],
+                                             [c.fuller for c in trained])  # fmt: skip
 
 
 class NeighbourSampler(BaseSampler):
@@ -84,6 +96,7 @@ class NeighbourSampler(BaseSampler):
     # --- what the study holds ---
     def _history(self, study: optuna.Study) -> tuple[list[_Trained], set[str]]:
         trained, tried = [], set()
+        promos = promoted(study.user_attrs) if self.spec.promotion is not None else {}
         for t in study.get_trials(deepcopy=False):
             gid = t.user_attrs.get(schema.GENOTYPE_ID)
             if gid:
@@ -95,7 +108,7 @@ class NeighbourSampler(BaseSampler):
                 continue
             r = schema.record_from_trial(t)
             if r.trained and r.duplicate_of is None:  # as ``front.trained_records`` counts
-                c = _Trained(t, self.spec)
+                c = _Trained(t, self.spec, promos)
                 if c.loss is not None:
                     trained.append(c)
         return trained, tried
@@ -154,7 +167,7 @@ class LocalSearchSampler(NeighbourSampler):
         movable = [c for c in trained if c.choices is not None]
         if not movable:
             return None  # nothing to move from yet: a random candidate
-        front = objectives.pareto_indices([c.loss for c in trained])
+        front = front_of(trained)
         pool = []
         for i in front:
             if trained[i].choices is not None:

@@ -67,6 +67,10 @@ class SearchOptions:
     objectives: str = ",".join(DEFAULT_OBJECTIVES)
     metric: str = "dice_per_image_mean"
     min_accuracy: float | None = None  # the accuracy floor (StudySpec.min_accuracy)
+    promote: str | None = None  # K:S, the fidelity plan (StudySpec.promotion); None: off
+    promote_every: int | None = None  # trained candidates between promotion rounds (10)
+    promote_fidelity: str | None = None  # HxW:EPOCHS of the promotions (96x96:10)
+    budget_hours: float | None = None  # training hours, candidates and promotions together
     sampler: str = "nsga2"
     population: int = 16
     seed: int = 0
@@ -135,6 +139,8 @@ def _check_options(o: SearchOptions) -> None:
         from studies.evidence.proxies import parse_warm_start
 
         parse_warm_start(o.warm_start)
+    if o.budget_hours is not None and o.budget_hours <= 0:
+        raise ValueError(f"--budget-hours must be > 0, got {o.budget_hours}")
     if o.worker_id < 0:
         raise ValueError(f"--worker-id must be >= 0, got {o.worker_id}")
     if o.backend == "optuna":
@@ -170,6 +176,7 @@ def _ray_entry():
 
 def make_spec(o: SearchOptions, data=None) -> StudySpec:
     """The study spec of these options; with ``data=None`` a provisional one (checks only)."""
+    from studies.search.promotion import make_plan
     from trainer.config import recipe_with
 
     synthetic = str(o.data) == SYNTHETIC
@@ -201,6 +208,7 @@ def make_spec(o: SearchOptions, data=None) -> StudySpec:
         objectives=_objectives(o.objectives),
         metric=o.metric,
         min_accuracy=o.min_accuracy,
+        promotion=make_plan(o.promote, o.promote_every, o.promote_fidelity),
         sampler=o.sampler,
         population_size=o.population,
         seed=o.seed,
@@ -391,32 +399,102 @@ def run_search(o: SearchOptions, report_builder=None) -> SearchOutcome:
         f"{', '.join(spec.objectives)} ({spec.metric}), {spec.sampler}, {spec.epochs} epochs "
         f"at {spec.image_size[0]}x{spec.image_size[1]}; {count_trained(study)}/{trials} candidates trained"
     )
-    if count_trained(study) < trials:
-        if o.backend == "ray":
-            _ray_entry()(
-                spec,
-                name,
-                url,
-                trials,
-                o.timeout,
-                address=o.address,
-                gpus_per_trial=o.gpus_per_trial,
-                cpus_per_trial=o.cpus_per_trial,
-                out_root=out,
-                device=o.device,
-                progress=o.progress,
-                data=data,
-            )
-        else:
-            _optimize(study, spec, o, name, url, trials, out, data)
+    if spec.promotion is not None:
+        print(f"fidelity plan: {describe_plan(spec)}")
+    _rounds(study, spec, o, name, url, trials, out, data)
     return _finish(study, spec, name, url, out, o, report_builder)
+
+
+def _train_to(study, spec, o: SearchOptions, name: str, url: str, target: int, out: Path,
+              data, timeout: float | None) -> None:  # fmt: skip
+    """Train candidates until the study holds ``target`` trained ones (either backend)."""
+    if count_trained(study) >= target:
+        return
+    if o.backend == "ray":
+        _ray_entry()(
+            spec,
+            name,
+            url,
+            target,
+            timeout,
+            address=o.address,
+            gpus_per_trial=o.gpus_per_trial,
+            cpus_per_trial=o.cpus_per_trial,
+            out_root=out,
+            device=o.device,
+            progress=o.progress,
+            data=data,
+        )
+    else:
+        _optimize(study, spec, dataclasses.replace(o, timeout=timeout), name, url, target, out,
+                  data)  # fmt: skip
+
+
+def _rounds(study, spec, o: SearchOptions, name: str, url: str, trials: int, out: Path,
+            data) -> None:  # fmt: skip
+    """Train up to ``trials`` candidates; with a promotion plan or ``--budget-hours`` in rounds
+    of ``every`` (10 without a plan), a promotion round after each, and the training-seconds
+    budget (candidates' and promotions' seconds) checked before each round."""
+    import time
+
+    from studies.search import promotion
+
+    plan = spec.promotion
+    every = plan.every if plan else (10 if o.budget_hours else trials)
+    start = time.time()
+    while True:
+        spent = sum(promotion.spent_seconds(study))
+        if o.budget_hours is not None and spent >= o.budget_hours * 3600:
+            print(f"training budget reached: {spent / 3600:.2f} h of {o.budget_hours:g} h "
+                  "(candidates and promotions)")  # fmt: skip
+            break
+        remaining = None if o.timeout is None else o.timeout - (time.time() - start)
+        if remaining is not None and remaining <= 0:
+            break
+        have = count_trained(study)
+        if plan is not None:  # a round due but not run (an interrupted run): run it first
+            due = [m for m in range(every, min(have, trials) + 1, every)
+                   if m not in promotion.rounds_done(study)]  # fmt: skip
+            if due:
+                _promote(study, spec, o, name, out, due[-1])
+                continue
+        if have >= trials:
+            break
+        target = min(trials, (have // every + 1) * every)
+        _train_to(study, spec, o, name, url, target, out, data, remaining)
+        if count_trained(study) == have:
+            break  # nothing trained (timeout, or the space has no untried candidate left)
+    if plan is not None and count_trained(study) >= trials and trials not in promotion.rounds_done(study):
+        _promote(study, spec, o, name, out, trials)  # the last round: the front as it ends
+
+
+def _promote(study, spec, o: SearchOptions, name: str, out: Path, at: int) -> None:
+    from studies.search import promotion
+
+    workers, threads = (1, None) if o.backend == "ray" else resolve_workers(o.workers, o.device)
+    new = promotion.run_round(study, spec, study_name=name, out_root=out, device=o.device,
+                              workers=workers, threads=threads, progress=o.progress, at=at)  # fmt: skip
+    for p in new:
+        mean, lo, hi = p.interval()
+        ci = f" [{lo:.4f}, {hi:.4f}]" if len(p.scores) > 1 else ""
+        print(f"promoted trial {p.trial} ({p.genotype_id}) at {p.fidelity}: {spec.metric} "
+              f"{mean:.4f}{ci} over {len(p.scores)} seed(s)")  # fmt: skip
+
+
+def describe_plan(spec) -> str:
+    from studies.search.promotion import describe
+
+    return describe(spec)
 
 
 def _finish(
     study, spec, name: str, url: str, out: Path, o: SearchOptions, report_builder=None
 ) -> SearchOutcome:
+    from studies.search import promotion
+
     counts = study_counts(study)
-    front = pareto_front(spec, trained_records(study))
+    promos = promotion.promoted(study) if spec.promotion is not None else None
+    front = pareto_front(spec, trained_records(study), promos)
     print(
         f"\n{counts['trials']} candidates drawn: {counts['trained']} trained (of them "
         f"{counts['pruned']} pruned, {counts['failed']} failed), {counts['over_budget']} over "
@@ -431,11 +509,23 @@ def _finish(
         f"Pareto front ({len(front)} of {counts['trained']} trained; validation "
         f"{spec.metric}{', SYNTHETIC data' if spec.synthetic else ''}{floor}):"
     )
-    print(format_front(spec, front))
+    print(format_front(spec, front, promos))
+    search_s, promo_s = promotion.spent_seconds(study)
+    if spec.promotion is not None:
+        runs = sum(len(p.values) for p in (promos or {}).values())
+        print(
+            f"promotions: {len(promos or {})} networks, {runs} runs at {spec.promotion.fidelity} "
+            f"({promo_s / 3600:.2f} h), beside the {counts['trained']} trained candidates "
+            f"({search_s / 3600:.2f} h); pairs judged at the fullest fidelity both have"
+        )
+        pick = promotion.chosen(spec, front, promos or {})
+        if pick is not None:
+            print(f"handed over: trial {pick.number} ({pick.preset or pick.genotype_id}), marked * "
+                  "(the promoted front member with the best fuller-fidelity mean)")  # fmt: skip
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
     csv = folder / "front.csv"
-    front_table(spec, front).to_csv(csv, index=False)
+    front_table(spec, front, promos).to_csv(csv, index=False)
     print(f"front table: {csv}")
     report = None
     if o.report and report_builder is not None:

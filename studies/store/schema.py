@@ -176,6 +176,11 @@ PRESETS_ENQUEUED = "lesion_nas_presets_enqueued"
 CONFIRM = "lesion_nas_confirm"
 # confirm --published: {published model: {rival trial number: paired Delta Dice, CI, verdict}}
 RIVALS = "lesion_nas_rivals"
+# the fidelity plan (--promote, studies.search.promotion): {genotype id: {trial, fidelity,
+# values, seconds, run_dirs}} of the front members promoted to the fuller fidelity, and the
+# trained counts at which a promotion round ran (each runs once)
+PROMOTED = "lesion_nas_promoted"
+PROMOTION_ROUNDS = "lesion_nas_promotion_rounds"
 
 # ---- appended by the worker protocol (issue 15) ---------------------------------------------
 # Trial level: TRAIN_CLAIM (True) is written, under the study lock, when a candidate passed the

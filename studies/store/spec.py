@@ -74,6 +74,36 @@ class PruneSettings:
 
 
 @dataclass(frozen=True)
+class PromotionPlan:
+    """The search's fidelity plan (``--promote K:S``, ``studies.search.promotion``): every
+    ``every`` trained candidates, the K best front members not yet promoted are retrained at the
+    fuller fidelity (``image_size``, ``epochs``) with S seeds; the front and local search then
+    judge each pair of candidates at the fullest fidelity both have."""
+
+    k: int = 2
+    seeds: int = 3
+    every: int = 10
+    image_size: tuple[int, int] = (96, 96)
+    epochs: int = 10
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "image_size", tuple(int(v) for v in self.image_size))
+        if self.k < 1 or self.seeds < 1 or self.every < 1 or self.epochs < 1:
+            raise ValueError(
+                "--promote K:S needs K >= 1 and S >= 1, --promote-every >= 1 and the promotion "
+                f"epochs >= 1; got K={self.k}, S={self.seeds}, every={self.every}, "
+                f"epochs={self.epochs}"
+            )
+        if len(self.image_size) != 2 or min(self.image_size) < 1:
+            raise ValueError(f"promotion image size must be HxW, got {self.image_size}")
+
+    @property
+    def fidelity(self) -> str:
+        """``96x96-e10``: the run folder tag and the front's fidelity column."""
+        return f"{self.image_size[0]}x{self.image_size[1]}-e{self.epochs}"
+
+
+@dataclass(frozen=True)
 class StudySpec:
     """What defines a search study (see the module docstring for what does not)."""
 
@@ -103,6 +133,8 @@ class StudySpec:
     # fidelity) are never on the front, local search never moves from them, and the
     # hypervolume's reference accuracy is the floor (None: no floor, reference 0)
     min_accuracy: float | None = None
+    # the fidelity plan: promotion of front members to a fuller fidelity (None: off)
+    promotion: PromotionPlan | None = None
     schema_version: int = schema.SCHEMA_VERSION
     space_version: int = SPACE_VERSION
     genotype_version: int = GENOTYPE_VERSION
@@ -114,6 +146,8 @@ class StudySpec:
                 object.__setattr__(self, name, tuple(value))
         if isinstance(self.pruning, dict):
             object.__setattr__(self, "pruning", PruneSettings(**self.pruning))
+        if isinstance(self.promotion, dict):
+            object.__setattr__(self, "promotion", PromotionPlan(**self.promotion))
         budgets = {objective_name(k): v for k, v in dict(self.budgets).items() if v is not None}
         object.__setattr__(self, "budgets", budgets)
         # "dice" was the accuracy objective's name in studies made before the objectives table
@@ -185,6 +219,11 @@ class StudySpec:
             keys = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
             inner = ", ".join(f"{k} {theirs.get(k)!r} vs {mine.get(k)!r}" for k in keys)
             return f"train_config ({inner})"
+        if isinstance(theirs, dict) and isinstance(mine, dict):  # pruning, promotion
+            keys = sorted(k for k in set(mine) | set(theirs)
+                          if _normal(mine.get(k)) != _normal(theirs.get(k)))  # fmt: skip
+            inner = ", ".join(f"{k} {_short(theirs.get(k))} vs {_short(mine.get(k))}" for k in keys)
+            return f"{field_name} ({inner})"
         return f"{field_name} {_short(theirs)} vs {_short(mine)}"
 
 
@@ -194,7 +233,12 @@ OLD_BUDGET_FIELDS = {"budget_params": "params", "budget_macs": "macs"}
 
 
 # StudySpec fields added after studies were first stored, with the value an older study had.
-ADDED_FIELDS = {"latency_runtime": "ort_cpu", "latency_threads": 1, "min_accuracy": None}
+ADDED_FIELDS = {
+    "latency_runtime": "ort_cpu",
+    "latency_threads": 1,
+    "min_accuracy": None,
+    "promotion": None,
+}
 
 
 def objective_name(name: str) -> str:
@@ -233,8 +277,8 @@ def with_train_defaults(train_config: dict) -> dict:
 
 def _plain(value: Any) -> Any:
     """Plain JSON types, copied: changing the result never changes the spec (frozen)."""
-    if isinstance(value, PruneSettings):
-        return dataclasses.asdict(value)
+    if isinstance(value, (PruneSettings, PromotionPlan)):
+        return _plain(dataclasses.asdict(value))
     if isinstance(value, (tuple, list)):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
@@ -282,14 +326,27 @@ def _validate(s: StudySpec) -> None:
             f"search image size {h}x{w} must be a multiple of {stride}, the total stride of the "
             f"deepest candidates (e.g. --image-size {max(stride, h // stride * stride)})"
         )
+    if s.promotion is not None:
+        p = s.promotion
+        ph, pw = p.image_size
+        if ph % stride or pw % stride:
+            raise ValueError(
+                f"promotion image size {ph}x{pw} must be a multiple of {stride} (--promote-fidelity)"
+            )
+        if ph * pw < h * w or p.epochs < s.epochs or (ph * pw == h * w and p.epochs == s.epochs):
+            raise ValueError(
+                f"--promote-fidelity {ph}x{pw}:{p.epochs} is not fuller than the search fidelity "
+                f"{h}x{w}, {s.epochs} epochs: give at least as many pixels and epochs, and more "
+                "of one"
+            )
     if s.population_size < 2:
         raise ValueError(f"population size must be >= 2, got {s.population_size}")
 
 
 # Spec fields that may differ between studies compared with each other (compare, fidelity): the
-# search strategy and its seeds. Everything else (space, budgets, objectives, data, split, image
+# search strategy, its seeds and its fidelity plan. Everything else (space, budgets, objectives, data, split, image
 # size, recipe and epochs) must be equal.
-FREE_FIELDS = {"sampler", "population_size", "seed"}
+FREE_FIELDS = {"sampler", "population_size", "seed", "promotion"}
 FREE_TRAIN = {"seed"}
 
 
