@@ -104,7 +104,9 @@ def add_parser(sub) -> None:
         "the hypervolume's reference accuracy is F (e.g. a reference model's score minus a "
         "margin; default none)",
     )
-    g = p.add_argument_group("fidelity plan (a search that tells a better network from a lucky draw)")
+    g = p.add_argument_group(
+        "fidelity plan (a search that tells a better network from a lucky draw)"
+    )
     g.add_argument(
         "--promote",
         metavar="K:S",

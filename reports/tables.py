@@ -214,7 +214,7 @@ def display_table(df: pd.DataFrame, view: StudyView) -> pd.DataFrame:
             if _blank(row["fullest mean"]):
                 return "-"
             n = 0 if _blank(row["fullest seeds"]) else int(row["fullest seeds"])
-            mark = " (handed over)" if row["handed over"] is True else ""
+            mark = "" if _blank(row["handed over"]) or not row["handed over"] else " (handed over)"
             if n > 1:
                 return (f"{row['fullest mean']:.4f} [{row['fullest CI low']:.4f}, "
                         f"{row['fullest CI high']:.4f}] at {row['fullest fidelity']}, {n} seeds"

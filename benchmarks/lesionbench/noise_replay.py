@@ -225,6 +225,8 @@ def promoted_hand_over(study, spec, cands: dict) -> Candidate | None:
 
 
 def replay_plan(plan: Plan, seed: int, low: Table, full: Table, a, reference) -> Outcome:
+    import dataclasses
+
     import numpy as np
     import optuna
 
@@ -233,8 +235,6 @@ def replay_plan(plan: Plan, seed: int, low: Table, full: Table, a, reference) ->
     from studies.samplers import make_sampler
     from studies.search.pruning import Reference, prune_decision
     from studies.store import schema
-
-    import dataclasses
 
     spec = dataclasses.replace(make_spec("local", seed, a), min_accuracy=a.min_accuracy)
     if plan.kind == "promote":

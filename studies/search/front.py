@@ -7,12 +7,14 @@ when the report package is not there to do it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import optuna
 
 from studies import objectives
 from studies.store import schema
+from studies.store.promoted import Promotion
 from studies.store.schema import TrialRecord
 from studies.store.spec import StudySpec
 
@@ -33,8 +35,6 @@ def pareto_front(
     """The non-dominated records, cheapest first. ``promoted`` (``promotion.promoted(study)``):
     each pair judged at the fullest fidelity both have (``promotion.front_indices``); without
     it, ``objectives.pareto_front``."""
-    from studies.search.promotion import front_indices
-
     scored = [r for r in records if spec.metric in r.val]
     front = [scored[i] for i in front_indices(spec, scored, promoted)]
     first = objectives.costs(spec)[0] if objectives.costs(spec) else None
@@ -44,6 +44,60 @@ def pareto_front(
     )
 
 
+def fuller_accuracy(record, promos: dict[str, Promotion]) -> float | None:
+    """A record's fuller-fidelity mean, None when it was not promoted (or every seed failed)."""
+    p = promos.get(getattr(record, "genotype_id", None) or "")
+    return None if p is None else p.mean
+
+
+def front_indices(spec: StudySpec, records, promos: dict[str, Promotion] | None) -> list[int]:
+    """Indices of the front members among trained records, each pair judged at the fullest
+    fidelity both have (``objectives.pareto_indices_fullest``)."""
+    losses = [objectives.loss_vector(spec, r.attrs) for r in records]
+    if not promos:
+        return objectives.pareto_indices(losses)
+    fuller = [
+        objectives.with_accuracy(spec, loss, fuller_accuracy(r, promos))
+        for loss, r in zip(losses, records, strict=True)
+    ]
+    return objectives.pareto_indices_fullest(losses, fuller)
+
+
+def search_accuracy(spec: StudySpec, record) -> float:
+    v = objectives.value(spec, objectives.OBJECTIVES[objectives.ACCURACY], record.attrs)
+    return -math.inf if v is None else v
+
+
+def chosen(spec: StudySpec, front, promos: dict[str, Promotion]):
+    """The network the search hands over: the promoted front member with the best
+    fuller-fidelity mean; with none promoted, the best search-fidelity score (None: no front)."""
+    measured = [r for r in front if fuller_accuracy(r, promos) is not None]
+    if measured:
+        return max(measured, key=lambda r: (fuller_accuracy(r, promos), -r.number))
+    if not front:
+        return None
+    return max(front, key=lambda r: (search_accuracy(spec, r), -r.number))
+
+
+def difference(a: Promotion, b: Promotion) -> tuple[float, float, float] | None:
+    """Mean of a minus mean of b and its 95 % Welch interval over their seeds (None with fewer
+    than two finite seeds on either side): the two are distinguishable when it excludes 0."""
+    from scipy import stats
+
+    xa, xb = a.scores, b.scores
+    if len(xa) < 2 or len(xb) < 2:
+        return None
+    ma, mb = sum(xa) / len(xa), sum(xb) / len(xb)
+    va = sum((x - ma) ** 2 for x in xa) / (len(xa) - 1) / len(xa)
+    vb = sum((x - mb) ** 2 for x in xb) / (len(xb) - 1) / len(xb)
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return ma - mb, ma - mb, ma - mb
+    dof = (va + vb) ** 2 / (va**2 / (len(xa) - 1) + vb**2 / (len(xb) - 1))
+    half = float(stats.t.ppf(0.975, dof)) * se
+    return ma - mb, ma - mb - half, ma - mb + half
+
+
 def front_table(spec: StudySpec, records: Sequence[TrialRecord], promoted: dict | None = None):
     """A pandas DataFrame of the front: trial, name, accuracy at the search fidelity, every cost
     objective, summary; with a promotion plan also each member's fullest measurement (fidelity,
@@ -51,10 +105,8 @@ def front_table(spec: StudySpec, records: Sequence[TrialRecord], promoted: dict 
     (``promotion.difference``: distinguishable when the interval of the difference excludes 0)."""
     import pandas as pd
 
-    from studies.search import promotion
-
     promoted = promoted or {}
-    pick = promotion.chosen(spec, list(records), promoted) if spec.promotion else None
+    pick = chosen(spec, list(records), promoted) if spec.promotion else None
     search_fidelity = f"{spec.image_size[0]}x{spec.image_size[1]}-e{spec.epochs}"
     rows = []
     for r in records:
@@ -85,8 +137,6 @@ def front_table(spec: StudySpec, records: Sequence[TrialRecord], promoted: dict 
 def _versus(r: TrialRecord, pick: TrialRecord | None, promoted: dict) -> str:
     """``-0.012 [-0.020, -0.004] distinguishable`` against the handed-over network; "" for the
     network itself, "not comparable" unless both were promoted with >= 2 seeds."""
-    from studies.search.promotion import difference
-
     if pick is None or r.number == pick.number:
         return ""
     a, b = promoted.get(r.genotype_id or ""), promoted.get(pick.genotype_id or "")
@@ -98,7 +148,9 @@ def _versus(r: TrialRecord, pick: TrialRecord | None, promoted: dict) -> str:
     return f"{delta:+.4f} [{lo:+.4f}, {hi:+.4f}] {word}"
 
 
-def format_front(spec: StudySpec, records: Sequence[TrialRecord], promoted: dict | None = None) -> str:
+def format_front(
+    spec: StudySpec, records: Sequence[TrialRecord], promoted: dict | None = None
+) -> str:
     """The front as terminal text (costs in k / M; with a promotion plan, each member's fullest
     measurement as ``mean [95 % CI] FIDELITY xSEEDS`` and ``*`` on the handed-over network)."""
     from searchspace.budget import format_count
@@ -116,12 +168,22 @@ def format_front(spec: StudySpec, records: Sequence[TrialRecord], promoted: dict
             "fullest measurement",
             [
                 f"{m:.4f} [{lo:.4f}, {hi:.4f}] {f} x{n}" if n > 1 else f"{m:.4f} {f} x{n}"
-                for m, lo, hi, f, n in zip(df["mean"], df["ci_low"], df["ci_high"], df["fidelity"],
-                                           df["seeds"], strict=True)  # fmt: skip
+                for m, lo, hi, f, n in zip(
+                    df["mean"],
+                    df["ci_low"],
+                    df["ci_high"],
+                    df["fidelity"],
+                    df["seeds"],
+                    strict=True,
+                )  # fmt: skip
             ],
         )
-        df["name"] = [("* " if h else "") + str(n) for n, h in zip(df["name"], df["handed_over"], strict=True)]
+        df["name"] = [
+            ("* " if h else "") + str(n) for n, h in zip(df["name"], df["handed_over"], strict=True)
+        ]
         df = df.drop(columns=["fidelity", "seeds", "mean", "ci_low", "ci_high", "handed_over"])
-        df["vs_handed_over"] = df["vs_handed_over"].map(lambda s: s.replace("distinguishable", "dist."))
+        df["vs_handed_over"] = df["vs_handed_over"].map(
+            lambda s: s.replace("distinguishable", "dist.")
+        )
     df["summary"] = df["summary"].map(lambda s: s if len(s) <= 70 else s[:67] + "...")
     return df.to_string(index=False)

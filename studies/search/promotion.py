@@ -22,15 +22,22 @@ The plan was chosen by replaying it against the lesionbench table
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
-from studies import objectives
+from studies.search.front import (
+    chosen,
+    difference,
+    front_indices,
+    fuller_accuracy,
+    search_accuracy,
+    trained_records,
+)
 from studies.store import schema
 from studies.store.promoted import Promotion, promoted
 from studies.store.spec import PromotionPlan, StudySpec
 
-__all__ = ["Promotion", "promoted"]  # the stored form lives in studies.store.promoted
+# the stored form lives in studies.store.promoted, the front's rules in studies.search.front
+__all__ = ["Promotion", "chosen", "difference", "front_indices", "fuller_accuracy", "promoted"]
 
 
 def parse_promote(text: str) -> tuple[int, int]:
@@ -73,30 +80,6 @@ def make_plan(promote: str | None, every: int | None, fidelity: str | None):
                          image_size=size, epochs=epochs)  # fmt: skip
 
 
-def fuller_accuracy(record, promos: dict[str, Promotion]) -> float | None:
-    """A record's fuller-fidelity mean, None when it was not promoted (or every seed failed)."""
-    p = promos.get(getattr(record, "genotype_id", None) or "")
-    return None if p is None else p.mean
-
-
-def front_indices(spec: StudySpec, records, promos: dict[str, Promotion] | None) -> list[int]:
-    """Indices of the front members among trained records, each pair judged at the fullest
-    fidelity both have (``objectives.pareto_indices_fullest``)."""
-    losses = [objectives.loss_vector(spec, r.attrs) for r in records]
-    if not promos:
-        return objectives.pareto_indices(losses)
-    fuller = [
-        objectives.with_accuracy(spec, loss, fuller_accuracy(r, promos))
-        for loss, r in zip(losses, records, strict=True)
-    ]
-    return objectives.pareto_indices_fullest(losses, fuller)
-
-
-def search_accuracy(spec: StudySpec, record) -> float:
-    v = objectives.value(spec, objectives.OBJECTIVES[objectives.ACCURACY], record.attrs)
-    return -math.inf if v is None else v
-
-
 def pick(spec: StudySpec, records, promos: dict[str, Promotion], k: int) -> list:
     """The front members a round promotes: the K with the best search-fidelity accuracy that are
     not promoted yet (below the accuracy floor: never, as they are never on the front)."""
@@ -104,36 +87,6 @@ def pick(spec: StudySpec, records, promos: dict[str, Promotion], k: int) -> list
     todo = [r for r in front if r.genotype_id and r.genotype_id not in promos and r.genotype]
     todo.sort(key=lambda r: (-search_accuracy(spec, r), r.number))
     return todo[:k]
-
-
-def chosen(spec: StudySpec, front, promos: dict[str, Promotion]):
-    """The network the search hands over: the promoted front member with the best
-    fuller-fidelity mean; with none promoted, the best search-fidelity score (None: no front)."""
-    measured = [r for r in front if fuller_accuracy(r, promos) is not None]
-    if measured:
-        return max(measured, key=lambda r: (fuller_accuracy(r, promos), -r.number))
-    if not front:
-        return None
-    return max(front, key=lambda r: (search_accuracy(spec, r), -r.number))
-
-
-def difference(a: Promotion, b: Promotion) -> tuple[float, float, float] | None:
-    """Mean of a minus mean of b and its 95 % Welch interval over their seeds (None with fewer
-    than two finite seeds on either side): the two are distinguishable when it excludes 0."""
-    from scipy import stats
-
-    xa, xb = a.scores, b.scores
-    if len(xa) < 2 or len(xb) < 2:
-        return None
-    ma, mb = sum(xa) / len(xa), sum(xb) / len(xb)
-    va = sum((x - ma) ** 2 for x in xa) / (len(xa) - 1) / len(xa)
-    vb = sum((x - mb) ** 2 for x in xb) / (len(xb) - 1) / len(xb)
-    se = math.sqrt(va + vb)
-    if se == 0:
-        return ma - mb, ma - mb, ma - mb
-    dof = (va + vb) ** 2 / (va**2 / (len(xa) - 1) + vb**2 / (len(xb) - 1))
-    half = float(stats.t.ppf(0.975, dof)) * se
-    return ma - mb, ma - mb - half, ma - mb + half
 
 
 def spent_seconds(study) -> tuple[float, float]:
@@ -159,7 +112,6 @@ def run_round(study, spec: StudySpec, *, study_name: str, out_root: Path, device
 
     from runner.runs import train_runs
     from searchspace.genotype import Genotype
-    from studies.search.front import trained_records
     from studies.search.trial import load_study_data
     from trainer.config import recipe_with
 

@@ -464,7 +464,11 @@ def _rounds(study, spec, o: SearchOptions, name: str, url: str, trials: int, out
         _train_to(study, spec, o, name, url, target, out, data, remaining)
         if count_trained(study) == have:
             break  # nothing trained (timeout, or the space has no untried candidate left)
-    if plan is not None and count_trained(study) >= trials and trials not in promotion.rounds_done(study):
+    if (
+        plan is not None
+        and count_trained(study) >= trials
+        and trials not in promotion.rounds_done(study)
+    ):
         _promote(study, spec, o, name, out, trials)  # the last round: the front as it ends
 
 

@@ -58,9 +58,13 @@ def promoted(user_attrs) -> dict[str, Promotion]:
     attrs = getattr(user_attrs, "user_attrs", user_attrs) or {}
     raw = attrs.get(schema.PROMOTED) or {}
     return {
-        gid: Promotion(gid, int(d["trial"]), str(d["fidelity"]), list(d.get("values") or []),
-                       list(d.get("seconds") or []), list(d.get("run_dirs") or []))  # fmt: skip
+        gid: Promotion(
+            gid,
+            int(d["trial"]),
+            str(d["fidelity"]),
+            list(d.get("values") or []),
+            list(d.get("seconds") or []),
+            list(d.get("run_dirs") or []),
+        )  # fmt: skip
         for gid, d in raw.items()
     }
-
-
