@@ -246,3 +246,35 @@ def test_a_promoted_study_resumes_with_its_promotions_and_refuses_another_plan(t
         run_search(options_from(trials=6, **{**base, "promote": "2:2"}))
     study = optuna.load_study(study_name="promo", storage=outcome.storage)
     assert study.user_attrs[schema.PROMOTED] == before and len(trained_records(study)) == 4
+
+
+def test_the_ray_backend_runs_the_same_rounds(tmp_path):
+    """A real local Ray: candidates trained by Tune in rounds of 1 on one Ray session, promotions
+    trained on the driver between them, the same study attributes as the Optuna backend."""
+    pytest.importorskip("ray.tune")
+    import ray
+
+    outcome = run_search(
+        options_from(
+            backend="ray",
+            trials=2,
+            promote="1:1",
+            promote_every=1,
+            promote_fidelity="32x32:2",
+            image_size=(32, 32),
+            limit=24,
+            epochs=1,
+            sampler="random",
+            progress=False,
+            report=False,
+            out=str(tmp_path),
+            study="ray-promo",
+        )  # fmt: skip
+    )
+    assert not ray.is_initialized()  # the session it started is shut down
+    study = optuna.load_study(study_name="ray-promo", storage=outcome.storage)
+    assert len(trained_records(study)) == 2
+    assert promotion.rounds_done(study) == {1, 2}
+    promos = promoted(study)
+    assert 1 <= len(promos) <= 2
+    assert all(p.fidelity == "32x32-e2" and len(p.scores) == 1 for p in promos.values())

@@ -8,7 +8,7 @@ this package only for that backend).
 - ``schedulers``: early stopping (``"pareto"``, ``"asha"``) as Tune schedulers.
 """
 
-from studies.ray_tune.backend import run_ray
+from studies.ray_tune.backend import ray_session, run_ray
 from studies.ray_tune.schedulers import SCHEDULERS, AshaStop, ParetoStop, make_scheduler
 from studies.ray_tune.searcher import StudySearcher, beat, define_space
 from studies.ray_tune.trainable import METRIC, PAYLOAD, train_trial
@@ -23,6 +23,7 @@ __all__ = [
     "beat",
     "define_space",
     "make_scheduler",
+    "ray_session",
     "run_ray",
     "train_trial",
 ]

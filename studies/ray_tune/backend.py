@@ -68,6 +68,18 @@ def _start_ray(address: str | None, num_cpus: int | None) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[None]:
+    """Ray started once (or the cluster at ``address`` connected once) for several ``run_ray``
+    calls, e.g. a search's rounds between promotions; shut down at the end if started here."""
+    started = _start_ray(address, num_cpus)
+    try:
+        yield
+    finally:
+        if started:
+            ray.shutdown()
+
+
 def _resources(cpus: float | None, gpus: float | None, device: str) -> tuple[float, float, int]:
     """CPUs and GPUs per trial, and how many trials fit in the cluster at once."""
     total = ray.cluster_resources()

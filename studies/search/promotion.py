@@ -103,9 +103,9 @@ def spent_seconds(study) -> tuple[float, float]:
 
 def run_round(study, spec: StudySpec, *, study_name: str, out_root: Path, device: str = "auto",
               workers: int = 1, threads: int | None = None, progress: bool = True,
-              at: int | None = None) -> list[Promotion]:  # fmt: skip
+              at=()) -> list[Promotion]:  # fmt: skip
     """One promotion round on the study as it stands (module docstring); records the trained
-    count ``at`` as a round done. Returns the new promotions."""
+    counts ``at`` as rounds done. Returns the new promotions."""
     from functools import partial
 
     from tqdm import tqdm
@@ -156,8 +156,9 @@ def run_round(study, spec: StudySpec, *, study_name: str, out_root: Path, device
             stored[r.genotype_id] = p.to_dict()
             new.append(p)
         study.set_user_attr(schema.PROMOTED, stored)
-    if at is not None:
-        rounds = sorted(set(study.user_attrs.get(schema.PROMOTION_ROUNDS) or []) | {int(at)})
+    if at:
+        done = set(study.user_attrs.get(schema.PROMOTION_ROUNDS) or [])
+        rounds = sorted(done | {int(v) for v in at})
         study.set_user_attr(schema.PROMOTION_ROUNDS, rounds)
     return new
 

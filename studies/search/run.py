@@ -16,6 +16,7 @@ of hours.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
@@ -437,11 +438,24 @@ def _rounds(study, spec, o: SearchOptions, name: str, url: str, trials: int, out
     budget (candidates' and promotions' seconds) checked before each round."""
     import time
 
-    from studies.search import promotion
-
     plan = spec.promotion
     every = plan.every if plan else (10 if o.budget_hours else trials)
     start = time.time()
+    with contextlib.ExitStack() as stack:
+        if o.backend == "ray" and every < trials:  # one Ray for every round
+            from studies.ray_tune import ray_session
+
+            stack.enter_context(ray_session(o.address))
+        _round_loop(study, spec, o, name, url, trials, out, data, every, start)
+
+
+def _round_loop(study, spec, o: SearchOptions, name: str, url: str, trials: int, out: Path, data,
+                every: int, start: float) -> None:  # fmt: skip
+    import time
+
+    from studies.search import promotion
+
+    plan = spec.promotion
     while True:
         spent = sum(promotion.spent_seconds(study))
         if o.budget_hours is not None and spent >= o.budget_hours * 3600:
@@ -455,8 +469,8 @@ def _rounds(study, spec, o: SearchOptions, name: str, url: str, trials: int, out
         if plan is not None:  # a round due but not run (an interrupted run): run it first
             due = [m for m in range(every, min(have, trials) + 1, every)
                    if m not in promotion.rounds_done(study)]  # fmt: skip
-            if due:
-                _promote(study, spec, o, name, out, due[-1])
+            if due:  # after an interrupted run several may be due: one round stands for them
+                _promote(study, spec, o, name, out, due)
                 continue
         if have >= trials:
             break
@@ -469,10 +483,10 @@ def _rounds(study, spec, o: SearchOptions, name: str, url: str, trials: int, out
         and count_trained(study) >= trials
         and trials not in promotion.rounds_done(study)
     ):
-        _promote(study, spec, o, name, out, trials)  # the last round: the front as it ends
+        _promote(study, spec, o, name, out, [trials])  # the last round: the front as it ends
 
 
-def _promote(study, spec, o: SearchOptions, name: str, out: Path, at: int) -> None:
+def _promote(study, spec, o: SearchOptions, name: str, out: Path, at) -> None:
     from studies.search import promotion
 
     workers, threads = (1, None) if o.backend == "ray" else resolve_workers(o.workers, o.device)
