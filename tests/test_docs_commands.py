@@ -91,6 +91,14 @@ EXAMPLE_HOST = "names an example database host; the two worker commands run on a
 
 CASES: dict[str, Case] = {
     'pip install -e ".[dev]"': Case(skip=SETUP),
+    "python search.py --budget-params 0.4M --data isic2018 --study first-hour": Case(
+        skip="downloads ISIC 2018 from the internet: tests/test_fetch.py runs the download "
+        "against a local server, and the search verb runs on real data in the other cases"
+    ),
+    "python search.py report --study first-hour": Case(skip="needs the isic2018 search above"),
+    "bash benchmarks/gpu.sh": Case(
+        skip="the full GPU run; tests/test_gpu_suite.py runs its --smoke --device cpu path"
+    ),
     "python -m pytest -q": Case(skip=SETUP),
     "python search.py --help": Case(says="verbs:"),
     SEARCH_SYN: Case(SEARCH, report(f"runs/{SYN}/report") + (f"runs/{SYN}/study.db",)),
@@ -148,6 +156,15 @@ CASES: dict[str, Case] = {
     ),
     "python search.py export --run runs/train/scsonet --onnx scsonet.onnx": Case(
         writes=("scsonet.onnx",), needs=(TRAIN_CMD,)
+    ),
+    "python search.py --budget-params 0.4M --sampler local --promote 2:3 --promote-fidelity "
+    "96x96:10 --study search-promote": Case(
+        {**SEARCH, "--promote-fidelity": ["32x32:2"]},
+        (
+            *report("runs/search-promote/report"),
+            "runs/search-promote/promote/32x32-e2/*/seed0/metrics.json",
+        ),
+        says="handed over: trial",
     ),
     "python search.py --budget-params 0.4M --backend ray --study search-ray": Case(
         SEARCH, report("runs/search-ray/report")
