@@ -31,15 +31,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def candidates(n: int, budget: str, size: int, seed: int):
+def candidates(n: int, budget: str, seed: int):
     from searchspace.budget import parse_params
-    from searchspace.cost import count_cost
+    from searchspace.cost import count_params
     from searchspace.space import random_genotypes
 
     limit = parse_params(budget)
     out = []
     for g in random_genotypes(n * 6, seed=seed):
-        if count_cost(g, (size, size)).params <= limit:
+        if count_params(g) <= limit:
             out.append(g)
         if len(out) == n:
             break
@@ -63,7 +63,7 @@ def child(a) -> None:
     counts = (a.images + a.batch_size // 2 + 1, 16, 16)
     data = load_data("synthetic", image_size=size, synthetic_counts=counts, progress=False)
     seconds = []
-    for i, g in enumerate(candidates(a.candidates, a.budget_params, a.image_size, a.seed)):
+    for i, g in enumerate(candidates(a.candidates, a.budget_params, a.seed)):
         torch.manual_seed(i)
         model = build_model(g)
         config = recipe("fast", image_size=size, epochs=a.epochs, batch_size=a.batch_size,
