@@ -49,7 +49,7 @@ EVAL_TOLERANCE = 0.005
 def sizes(smoke: bool, cuda: bool) -> dict:
     if smoke:
         return dict(side=32, images=16, repeats=1, packs="1,2", epochs=1, candidates=2,
-                    trials=2, search_epochs=1, search_side=32, models="scsonet", budget="0.1M")  # fmt: skip
+                    trials=1, search_epochs=1, search_side=32, models="scsonet", budget="0.1M")  # fmt: skip
     side = 256 if cuda else 128
     return dict(side=side, images=512, repeats=3, packs="1,2,4,8", epochs=2, candidates=20,
                 trials=100, search_epochs=20, search_side=128,
