@@ -29,6 +29,7 @@ from studies.search.front import pareto_front, trained_records
 from studies.search.trial import load_study_data
 from studies.search.workers import resolve_workers
 from studies.store import schema
+from studies.store.promoted import promoted
 from studies.store.storage import load_existing_study, load_spec, storage_url
 from trainer import TrainConfig
 from trainer.config import recipe_with
@@ -61,7 +62,7 @@ class ConfirmOutcome:
 
 def candidates(study, spec) -> list[Candidate]:
     """The front, then the study's presets (trained or not), one entry per genotype."""
-    front = pareto_front(spec, trained_records(study))
+    front = pareto_front(spec, trained_records(study), promoted(study))
     presets = [
         schema.record_from_trial(t)
         for t in study.get_trials(deepcopy=False)
@@ -132,7 +133,7 @@ def run_confirm(
     if published:
         from studies.evidence.rivals import cheaper_rivals, published_models
 
-        front = pareto_front(spec, trained_records(study))
+        front = pareto_front(spec, trained_records(study), promoted(study))
         records_all = [schema.record_from_trial(t) for t in study.get_trials(deepcopy=False)]
         for p in published_models(records_all, spec.image_size, spec.metric):
             rivals = cheaper_rivals(front, p, spec.metric)
@@ -295,7 +296,7 @@ def _print_rivals(study, spec, paired: dict) -> None:
     from studies.evidence.rivals import rows as rival_rows
 
     records = [schema.record_from_trial(t) for t in study.get_trials(deepcopy=False)]
-    front = pareto_front(spec, trained_records(study))
+    front = pareto_front(spec, trained_records(study), promoted(study))
     table = rival_rows(published_models(records, spec.image_size, spec.metric), front,
                        spec.metric, paired)  # fmt: skip
     print("\npublished models and their cheaper rivals (* reaches it at the search fidelity):")
