@@ -48,8 +48,9 @@ STORAGE_HELP = (
 
 
 WORKERS_HELP = (
-    "worker processes on this machine (default auto: one per usable CPU core, at most 8; 1 on a "
-    "GPU); N workers get cores // N torch threads each (a single worker keeps torch's default); "
+    "worker processes on this machine (default auto: one per usable CPU core, at most 8; on a GPU "
+    "machine 1 per GPU used, every visible one or those --gpus names: today's rule, until a GPU "
+    "measurement sets it); N workers get cores // N torch threads each (a single worker keeps torch's default); "
     "independent runs are trained that many at a time"
 )
 

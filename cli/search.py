@@ -22,7 +22,7 @@ candidates (a few minutes on 2 CPU cores). With --data: 128x128, the recipe's ep
 duplicate candidates are recorded and told to the sampler but do not count. Re-running the same
 command resumes the study until it holds --trials trained candidates; a larger --trials extends
 it. --workers N runs N worker processes on the study (default auto: one single-thread worker per
-CPU core, up to 8; 1 on a GPU); the same command started again (here or on another machine)
+CPU core, up to 8; 1 per GPU used on a GPU machine); the same command started again (here or on another machine)
 against the same --storage, with its own --worker-id, adds workers: they share the study, no
 genotype is trained twice, and a candidate whose worker was killed is trained again once.
 See docs/search.md.

@@ -20,6 +20,20 @@ def gpus(monkeypatch):
     return fake
 
 
+def test_workers_auto_is_one_per_gpu_used(gpus):
+    from studies.search.workers import AUTO_PER_GPU, resolve_workers
+
+    gpus(4)
+    assert resolve_workers("auto", "auto") == (
+        4 * AUTO_PER_GPU,
+        1 if AUTO_PER_GPU * 4 > 1 else None,
+    )
+    assert resolve_workers("auto", "cuda", "1,3")[0] == 2 * AUTO_PER_GPU
+    assert resolve_workers("auto", "cuda:2")[0] == AUTO_PER_GPU
+    assert resolve_workers("auto", "cpu")[0] >= 1  # the CPU rule
+    assert resolve_workers("3", "cuda") == (3, max(1, resolve_workers("3", "cpu")[1]))
+
+
 def test_workers_are_spread_round_robin_over_every_visible_gpu(gpus):
     gpus(4)
     assert devices.place(8, "auto") == [f"cuda:{i % 4}" for i in range(8)]
@@ -73,7 +87,7 @@ def test_a_search_gives_each_local_worker_its_device(gpus, monkeypatch, tmp_path
         seen["devices"], seen["n"] = job.devices, n
 
     monkeypatch.setattr(search_run, "run_workers", fake_run_workers)
-    monkeypatch.setattr(search_run, "resolve_workers", lambda w, d: (4, 1))
+    monkeypatch.setattr(search_run, "resolve_workers", lambda w, d, g=None: (4, 1))
     opts = search_run.options_from(
         trials=2, epochs=1, image_size=(32, 32), limit=16, progress=False, report=False,
         out=str(tmp_path), workers="4", device="cpu",

@@ -145,7 +145,7 @@ def _check_options(o: SearchOptions) -> None:
     if o.worker_id < 0:
         raise ValueError(f"--worker-id must be >= 0, got {o.worker_id}")
     if o.backend == "optuna":
-        resolve_workers(o.workers, o.device)
+        resolve_workers(o.workers, o.device, o.gpus)
         from runner.devices import place
 
         place(1, o.device, o.gpus)  # a bad --gpus is refused before anything is written
@@ -308,7 +308,7 @@ def _optimize(study, spec, o: SearchOptions, name: str, url: str, trials: int, o
 
     from runner.devices import place, placement_text
 
-    workers, threads = resolve_workers(o.workers, o.device)
+    workers, threads = resolve_workers(o.workers, o.device, o.gpus)
     devices = place(workers, o.device, o.gpus)
     job = WorkerJob(
         spec=spec,
@@ -489,7 +489,9 @@ def _round_loop(study, spec, o: SearchOptions, name: str, url: str, trials: int,
 def _promote(study, spec, o: SearchOptions, name: str, out: Path, at) -> None:
     from studies.search import promotion
 
-    workers, threads = (1, None) if o.backend == "ray" else resolve_workers(o.workers, o.device)
+    workers, threads = (
+        (1, None) if o.backend == "ray" else resolve_workers(o.workers, o.device, o.gpus)
+    )
     new = promotion.run_round(study, spec, study_name=name, out_root=out, device=o.device,
                               workers=workers, threads=threads, progress=o.progress, at=at)  # fmt: skip
     for p in new:

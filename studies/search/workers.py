@@ -425,21 +425,31 @@ def usable_cores() -> int:
 
 
 MAX_AUTO_WORKERS = 8
+# --workers auto on a GPU machine: this many workers per GPU the search uses (every visible one,
+# or those --gpus names; one with --device cuda:K). Today's value, kept until a GPU measurement
+# (benchmarks/packing.py through benchmarks/gpu.sh) sets it: several trials per GPU pay off or
+# not by model size.
+AUTO_PER_GPU = 1
 
 
-def resolve_workers(setting: str | int, device: str) -> tuple[int, int | None]:
+def resolve_workers(
+    setting: str | int, device: str, gpus: str | None = None
+) -> tuple[int, int | None]:
     """(workers, torch threads per worker) for ``--workers``: a number, or ``auto`` = on CPU one
     worker per usable core up to 8, the cores shared out (benchmarks/search_throughput.py: on 2
     cores, 2 single-thread workers train 1.8x the candidates per hour of one 2-thread worker);
-    on a GPU 1 (several trials per GPU pay off or not by model size: measure with
-    benchmarks/packing.py and ask for them)."""
-    import torch
+    on a GPU machine ``AUTO_PER_GPU`` per GPU used (``gpus``: ``--gpus``), so that every GPU is
+    busy."""
+    from runner.devices import parse_gpus, wants_cuda
 
     cores = usable_cores()
     text = str(setting).strip().lower()
     if text == "auto":
-        cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
-        n = 1 if cuda else min(cores, MAX_AUTO_WORKERS)
+        if wants_cuda(device):
+            used = 1 if ":" in device else max(1, len(parse_gpus(gpus)))
+            n = AUTO_PER_GPU * used
+        else:
+            n = min(cores, MAX_AUTO_WORKERS)
     else:
         try:
             n = int(text)
