@@ -106,10 +106,12 @@ def plot_pareto(data: ParetoData) -> go.Figure:
                 go.Scatter(
                     x=[_x(p, xkey) for p in pts], y=[p.promoted[0] for p in pts],
                     error_y=dict(type="data", symmetric=False, visible=True,
-                                 array=[p.promoted[2] - p.promoted[0] for p in pts],
-                                 arrayminus=[p.promoted[0] - p.promoted[1] for p in pts]),
+                                 array=[min(p.promoted[2], 1.0) - p.promoted[0] for p in pts],
+                                 arrayminus=[p.promoted[0] - max(p.promoted[1], 0.0)
+                                             for p in pts]),
                     mode="markers", marker=dict(symbol="square-open", size=12, color=PROMOTED),
-                    name=f"promoted to {data.fuller_fidelity}: mean, 95 % CI over seeds",
+                    name=f"promoted to {data.fuller_fidelity}: mean, 95 % CI over seeds "
+                    "(drawn within [0, 1])",
                     legendgroup="promoted", showlegend=col == 1,
                     text=[f"{p.label}: {p.promoted[0]:.4f} [{p.promoted[1]:.4f}, "
                           f"{p.promoted[2]:.4f}] at {p.promoted[4]} ({p.promoted[3]} seeds)"
