@@ -103,9 +103,12 @@ def spent_seconds(study) -> tuple[float, float]:
 
 def run_round(study, spec: StudySpec, *, study_name: str, out_root: Path, device: str = "auto",
               workers: int = 1, threads: int | None = None, progress: bool = True,
-              at=()) -> list[Promotion]:  # fmt: skip
-    """One promotion round on the study as it stands (module docstring); records the trained
-    counts ``at`` as rounds done. Returns the new promotions."""
+              url: str | None = None) -> list[Promotion]:  # fmt: skip
+    """One promotion round on the study as it stands (module docstring); the caller claims the
+    round (``schema.PROMOTION_ROUNDS``, under the study lock). With the storage ``url`` the
+    results are merged into the stored promotions under that lock (several commands on one
+    storage). Returns the new promotions."""
+    import contextlib
     from functools import partial
 
     from tqdm import tqdm
@@ -142,24 +145,24 @@ def run_round(study, spec: StudySpec, *, study_name: str, out_root: Path, device
                              threads=threads, device=device,
                              on_done=lambda i, m: bar.update(1))  # fmt: skip
         bar.close()
-        stored = dict(study.user_attrs.get(schema.PROMOTED) or {})
         for i, r in enumerate(chosen_now):
             mine = results[i * plan.seeds : (i + 1) * plan.seeds]
-            p = Promotion(
-                r.genotype_id,
-                r.number,
-                plan.fidelity,
-                [((m or {}).get("val") or {}).get(spec.metric) for m in mine],
-                [(m or {}).get("train_seconds") for m in mine],
-                [str(run_dir) for _g, _c, run_dir in runs[i * plan.seeds : (i + 1) * plan.seeds]],
+            new.append(
+                Promotion(
+                    r.genotype_id,
+                    r.number,
+                    plan.fidelity,
+                    [((m or {}).get("val") or {}).get(spec.metric) for m in mine],
+                    [(m or {}).get("train_seconds") for m in mine],
+                    [str(d) for _g, _c, d in runs[i * plan.seeds : (i + 1) * plan.seeds]],
+                )
             )
-            stored[r.genotype_id] = p.to_dict()
-            new.append(p)
-        study.set_user_attr(schema.PROMOTED, stored)
-    if at:
-        done = set(study.user_attrs.get(schema.PROMOTION_ROUNDS) or [])
-        rounds = sorted(done | {int(v) for v in at})
-        study.set_user_attr(schema.PROMOTION_ROUNDS, rounds)
+        from studies.search.workers import StudyLock
+
+        with StudyLock(url, study_name) if url else contextlib.nullcontext():
+            stored = dict(study.user_attrs.get(schema.PROMOTED) or {})
+            stored.update({p.genotype_id: p.to_dict() for p in new})
+            study.set_user_attr(schema.PROMOTED, stored)
     return new
 
 

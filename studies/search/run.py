@@ -470,7 +470,8 @@ def _round_loop(study, spec, o: SearchOptions, name: str, url: str, trials: int,
             due = [m for m in range(every, min(have, trials) + 1, every)
                    if m not in promotion.rounds_done(study)]  # fmt: skip
             if due:  # after an interrupted run several may be due: one round stands for them
-                _promote(study, spec, o, name, out, due)
+                if _claim_round(study, url, name, due):
+                    _promote(study, spec, o, name, url, out)
                 continue
         if have >= trials:
             break
@@ -481,19 +482,34 @@ def _round_loop(study, spec, o: SearchOptions, name: str, url: str, trials: int,
     if (
         plan is not None
         and count_trained(study) >= trials
-        and trials not in promotion.rounds_done(study)
+        and _claim_round(study, url, name, [trials])
     ):
-        _promote(study, spec, o, name, out, [trials])  # the last round: the front as it ends
+        _promote(study, spec, o, name, url, out)  # the last round: the front as it ends
 
 
-def _promote(study, spec, o: SearchOptions, name: str, out: Path, at) -> None:
+def _claim_round(study, url: str, name: str, at: list[int]) -> bool:
+    """Claim the promotion round(s) at these trained counts under the study lock, so that
+    several commands on one storage never run the same round twice (a command stopped during a
+    round leaves it claimed: its members, still unpromoted, are picked again by the next round,
+    and their finished seeds are reused from the run folders). False when another took it."""
+    from studies.search import promotion
+
+    with StudyLock(url, name):
+        done = promotion.rounds_done(study)
+        if all(int(m) in done for m in at):
+            return False
+        study.set_user_attr(schema.PROMOTION_ROUNDS, sorted(done | {int(m) for m in at}))
+    return True
+
+
+def _promote(study, spec, o: SearchOptions, name: str, url: str, out: Path) -> None:
     from studies.search import promotion
 
     workers, threads = (
         (1, None) if o.backend == "ray" else resolve_workers(o.workers, o.device, o.gpus)
     )
     new = promotion.run_round(study, spec, study_name=name, out_root=out, device=o.device,
-                              workers=workers, threads=threads, progress=o.progress, at=at)  # fmt: skip
+                              workers=workers, threads=threads, progress=o.progress, url=url)  # fmt: skip
     for p in new:
         mean, lo, hi = p.interval()
         ci = f" [{lo:.4f}, {hi:.4f}]" if len(p.scores) > 1 else ""
