@@ -19,6 +19,7 @@ def run(args) -> int:
         workers=args.workers,
         external=parse_named_paths(args.external, "--external"),
         published=args.published,
+        image_size=o.image_size(args.image_size) if args.image_size else None,
     )
     print(f"confirmed {len(outcome.records)} model(s): {outcome.csv}")
     return 0
@@ -31,6 +32,11 @@ def add_parser(sub) -> None:
     o.add_from(p, "--seeds", run_confirm, "seeds", "training seeds per model")
     o.add(p, "--recipe", help="training recipe (default: the search's)")
     o.add(p, "--epochs", "--device", "--out", "--workers")
+    o.add_image_size(
+        p,
+        "retrain at this size instead of the search's (e.g. 96 96: a fuller fidelity); the runs "
+        "go to OUT/STUDY/confirm-HxW/ and the record names the size",
+    )
     p.add_argument(
         "--external",
         action="append",

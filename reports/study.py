@@ -72,6 +72,8 @@ def parse_confirm(attr: Any, metric: str) -> Confirmed | None:
         how.append(f"recipe {attr['recipe']}")
     if attr.get("epochs") is not None:
         how.append(f"{attr['epochs']} epochs")
+    if isinstance(attr.get("image_size"), list) and len(attr["image_size"]) == 2:
+        how.append(f"{attr['image_size'][0]}x{attr['image_size'][1]}")
     external = {}
     for name, e in dict(attr.get("external") or {}).items():
         mean, std, _ = mean_std(list(e.get("values") or []))

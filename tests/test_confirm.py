@@ -107,6 +107,31 @@ def test_confirm_retrains_front_and_presets_with_seeds(tmp_path, capsys, monkeyp
     again = run_confirm(outcome.study_name, seeds=2, epochs=1, out_root=tmp_path, progress=False,
                         workers=1)  # fmt: skip
     assert again.records.keys() == {int(k) for k in stored if k.isdigit()}
+    monkeypatch.undo()
+
+    # --image-size: a fuller fidelity than the search's, in its own folder, the size recorded
+    code = cli.main(
+        ["confirm", "--study", outcome.study_name, "--seeds", "1", "--epochs", "1",
+         "--out", str(tmp_path), "--workers", "1", "--image-size", "64", "64"]
+    )  # fmt: skip
+    assert code == 0
+    table = pd.read_csv(tmp_path / outcome.study_name / "confirm-64x64.csv")
+    assert (table["image_size"] == "64x64").all() and set(table["trial"]) == front | presets
+    study = optuna.load_study(study_name=outcome.study_name, storage=outcome.storage)
+    for number in front:
+        record = study.user_attrs[schema.CONFIRM][str(number)]
+        assert record["image_size"] == [64, 64]
+        run_dir = Path(record["run_dirs"][0])
+        assert run_dir.parts[-3] == "confirm-64x64"
+        import json
+
+        assert json.loads((run_dir / "train_config.json").read_text())["image_size"] == [64, 64]
+    assert (
+        cli.main(
+            ["confirm", "--study", outcome.study_name, "--out", str(tmp_path), "--image-size", "40"]
+        )
+        == 2
+    )  # not a multiple of the stride: one error
 
 
 def test_confirm_of_a_missing_study_is_one_clear_error(tmp_path, capsys):

@@ -105,13 +105,16 @@ def run_confirm(
     workers: str | int = "auto",
     external: dict[str, str] | None = None,
     published: bool = False,
+    image_size: tuple[int, int] | None = None,
 ) -> ConfirmOutcome:
     """Retrain and score (module docstring). ``external``: {name: dataset folder}; every
     confirmed run is also evaluated on each, all its images at each mask's own resolution
     (``runner.runs.evaluate_run``), and mean ± std over seeds goes to confirm.csv and the
     stored record ("external"). ``published``: also retrain the published models that a front
     member undercuts on both cost axes (``studies.evidence.rivals``) and pair each with its
-    cheaper rivals on the validation images (``schema.RIVALS``)."""
+    cheaper rivals on the validation images (``schema.RIVALS``). ``image_size``: retrain and
+    score at this size instead of the search's (a fuller fidelity; runs under ``confirm-HxW``,
+    the record and the table name it; the costs of the candidates stay the search's)."""
     import pandas as pd
     from tqdm import tqdm
 
@@ -122,7 +125,14 @@ def run_confirm(
     out_root = Path(out_root)
     url = storage_url(study_name, storage, out_root)
     study = load_existing_study(study_name, url)
-    spec = load_spec(study)
+    search_spec = load_spec(study)
+    spec, folder = search_spec, "confirm"
+    if image_size is not None and tuple(image_size) != tuple(search_spec.image_size):
+        import dataclasses
+
+        size = tuple(int(v) for v in image_size)
+        spec = dataclasses.replace(search_spec, image_size=size)  # the spec's checks apply
+        folder = f"confirm-{size[0]}x{size[1]}"
     confirm_config(spec, recipe_name, epochs, spec.seed)  # a bad recipe fails before training
     external = dict(external or {})
     for name, path in external.items():
@@ -135,7 +145,7 @@ def run_confirm(
 
         front = pareto_front(spec, trained_records(study), promoted(study))
         records_all = [schema.record_from_trial(t) for t in study.get_trials(deepcopy=False)]
-        for p in published_models(records_all, spec.image_size, spec.metric):
+        for p in published_models(records_all, search_spec.image_size, spec.metric):
             rivals = cheaper_rivals(front, p, spec.metric)
             if not rivals:
                 continue
@@ -148,7 +158,7 @@ def run_confirm(
     if not models:
         raise ValueError(f"study {study_name!r} has no trained candidate or preset to confirm")
     n_workers, threads = resolve_workers(workers, device)
-    data = load_study_data(spec, progress=progress)
+    data = load_study_data(search_spec, image_size=spec.image_size, progress=progress)
     has_test = "test" in data.splits and len(data.split("test")) > 0
     seed_list = [spec.seed + k for k in range(seeds)]
     stored = dict(study.user_attrs.get(schema.CONFIRM) or {})
@@ -157,10 +167,11 @@ def run_confirm(
     for c in models:
         for seed in seed_list:
             config = confirm_config(spec, recipe_name, epochs, seed)
-            run_dir = out_root / study_name / "confirm" / c.folder / f"seed{seed}"
+            run_dir = out_root / study_name / folder / c.folder / f"seed{seed}"
             runs.append((c.genotype, config, run_dir))
     bar = tqdm(total=len(runs), unit="run", desc="confirm", disable=not progress)
-    source = data if n_workers == 1 else partial(load_study_data, spec)
+    source = data if n_workers == 1 else partial(load_study_data, search_spec,
+                                                  image_size=spec.image_size)  # fmt: skip
     results = train_runs(
         runs, source, workers=n_workers, threads=threads, device=device,
         on_done=lambda i, m: bar.update(1),
@@ -191,6 +202,7 @@ def run_confirm(
             "seeds": seed_list,
             "recipe": recipe_name or spec.recipe,
             "epochs": config.epochs,
+            "image_size": list(spec.image_size),
             "metric": spec.metric,
             "val": vals,
             "test": tests if has_test else None,
@@ -211,6 +223,7 @@ def run_confirm(
                 "seeds": len(seed_list),
                 "recipe": record["recipe"],
                 "epochs": config.epochs,
+                "image_size": f"{spec.image_size[0]}x{spec.image_size[1]}",
                 f"val_{spec.metric}_mean": v[0],
                 f"val_{spec.metric}_std": v[1],
                 f"test_{spec.metric}_mean": t[0],
@@ -223,7 +236,7 @@ def run_confirm(
             }
         )
         study.set_user_attr(schema.CONFIRM, stored)
-    csv = out_root / study_name / "confirm.csv"
+    csv = out_root / study_name / f"{folder}.csv"
     csv.parent.mkdir(parents=True, exist_ok=True)
     table = pd.DataFrame(rows)
     table.to_csv(csv, index=False)
