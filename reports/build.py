@@ -126,6 +126,20 @@ def _write(view: StudyView, out: Path, *, latency: bool, references: bool) -> No
         notes.append(f"CPU latency: {latency_note()}, built untrained at the study's image size.")
     else:
         notes.append("CPU latency not measured for this report.")
+    plan = view.promotion
+    if plan is not None:
+        from reports.extract import handed_over
+
+        pick = handed_over(view)
+        notes.append(
+            f"Fidelity plan: every {plan.every} trained candidates the {plan.k} best unpromoted "
+            f"front members were retrained at {plan.fidelity} with {plan.seeds} seed(s) "
+            f"({len(view.promoted)} promoted); pairs are judged at the fullest fidelity both "
+            "have; 'fullest' is the mean and 95 % t-interval over seeds; the network handed "
+            f"over is {'none yet' if pick is None else (pick.preset or f'#{pick.number}')} (the "
+            "best promoted mean); 'vs handed over' is the difference of means with its 95 % "
+            "Welch interval, distinguishable when it excludes 0."
+        )
     trials = trials_table(view)
     front = front_table(view, refs, latency_ms, ref_costs)
     write_tables(view, out, trials, front)

@@ -191,6 +191,10 @@ def test_the_report_draws_promoted_members_with_error_bars(tmp_path, hand):
     assert bool(row["handed over"]) and row["fullest seeds"] == 3
     text = display_table(df, view)
     assert "(handed over)" in " ".join(text.iloc[:, -2])
+    from reports import build_report
+
+    index = build_report("p", storage, tmp_path / "report", latency=False) / "index.html"
+    assert "the network handed over is #1 (the best promoted mean)" in index.read_text()
 
 
 def test_the_plan_is_part_of_the_spec_and_bad_plans_are_refused():
