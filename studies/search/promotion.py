@@ -16,8 +16,9 @@ promoted front member with the best fuller-fidelity mean (before any promotion: 
 search-fidelity score). Promotions do not count in ``--trials``; their seconds count in
 ``--budget-hours`` with the trained candidates' (``spent_seconds``).
 
-The plan was chosen by replaying it against the lesionbench table
-(``benchmarks/lesionbench/noise_replay.py``, which runs the same ``pick`` rule).
+Whether it pays is replayed against the lesionbench table (``benchmarks/lesionbench/
+noise_replay.py`` runs this module's ``pick`` and ``chosen``): on the table so far, at equal
+compute, it did not reach its target (docs/evidence.md §7), so it is off by default.
 """
 
 from __future__ import annotations
