@@ -282,3 +282,16 @@ def test_the_ray_backend_runs_the_same_rounds(tmp_path):
     promos = promoted(study)
     assert 1 <= len(promos) <= 2
     assert all(p.fidelity == "32x32-e2" and len(p.scores) == 1 for p in promos.values())
+
+
+def test_a_round_is_claimed_once_under_the_study_lock(tmp_path):
+    """Two commands on one storage: the second to reach a round finds it claimed."""
+    from studies.search.run import _claim_round
+
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    study = optuna.create_study(study_name="c", storage=url, directions=["maximize"])
+    other = optuna.load_study(study_name="c", storage=url)  # another command's handle
+    assert _claim_round(study, url, "c", [10])
+    assert not _claim_round(other, url, "c", [10])
+    assert _claim_round(other, url, "c", [10, 20])  # 20 was not claimed yet
+    assert promotion.rounds_done(study) == {10, 20}
