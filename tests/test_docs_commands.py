@@ -159,7 +159,7 @@ CASES: dict[str, Case] = {
     ),
     "python search.py --budget-params 0.4M --sampler local --promote 2:3 --promote-fidelity "
     "96x96:10 --study search-promote": Case(
-        {**SEARCH, "--promote-fidelity": ["32x32:2"]},
+        {**SEARCH, "--promote": ["1:1"], "--promote-fidelity": ["32x32:2"]},
         (
             *report("runs/search-promote/report"),
             "runs/search-promote/promote/32x32-e2/*/seed0/metrics.json",
