@@ -2,7 +2,7 @@
 # The evidence experiment of docs/evidence.md, as run (resumable: re-running skips what is done).
 # Run from the repository root:
 #   bash docs/evidence/run.sh [restore|search|fidelity|published|compare|mission|mission-confirm|
-#                              mission-compare|mission-compare-confirm|all]
+#                              mission-compare|mission-compare-confirm|rivals|rivals-confirm|all]
 # (restore: copy the stored studies of docs/evidence/studies/ to runs/<study>/study.db, kept if there)
 # Sizes: ISIC 2017 sample (2,000 training images, the official 150 validation images), search at
 # 64x64 for 2 epochs (recipe fast: AdamW, batch 16, BCE + Dice), 20 trained candidates per study
@@ -86,4 +86,19 @@ if [[ $phase == published || $phase == all ]]; then
   # the same runs (nothing retrained) paired against malunet, the best published model
   python search.py fidelity --study $STUDIES_TPE,$STUDIES_RANDOM --top 2 "${HIGH[@]}" --seeds 3 \
       --reference malunet
+fi
+# The seven published models against found rivals (issue 32; not run yet): one search whose
+# budgets admit all seven at 64x64 (params <= 0.9 M; MACs <= LMSAUnet's 104.0 M thop, the largest
+# of the seven: U-Lite's 47.1 M would leave LMSAUnet out), the presets enqueued, local search with
+# successive halving, 100 trained candidates; then the front and every published model a front
+# member undercuts retrained at 96x96 for 10 epochs with 3 seeds (recipe fast) and paired per
+# (seed, image) on the validation split. U-Lite and LMSAUnet are hours each on 2 CPU cores.
+RIVALS=(--budget-params 0.9M --budget-gflops 0.104 --data "$DATA" --image-size 64 64 --epochs 2
+        --include-presets --sampler local --prune-rule sh --trials 100 --no-report)
+if [[ $phase == rivals ]]; then
+  python search.py "${RIVALS[@]}" --seed 0 --study ev-rivals-local-s0
+fi
+if [[ $phase == rivals-confirm ]]; then
+  python search.py confirm --study ev-rivals-local-s0 --published --seeds 3 --epochs 10 \
+      --image-size 96 96 --recipe fast
 fi
