@@ -24,17 +24,17 @@ MIN_IMPORTANCE_TRIALS = 10
 def front_records(view: StudyView) -> list[TrialRecord]:
     """The Pareto front among trained, feasible, unique trials, in trial order (the search's
     own front function: each pair judged at the fullest fidelity both have when the study
-    promoted members, ``studies.search.promotion.front_indices``)."""
-    from studies.search.promotion import front_indices
+    promoted members, ``studies.search.front.front_indices``)."""
+    from studies.search.front import front_indices
 
     trained = [r for r in view.records if view.is_trained(r)]
     return [trained[i] for i in front_indices(view, trained, view.promoted)]
 
 
 def handed_over(view: StudyView) -> TrialRecord | None:
-    """The network a promoting search hands over (``studies.search.promotion.chosen``); None
+    """The network a promoting search hands over (``studies.search.front.chosen``); None
     for a study without a fidelity plan."""
-    from studies.search.promotion import chosen
+    from studies.search.front import chosen
 
     if view.promotion is None:
         return None

@@ -162,18 +162,13 @@ FULLEST = ["fullest fidelity", "fullest mean", "fullest CI low", "fullest CI hig
 
 
 def _fullest_cells(view: StudyView, r, pick) -> dict:
-    """A promoting study's columns: the member's fullest measurement (the fuller fidelity's mean
-    and 95 % t-interval over seeds when promoted, else its one search-fidelity score) and its
+    """A promoting study's columns: the member's fullest measurement (``front.fullest``) and its
     difference from the handed-over network (``studies.search.front._versus``)."""
-    from studies.search.front import _versus
+    from studies.search.front import _versus, fullest
+    from studies.store.spec import fidelity_tag
 
-    p = view.promoted.get(r.genotype_id or "")
-    if p is not None and p.scores:
-        mean, lo, hi = p.interval()
-        cells = [p.fidelity, mean, lo, hi, len(p.scores)]
-    else:
-        size = "x".join(map(str, view.image_size or ("?", "?")))
-        cells = [f"{size}-e{view.epochs}", view.accuracy(r), None, None, 1]
+    tag = fidelity_tag(view.image_size or ("?", "?"), view.epochs)
+    cells = fullest(r, view.promoted, tag, view.accuracy(r))
     return {
         **dict(zip(FULLEST[:5], cells, strict=True)),
         "handed over": pick is not None and r.number == pick.number,

@@ -1,5 +1,5 @@
-"""Summary statistics: ``mean_std`` (the project's one) and its ``t_interval``, and paired
-statistics for ablations, a variant against its base on the same images and seeds.
+"""Summary statistics: ``mean_std`` and its ``t_interval`` (from ``studies.intervals``, the
+project's one), and paired statistics for ablations, a variant against its base on the same images and seeds.
 
 Per-image Dice of the variant and of the base are paired on (seed, image): the same validation
 image scored by the two models trained with the same seed. The differences d = variant - base are
@@ -11,11 +11,11 @@ independent. A row is marked significant when p < alpha and the interval exclude
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
+
+from studies.intervals import MeanStd, mean_std, t_interval  # noqa: F401  (the evidence verbs' names)
 
 
 @dataclass(frozen=True)
@@ -27,37 +27,6 @@ class PairedComparison:
     statistic: float  # Wilcoxon W: the smaller of the positive and negative rank sums
     p_value: float
     significant: bool
-
-
-class MeanStd(NamedTuple):
-    mean: float | None  # None when no value is finite
-    std: float | None  # sample standard deviation (ddof 1); 0.0 for one value
-    n: int  # how many finite values
-
-
-def mean_std(values) -> MeanStd:
-    """Mean, sample standard deviation (ddof 1, 0.0 for a single value) and count of the finite
-    values; None and NaN are skipped (a seed that failed), and none left gives (None, None, 0)."""
-    xs = [float(v) for v in values if v is not None and math.isfinite(float(v))]
-    if not xs:
-        return MeanStd(None, None, 0)
-    mean = math.fsum(xs) / len(xs)
-    std = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0
-    return MeanStd(mean, std, len(xs))
-
-
-def t_interval(values) -> tuple[float, float, float]:
-    """(mean, lower, upper) of a two-sided 95 % t-interval over ``mean_std``'s finite values
-    (a single value: no width; none: NaN)."""
-    from scipy import stats
-
-    m = mean_std(values)
-    if m.n == 0:
-        return math.nan, math.nan, math.nan
-    if m.n < 2:
-        return m.mean, m.mean, m.mean
-    half = float(stats.t.ppf(0.975, m.n - 1)) * m.std / math.sqrt(m.n)
-    return m.mean, m.mean - half, m.mean + half
 
 
 def paired_comparison(

@@ -13,10 +13,11 @@ from collections.abc import Sequence
 import optuna
 
 from studies import objectives
+from studies.intervals import welch_interval
 from studies.store import schema
 from studies.store.promoted import Promotion
 from studies.store.schema import TrialRecord
-from studies.store.spec import StudySpec
+from studies.store.spec import StudySpec, fidelity_tag
 
 
 def trained_records(study: optuna.Study) -> list[TrialRecord]:
@@ -32,9 +33,8 @@ def trained_records(study: optuna.Study) -> list[TrialRecord]:
 def pareto_front(
     spec: StudySpec, records: Sequence[TrialRecord], promoted: dict | None = None
 ) -> list[TrialRecord]:
-    """The non-dominated records, cheapest first. ``promoted`` (``promotion.promoted(study)``):
-    each pair judged at the fullest fidelity both have (``promotion.front_indices``); without
-    it, ``objectives.pareto_front``."""
+    """The non-dominated records, cheapest first. ``promoted`` (``promoted(study)``): each pair
+    judged at the fullest fidelity both have (``front_indices``)."""
     scored = [r for r in records if spec.metric in r.val]
     front = [scored[i] for i in front_indices(spec, scored, promoted)]
     first = objectives.costs(spec)[0] if objectives.costs(spec) else None
@@ -79,23 +79,20 @@ def chosen(spec: StudySpec, front, promos: dict[str, Promotion]):
     return max(front, key=lambda r: (search_accuracy(spec, r), -r.number))
 
 
+def fullest(record, promos: dict[str, Promotion], search_fidelity: str, search_score):
+    """(fidelity, mean, CI low, CI high, seeds) of a record's fullest measurement: its
+    promotion's 95 % t-interval over seeds when it has one, else its one search-fidelity score
+    (no interval)."""
+    p = promos.get(getattr(record, "genotype_id", None) or "")
+    if p is not None and p.scores:
+        return (p.fidelity, *p.interval(), len(p.scores))
+    return search_fidelity, search_score, None, None, 1
+
+
 def difference(a: Promotion, b: Promotion) -> tuple[float, float, float] | None:
     """Mean of a minus mean of b and its 95 % Welch interval over their seeds (None with fewer
     than two finite seeds on either side): the two are distinguishable when it excludes 0."""
-    from scipy import stats
-
-    xa, xb = a.scores, b.scores
-    if len(xa) < 2 or len(xb) < 2:
-        return None
-    ma, mb = sum(xa) / len(xa), sum(xb) / len(xb)
-    va = sum((x - ma) ** 2 for x in xa) / (len(xa) - 1) / len(xa)
-    vb = sum((x - mb) ** 2 for x in xb) / (len(xb) - 1) / len(xb)
-    se = math.sqrt(va + vb)
-    if se == 0:
-        return ma - mb, ma - mb, ma - mb
-    dof = (va + vb) ** 2 / (va**2 / (len(xa) - 1) + vb**2 / (len(xb) - 1))
-    half = float(stats.t.ppf(0.975, dof)) * se
-    return ma - mb, ma - mb - half, ma - mb + half
+    return welch_interval(a.values, b.values)
 
 
 def front_table(spec: StudySpec, records: Sequence[TrialRecord], promoted: dict | None = None):
@@ -107,7 +104,7 @@ def front_table(spec: StudySpec, records: Sequence[TrialRecord], promoted: dict 
 
     promoted = promoted or {}
     pick = chosen(spec, list(records), promoted) if spec.promotion else None
-    search_fidelity = f"{spec.image_size[0]}x{spec.image_size[1]}-e{spec.epochs}"
+    search_fidelity = fidelity_tag(spec.image_size, spec.epochs)
     rows = []
     for r in records:
         accuracy = round(float(r.val[spec.metric]), 4)
@@ -117,14 +114,10 @@ def front_table(spec: StudySpec, records: Sequence[TrialRecord], promoted: dict 
             objectives.OBJECTIVES[objectives.ACCURACY].label(spec): accuracy,
         }
         if spec.promotion is not None:
-            p = promoted.get(r.genotype_id or "")
-            if p is not None and p.scores:
-                mean, lo, hi = p.interval()
-                row.update(fidelity=p.fidelity, seeds=len(p.scores), mean=round(mean, 4),
-                           ci_low=round(lo, 4), ci_high=round(hi, 4))  # fmt: skip
-            else:
-                row.update(fidelity=search_fidelity, seeds=1, mean=accuracy, ci_low=None,
-                           ci_high=None)  # fmt: skip
+            f, mean, lo, hi, n = fullest(r, promoted, search_fidelity, accuracy)
+            row.update(fidelity=f, seeds=n, mean=round(mean, 4),
+                       ci_low=None if lo is None else round(lo, 4),
+                       ci_high=None if hi is None else round(hi, 4))  # fmt: skip
             row["handed_over"] = pick is not None and r.number == pick.number
             row["vs_handed_over"] = _versus(r, pick, promoted)
         for o in objectives.costs(spec) or [objectives.OBJECTIVES["params"]]:

@@ -24,6 +24,7 @@ from pathlib import Path
 import optuna
 
 from studies import objectives as objectives_table
+from studies.search import promotion
 from studies.search.front import format_front, front_table, pareto_front, trained_records
 from studies.search.trial import prescreen
 from studies.search.workers import (
@@ -177,7 +178,6 @@ def _ray_entry():
 
 def make_spec(o: SearchOptions, data=None) -> StudySpec:
     """The study spec of these options; with ``data=None`` a provisional one (checks only)."""
-    from studies.search.promotion import make_plan
     from trainer.config import recipe_with
 
     synthetic = str(o.data) == SYNTHETIC
@@ -209,7 +209,7 @@ def make_spec(o: SearchOptions, data=None) -> StudySpec:
         objectives=_objectives(o.objectives),
         metric=o.metric,
         min_accuracy=o.min_accuracy,
-        promotion=make_plan(o.promote, o.promote_every, o.promote_fidelity),
+        promotion=promotion.make_plan(o.promote, o.promote_every, o.promote_fidelity),
         sampler=o.sampler,
         population_size=o.population,
         seed=o.seed,
@@ -401,7 +401,7 @@ def run_search(o: SearchOptions, report_builder=None) -> SearchOutcome:
         f"at {spec.image_size[0]}x{spec.image_size[1]}; {count_trained(study)}/{trials} candidates trained"
     )
     if spec.promotion is not None:
-        print(f"fidelity plan: {describe_plan(spec)}")
+        print(f"fidelity plan: {promotion.describe(spec)}")
     _rounds(study, spec, o, name, url, trials, out, data)
     return _finish(study, spec, name, url, out, o, report_builder)
 
@@ -453,8 +453,6 @@ def _round_loop(study, spec, o: SearchOptions, name: str, url: str, trials: int,
                 every: int, start: float) -> None:  # fmt: skip
     import time
 
-    from studies.search import promotion
-
     plan = spec.promotion
     while True:
         spent = sum(promotion.spent_seconds(study))
@@ -492,8 +490,6 @@ def _claim_round(study, url: str, name: str, at: list[int]) -> bool:
     several commands on one storage never run the same round twice (a command stopped during a
     round leaves it claimed: its members, still unpromoted, are picked again by the next round,
     and their finished seeds are reused from the run folders). False when another took it."""
-    from studies.search import promotion
-
     with StudyLock(url, name):
         done = promotion.rounds_done(study)
         if all(int(m) in done for m in at):
@@ -503,8 +499,6 @@ def _claim_round(study, url: str, name: str, at: list[int]) -> bool:
 
 
 def _promote(study, spec, o: SearchOptions, name: str, url: str, out: Path) -> None:
-    from studies.search import promotion
-
     workers, threads = (
         (1, None) if o.backend == "ray" else resolve_workers(o.workers, o.device, o.gpus)
     )
@@ -517,17 +511,9 @@ def _promote(study, spec, o: SearchOptions, name: str, url: str, out: Path) -> N
               f"{mean:.4f}{ci} over {len(p.scores)} seed(s)")  # fmt: skip
 
 
-def describe_plan(spec) -> str:
-    from studies.search.promotion import describe
-
-    return describe(spec)
-
-
 def _finish(
     study, spec, name: str, url: str, out: Path, o: SearchOptions, report_builder=None
 ) -> SearchOutcome:
-    from studies.search import promotion
-
     counts = study_counts(study)
     promos = promotion.promoted(study) if spec.promotion is not None else None
     front = pareto_front(spec, trained_records(study), promos)

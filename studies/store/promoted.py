@@ -3,9 +3,9 @@ the report read. The promotion rounds themselves are ``studies.search.promotion`
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
+from studies.intervals import finite, mean_std, t_interval
 from studies.store import schema
 
 
@@ -22,26 +22,16 @@ class Promotion:
 
     @property
     def scores(self) -> list[float]:
-        return [float(v) for v in self.values if v is not None and math.isfinite(float(v))]
+        """The finite per-seed scores (a failed seed left out)."""
+        return finite(self.values)
 
     @property
     def mean(self) -> float | None:
-        xs = self.scores
-        return math.fsum(xs) / len(xs) if xs else None
+        return mean_std(self.values).mean
 
     def interval(self) -> tuple[float, float, float]:
         """(mean, low, high): the 95 % t-interval over seeds (no width with one seed)."""
-        from scipy import stats
-
-        xs = self.scores
-        if not xs:
-            return math.nan, math.nan, math.nan
-        m = math.fsum(xs) / len(xs)
-        if len(xs) < 2:
-            return m, m, m
-        sd = math.sqrt(math.fsum((x - m) ** 2 for x in xs) / (len(xs) - 1))
-        half = float(stats.t.ppf(0.975, len(xs) - 1)) * sd / math.sqrt(len(xs))
-        return m, m - half, m + half
+        return t_interval(self.values)
 
     def to_dict(self) -> dict:
         return {

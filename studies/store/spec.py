@@ -73,6 +73,11 @@ class PruneSettings:
             )
 
 
+def fidelity_tag(image_size, epochs) -> str:
+    """``96x96-e10``: a fidelity by its image size and epochs (run folders, front columns)."""
+    return f"{image_size[0]}x{image_size[1]}-e{epochs}"
+
+
 @dataclass(frozen=True)
 class PromotionPlan:
     """The search's fidelity plan (``--promote K:S``, ``studies.search.promotion``): every
@@ -100,7 +105,7 @@ class PromotionPlan:
     @property
     def fidelity(self) -> str:
         """``96x96-e10``: the run folder tag and the front's fidelity column."""
-        return f"{self.image_size[0]}x{self.image_size[1]}-e{self.epochs}"
+        return fidelity_tag(self.image_size, self.epochs)
 
 
 @dataclass(frozen=True)
