@@ -232,8 +232,7 @@ def test_noise_plans_hand_over_and_pick_by_their_rules():
     assert pick_for_extra(parse_plan("reeval:2:3"), front, None) == [a, c]
     # ... and hands over the best mean among those measured 3 times
     assert hand_over(parse_plan("reeval:2:3"), [a, b, c, d], None) is b
-    # promote plans run the live rule (tests/test_promotion.py), not these
-    assert pick_for_extra(parse_plan("promote:1:2"), front, 0.6) == []
+    # promote plans run the live rule: tests/test_promotion.py
 
 
 def _full_rows(path, dice: dict, seconds: float = 10.0) -> None:
@@ -295,3 +294,24 @@ def test_noise_replay_accounts_extra_training_and_regret_on_a_small_table(tmp_pa
 
 def statistics_mean(values):
     return sum(values) / len(values)
+
+
+def test_the_networks_named_in_section_7_are_committed_and_in_the_table():
+    """docs/evidence.md section 7 names table networks by id: each has its genotype JSON, whose
+    id is its name, and the table holds its 96x96 / 10-epoch rows."""
+    import csv
+    import json
+    from pathlib import Path
+
+    from searchspace.genotype import Genotype
+
+    root = Path(__file__).resolve().parents[1]
+    files = sorted((root / "docs" / "evidence").glob("lesionbench-*.json"))
+    assert files
+    with (root / "benchmarks" / "lesionbench" / "table.csv").open(newline="") as f:
+        full = {r["genotype_id"] for r in csv.DictReader(f) if r["fidelity"] == "96x96-e10"}
+    text = (root / "docs" / "evidence.md").read_text()
+    for path in files:
+        gid = path.stem.removeprefix("lesionbench-")
+        assert Genotype.from_dict(json.loads(path.read_text())).id == gid
+        assert gid in full and gid in text
