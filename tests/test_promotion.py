@@ -64,13 +64,40 @@ def hand():
     """Trial 0 is a lucky draw: best told score, cheapest of the good ones. Worked out by hand:
     at the search fidelity the front is {0, 2, 3} (1 is dominated by 0; 4 is below the floor
     0.6 when one is set)."""
-    study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
+    return _hand_study()
+
+
+def _hand_study(storage: str | None = None, name: str | None = None) -> optuna.Study:
+    study = optuna.create_study(
+        storage=storage, study_name=name, directions=["maximize", "minimize", "minimize"]
+    )
     _add(study, 0.84, 40_000, 3_000_000, "dsc")  # 0 lucky
     _add(study, 0.80, 50_000, 3_500_000, "conv3")  # 1 dominated by 0 at the search fidelity
     _add(study, 0.79, 30_000, 2_800_000, "scf")  # 2 cheaper, worse than 0 and 1
     _add(study, 0.86, 90_000, 6_000_000, "ecdf")  # 3 dearer, better
     _add(study, 0.50, 10_000, 1_000_000, "msffm")  # 4 cheapest, poor
     return study
+
+
+def test_fidelity_top_retrains_the_network_the_search_handed_over(tmp_path):
+    """``search.py fidelity --top 1`` on a promoted study: the handed-over network (1, the best
+    fuller-fidelity mean), not the best told score (3)."""
+    from studies.evidence.fidelity import select, union_entries
+
+    url = f"sqlite:///{tmp_path / 'hand.db'}"
+    study = _hand_study(url, "hand")
+    study.set_user_attr(schema.STUDY_SPEC, _spec().to_dict())
+    gid = {r.number: r.genotype_id[:12] for r in trained_records(study)}
+    _, entries = union_entries(["hand"], url, tmp_path)
+    assert select(entries, 3, None, 0)[0].name == gid[3]  # before: the told best
+    _promote(study, 0, [0.77, 0.78, 0.79])
+    _promote(study, 1, [0.82, 0.83, 0.84])
+    _promote(study, 3, [0.80, 0.81, 0.82])
+    _, entries = union_entries(["hand"], url, tmp_path)
+    assert {e.name for e in entries if e.on_front} == {gid[n] for n in (0, 1, 2, 4)}
+    top = select(entries, 3, None, 0)
+    assert [e.name for e in top] == [gid[1], gid[0], gid[2]]  # promoted by fuller mean first
+    assert top[0].fuller == pytest.approx(0.83) and top[2].fuller is None
 
 
 def _numbers(records) -> set[int]:

@@ -5,7 +5,10 @@ union of their trained candidates, one entry per genotype, its low-fidelity scor
 the studies that trained it). Selection (``--top K`` or ``--sample K``, K >= 3):
 
 * ``--top K``: the union Pareto front's best K by validation score (then the best of the rest
-  when the front is smaller);
+  when the front is smaller); for studies that promoted (``--promote``) the front is the
+  search's own (each pair judged at the fullest fidelity both have) and its promoted members
+  come first, best fuller-fidelity mean first, so ``--top 1`` retrains the network the search
+  handed over;
 * ``--sample K``: a stratified sample of all the trained candidates: sorted by their
   low-fidelity score, split into K equal strata, one drawn per stratum (seeded), the best one
   always kept, so that the sample spans the range of scores;
@@ -43,13 +46,13 @@ from pathlib import Path
 
 from runner.runs import train_runs
 from searchspace import Genotype
-from studies import objectives
 from studies.evidence.confirm import confirm_config
 from studies.evidence.stats import mean_std
-from studies.search.front import trained_records
+from studies.search.front import fuller_accuracy, pareto_front, trained_records
 from studies.search.trial import load_study_data
 from studies.search.workers import resolve_workers
 from studies.store import schema
+from studies.store.promoted import promoted
 from studies.store.spec import check_comparable
 from studies.store.storage import load_existing_study, load_spec, storage_url
 
@@ -65,6 +68,7 @@ class Entry:
     on_front: bool
     preset: str | None
     params: int | None
+    fuller: float | None = None  # the search's promotion: fuller-fidelity mean (None: none)
 
 
 def rank_correlations(low: list[float], high: list[float], *, seed: int = 0) -> dict:
@@ -125,20 +129,28 @@ def union_entries(studies: list[str], storage: str | None, out_root: Path):
             e["trials"].append(f"{name}#{r.number}")
             e["preset"] = e["preset"] or r.preset
     records = [e["r"] for e in by_id.values()]
-    front = {r.genotype_id for r in objectives.pareto_front(spec, records, lambda r: r.attrs)}
+    promos = {}
+    for _, study, _ in loaded:  # a genotype promoted by two studies: the one with more seeds
+        for gid, p in promoted(study).items():
+            if gid not in promos or len(p.scores) > len(promos[gid].scores):
+                promos[gid] = p
+    front = {r.genotype_id for r in pareto_front(spec, records, promos)}
     out = []
     for gid, e in by_id.items():
         r = e["r"]
         low = sum(e["scores"]) / len(e["scores"])
         name = e["preset"] or gid[:12]
         g = Genotype.from_dict(r.genotype)
-        out.append(Entry(name, g, low, tuple(e["trials"]), gid in front, e["preset"], r.params))
+        full = fuller_accuracy(r, promos)
+        out.append(
+            Entry(name, g, low, tuple(e["trials"]), gid in front, e["preset"], r.params, full)
+        )
     return spec, out
 
 
 def select(entries: list[Entry], top: int | None, sample: int | None, seed: int) -> list[Entry]:
     """``--top K``: the union front's best K by low-fidelity score (then the best of the rest
-    if the front is smaller); ``--sample K``: a stratified sample of all trained candidates:
+    if the front is smaller), its promoted members first by fuller-fidelity mean; ``--sample K``: a stratified sample of all trained candidates:
     sorted by low-fidelity score, cut into K equal strata, one drawn per stratum (seeded), the
     best candidate always kept, so the sample spans the range and holds the front's top. The
     presets the studies trained are added on top either way."""
@@ -149,7 +161,10 @@ def select(entries: list[Entry], top: int | None, sample: int | None, seed: int)
         raise ValueError(f"--top/--sample must be >= 1, got {k}")
     pool = sorted((e for e in entries if e.preset is None), key=lambda e: -e.low)
     if top is not None:
-        front = [e for e in pool if e.on_front]
+        front = sorted(  # promoted members first, by their fuller-fidelity mean (stable)
+            (e for e in pool if e.on_front),
+            key=lambda e: (e.fuller is None, -(e.fuller or 0.0)),
+        )
         chosen = (front + [e for e in pool if not e.on_front])[:k]
     elif k >= len(pool):
         chosen = pool
