@@ -186,6 +186,14 @@ def add_parser(sub) -> None:
         action="store_true",
         help="also train the published models that fit the budget, the same way",
     )
+    g.add_argument(
+        "--include-genotype",
+        dest="include_genotypes",
+        action="append",
+        metavar="FILE",
+        help="also train this genotype JSON (a network of the space: a committed winner, say) "
+        "the same way, first; repeat for several; over-budget ones are skipped, said so",
+    )
     g = p.add_argument_group("data and training (as in train)")
     o.add(g, "--data", default=None)
     o.add(g, "--recipe", help=f"training recipe (default {d.recipe}), one of " + ", ".join(RECIPES))

@@ -363,6 +363,27 @@ def all_choices(layouts=None, _choices: dict | None = None, _i: int = 0):
         yield from all_choices(layouts, {**choices, f.name: v}, _i + 1)
 
 
+def choices_for(g: Genotype) -> dict | None:
+    """The choices that build ``g`` (``make_genotype(choices).id == g.id``), None when ``g`` is
+    not a point of the space. Found by enumeration among the choice sets of ``g``'s layout and
+    depth that agree with what ``g`` says of the other factors (a few hundred)."""
+    # the first factors fixed, the rest enumerated (not the base width: ECDF rounds widths up)
+    macro = ("layout", "depth")
+    assert tuple(f.name for f in FACTORS[: len(macro)]) == macro
+    fixed = {f.name: f.read(g) for f in FACTORS[: len(macro)]}
+    if fixed["layout"] not in LAYOUT_DEPTHS or fixed["depth"] not in LAYOUT_DEPTHS[g.layout]:
+        return None
+    readable = {  # the other factors readable off g: a choice set that differs is no match
+        f.name: f.read(g) for f in FACTORS[len(macro) :] if f.read and f.name != "base_width"
+    }
+    for c in all_choices(None, fixed, len(macro)):
+        if any(c[k] != v for k, v in readable.items() if k in c):
+            continue
+        if make_genotype(c).id == g.id:
+            return c
+    return None
+
+
 def sample_genotype(trial) -> Genotype:
     """A genotype drawn from the space through an Optuna trial (any sampler)."""
     return make_genotype(sample_choices(trial))

@@ -323,3 +323,37 @@ def test_the_accuracy_floor_is_part_of_the_study_and_keeps_the_front_above_it(
     assert all(objectives.loss_vector(spec, r.attrs) is None for r in records if r.number in below)
     with pytest.raises(SpecMismatch, match="min_accuracy"):
         run_search(options_from(min_accuracy=0.5, study="floor", **options))
+
+
+def test_included_genotypes_are_trained_first_once_and_bad_files_refused(tmp_path, monkeypatch):
+    """--include-genotype: the committed winner (51,441 params) is trained as the first trial,
+    with the sampler's own parameters; the 164,694-param one is over the 0.1 M budget and
+    skipped; a resumed command enqueues nothing again; a file that is not a network of the
+    space is refused before the study is touched."""
+    from searchspace import Genotype
+    from searchspace.presets import get_preset
+
+    evidence = Path(__file__).resolve().parents[1] / "docs" / "evidence"
+    fits, over = evidence / "found-2d26ca2191b0.json", evidence / "lesionbench-93d70b7e6499.json"
+    train, calls = fake_training(lambda g: [0.5, 0.6])
+    monkeypatch.setattr(trial_steps, "train_genotype", train)
+    options = dict(TINY, sampler="local", budget_params="0.1M", epochs=2, out=str(tmp_path),
+                   study="included", include_genotypes=[str(fits), str(over)])  # fmt: skip
+    study = load(run_search(options_from(trials=2, **options)))
+    first = study.get_trials()[0]
+    wanted = Genotype.from_json(fits.read_text()).id
+    assert first.user_attrs[schema.INCLUDED_FROM] == str(fits)
+    assert first.user_attrs[schema.GENOTYPE_ID] == wanted and calls[0] == wanted
+    assert first.params  # a normal trial to the sampler: its parameters are the space's choices
+    assert sum(schema.INCLUDED_FROM in t.user_attrs for t in study.get_trials()) == 1
+    study = load(run_search(options_from(trials=3, **options)))
+    assert sum(schema.INCLUDED_FROM in t.user_attrs for t in study.get_trials()) == 1
+    assert calls.count(wanted) == 1
+    n = len(study.get_trials())
+    ulite = tmp_path / "ulite.json"
+    ulite.write_text(get_preset("ulite").genotype.to_json())
+    for bad, said in ((ulite, "not a network of the search space"),
+                      (tmp_path / "none.json", "does not exist")):  # fmt: skip
+        with pytest.raises(ValueError, match=said):
+            run_search(options_from(trials=4, **{**options, "include_genotypes": [str(bad)]}))
+    assert len(load(run_search(options_from(trials=3, **options))).get_trials()) == n

@@ -12,6 +12,7 @@ from searchspace.presets import get_preset
 from searchspace.space import (
     BLOCK_FAMILIES,
     STEM_PATTERNS,
+    choices_for,
     make_genotype,
     random_genotypes,
     with_block,
@@ -27,6 +28,22 @@ def test_samples_round_trip_with_stable_ids():
         again = Genotype.from_json(g.to_json())
         assert again == g and again.id == g.id
         assert Genotype.from_json(again.to_json()).canonical_json() == g.canonical_json()
+
+
+@pytest.mark.parametrize("i", range(0, 200, 20))
+def test_choices_for_finds_the_choices_of_a_sample(i):
+    assert make_genotype(choices_for(SAMPLES[i])).id == SAMPLES[i].id
+
+
+@pytest.mark.parametrize(
+    "name, in_space",
+    [("scsonet", True), ("malunet", True), ("egeunet", True), ("ulite", False), ("dsnet", False)],
+)
+def test_choices_for_tells_which_published_models_are_points_of_the_space(name, in_space):
+    c = choices_for(get_preset(name).genotype)
+    assert (c is not None) == in_space
+    if in_space:
+        assert make_genotype(c).id == get_preset(name).genotype.id
 
 
 def test_samples_cover_every_factor_value():

@@ -93,8 +93,11 @@ fi
 # successive halving, 100 trained candidates; then the front and every published model a front
 # member undercuts retrained at 96x96 for 10 epochs with 3 seeds (recipe fast) and paired per
 # (seed, image) on the validation split. U-Lite and LMSAUnet are hours each on 2 CPU cores.
+# The committed found networks (docs/evidence/found-*.json) are enqueued too, so that confirm
+# can pair them with the published models they undercut.
 RIVALS=(--budget-params 0.9M --budget-gflops 0.104 --data "$DATA" --image-size 64 64 --epochs 2
         --include-presets --sampler local --prune-rule sh --trials 100 --no-report)
+for f in docs/evidence/found-*.json; do RIVALS+=(--include-genotype "$f"); done
 if [[ $phase == rivals ]]; then
   python search.py "${RIVALS[@]}" --seed 0 --study ev-rivals-local-s0
 fi

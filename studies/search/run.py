@@ -89,6 +89,7 @@ class SearchOptions:
     study: str | None = None
     storage: str | None = None
     include_presets: bool = False
+    include_genotypes: tuple[str, ...] | list[str] = ()  # genotype JSON files trained first
     prune: bool = True
     prune_rule: str = "dominance"
     eta: int = 3
@@ -141,6 +142,8 @@ def _check_options(o: SearchOptions) -> None:
         from studies.evidence.proxies import parse_warm_start
 
         parse_warm_start(o.warm_start)
+    for path in o.include_genotypes or ():
+        included_genotype(path)  # a bad file is refused before the study is touched
     if o.budget_hours is not None and o.budget_hours <= 0:
         raise ValueError(f"--budget-hours must be > 0, got {o.budget_hours}")
     if o.worker_id < 0:
@@ -250,6 +253,49 @@ def enqueue_presets(study: optuna.Study, spec: StudySpec) -> tuple[list[str], li
             skipped.append(f"{name} ({screen.reason})")
         done.add(name)
     study.set_user_attr(schema.PRESETS_ENQUEUED, sorted(done))
+    return enqueued, skipped
+
+
+def included_genotype(path: str | Path):
+    """(genotype, Optuna parameters) of a ``--include-genotype`` file; a file that is missing,
+    not a genotype, or not a network of the space (the search can only train what its sampler
+    can draw) is one clear error."""
+    from searchspace import Genotype
+    from searchspace.space import choices_for, params_of
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"--include-genotype: {path} does not exist")
+    try:
+        g = Genotype.from_json(path.read_text())
+    except Exception as e:  # noqa: BLE001 -- any parse error is the file's fault
+        raise ValueError(f"--include-genotype: {path} is not a genotype JSON ({e})") from None
+    choices = choices_for(g)
+    if choices is None:
+        raise ValueError(
+            f"--include-genotype: {path} ({g.summary()}) is not a network of the search space; "
+            "train it with `search.py train --genotype FILE` instead"
+        )
+    return g, params_of(choices)
+
+
+def enqueue_genotypes(study: optuna.Study, spec: StudySpec, paths) -> tuple[list[str], list[str]]:
+    """Enqueue the ``--include-genotype`` files within budget that this study has not had yet
+    (by genotype id, so a resumed command enqueues nothing twice); (enqueued, skipped)."""
+    done = set(study.user_attrs.get(schema.GENOTYPES_ENQUEUED) or [])
+    enqueued, skipped = [], []
+    for path in paths:
+        g, params = included_genotype(path)
+        if g.id in done:
+            continue
+        screen = prescreen(spec, g)
+        if screen.feasible:
+            study.enqueue_trial(params, user_attrs={schema.INCLUDED_FROM: str(path)})
+            enqueued.append(f"{Path(path).name} ({g.id[:12]})")
+        else:
+            skipped.append(f"{Path(path).name} ({screen.reason})")
+        done.add(g.id)
+    study.set_user_attr(schema.GENOTYPES_ENQUEUED, sorted(done))
     return enqueued, skipped
 
 
@@ -395,6 +441,12 @@ def run_search(o: SearchOptions, report_builder=None) -> SearchOutcome:
                 f"presets over budget at {spec.image_size[0]}x{spec.image_size[1]}: "
                 + "; ".join(skipped)
             )
+    if o.include_genotypes:
+        enqueued, skipped = enqueue_genotypes(study, spec, o.include_genotypes)
+        if enqueued:
+            print(f"enqueued genotypes: {', '.join(enqueued)}")
+        if skipped:
+            print("genotypes over budget: " + "; ".join(skipped))
     print(
         f"study {name!r} in {url}: {spec.budget_text()}, objectives "
         f"{', '.join(spec.objectives)} ({spec.metric}), {spec.sampler}, {spec.epochs} epochs "

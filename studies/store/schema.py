@@ -173,6 +173,10 @@ HEARTBEAT = "heartbeat"
 # Study level: names of the presets already enqueued by --include-presets (never re-enqueued),
 # and the results of `search.py confirm` ({trial number: {...}}; finished trials are read-only).
 PRESETS_ENQUEUED = "lesion_nas_presets_enqueued"
+# Study level: genotype ids already enqueued by --include-genotype; trial level: the file a trial
+# was enqueued from (its parameters are the genotype's choices: the sampler sees a normal trial)
+GENOTYPES_ENQUEUED = "lesion_nas_genotypes_enqueued"
+INCLUDED_FROM = "included_from"
 CONFIRM = "lesion_nas_confirm"
 # confirm --published: {published model: {rival trial number: paired Delta Dice, CI, verdict}}
 RIVALS = "lesion_nas_rivals"
