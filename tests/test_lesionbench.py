@@ -315,3 +315,47 @@ def test_the_networks_named_in_section_7_are_committed_and_in_the_table():
         gid = path.stem.removeprefix("lesionbench-")
         assert Genotype.from_dict(json.loads(path.read_text())).id == gid
         assert gid in full and gid in text
+
+
+def test_summary_ranks_pools_the_seed_sd_and_compares_with_the_reference_by_hand(tmp_path, capsys):
+    """malunet 0.80 / 0.82 (mean 0.81, var 2e-4), x 0.83 / 0.85 / 0.84 (mean 0.84, var 1e-4),
+    y 0.90 on one seed: pooled sd = sqrt((1 x 2e-4 + 2 x 1e-4) / 3) = 0.011547; x - malunet =
+    +0.03 with Welch's interval (scipy's t quantile on the Welch-Satterthwaite df, 1.7: it holds
+    0); x and y are 0.01 above by their means, neither clearly; rows of another fidelity or not
+    completed are left out."""
+    import csv
+
+    from scipy import stats as st
+
+    from benchmarks.lesionbench import summary
+    from benchmarks.lesionbench.build import COLUMNS
+
+    def row(gid, dice, seed, macro="malunet-d6-w8", fid="96x96-e10", status="completed"):
+        return {"macro": macro, "genotype_id": gid, "params": 100, "macs_thop": 1000,
+                "fidelity": fid, "seed": seed, "val_dice_per_image_mean": dice,
+                "status": status}  # fmt: skip
+
+    path = tmp_path / "table.csv"
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS, restval="")
+        w.writeheader()
+        for seed, v in enumerate((0.80, 0.82)):
+            w.writerow(row("m" * 12, v, seed, macro="preset:malunet"))
+        for seed, v in enumerate((0.83, 0.85, 0.84)):
+            w.writerow(row("x" * 12, v, seed))
+        w.writerow(row("y" * 12, 0.90, 0))
+        w.writerow(row("z" * 12, 0.99, 0, fid="64x64-e2"))
+        w.writerow(row("w" * 12, 0.99, 0, status="failed"))
+    nets = summary.per_network(path, "96x96-e10")
+    assert list(nets["name"]) == ["y" * 12, "x" * 12, "malunet"]
+    sd, n = summary.pooled_sd(nets)
+    assert n == 2 and abs(sd - (4e-4 / 3) ** 0.5) < 1e-12
+    assert summary.main(["--table", str(path)]) == 0
+    out = capsys.readouterr().out
+    se2 = 2e-4 / 2 + 1e-4 / 3
+    df = se2**2 / ((2e-4 / 2) ** 2 / 1 + (1e-4 / 3) ** 2 / 2)
+    half = st.t.ppf(0.975, df) * se2**0.5
+    assert f"+0.0300 [{0.03 - half:+.4f}, {0.03 + half:+.4f}]" in out
+    assert f"0.01: 2 ({'y' * 12}, {'x' * 12})" in out  # by their means
+    assert "interval above 0: 0\n" in out + "\n"  # y has one seed; x's interval holds 0
+    assert summary.main(["--table", str(path), "--reference", "scsonet"]) == 2
