@@ -58,20 +58,10 @@ def macro_name(choices: dict) -> str:
     return f"{choices['layout']}-d{choices['depth']}-w{choices['base_width']}"
 
 
-def choices_of(genotype) -> dict | None:
-    """The space's choices that build ``genotype`` (None when it is not a point of the space)."""
-    from searchspace.space import all_choices, make_genotype
-
-    for c in all_choices(layouts=[genotype.layout]):
-        if len(c) and c.get("depth") == len(genotype.encoder):
-            if make_genotype(c).id == genotype.id:
-                return c
-    return None
-
-
 def winners() -> list[tuple[str, dict, object]]:
     from searchspace.cost import count_cost
     from searchspace.genotype import Genotype
+    from searchspace.space import choices_for
 
     max_params, max_macs = budgets()
     out = []
@@ -80,7 +70,7 @@ def winners() -> list[tuple[str, dict, object]]:
         cost = count_cost(g, (64, 64))
         if cost.params > max_params or cost.macs_thop > max_macs:
             continue
-        c = choices_of(g)
+        c = choices_for(g)
         if c is not None:
             out.append((g.id, c, g))
     return out
