@@ -87,6 +87,20 @@ if [[ $phase == published || $phase == all ]]; then
   python search.py fidelity --study $STUDIES_TPE,$STUDIES_RANDOM --top 2 "${HIGH[@]}" --seeds 3 \
       --reference malunet
 fi
+# The live noise-aware search of docs/evidence.md section 7 (issue 30): the mission's budgets and
+# search fidelity, the whole space (wider than the table's macro: every layout, depth and base
+# width), local search with successive halving, 100 trained candidates, and the best promote plan
+# of the replay (promote:2:1, every 10, at 96x96 / 10 epochs) above the replay's floor 0.73; then
+# the network it hands over and the in-budget presets retrained at 96x96 for 10 epochs with 3
+# seeds, paired against malunet (fidelity --top 1 takes the handed-over network first).
+if [[ $phase == noise-live ]]; then
+  python search.py "${MISSION_BASE[@]}" --trials 100 --sampler local --prune-rule sh \
+      --promote 2:1 --min-accuracy 0.73 --seed 0 --study ev-noise-live-s0
+fi
+if [[ $phase == noise-live-confirm ]]; then
+  python search.py fidelity --study ev-noise-live-s0 --top 1 --image-size 96 96 --epochs 10 \
+      --seeds 3 --reference malunet
+fi
 # The seven published models against found rivals (issue 32; not run yet): one search whose
 # budgets admit all seven at 64x64 (params <= 0.9 M; MACs <= LMSAUnet's 104.0 M thop, the largest
 # of the seven: U-Lite's 47.1 M would leave LMSAUnet out), the presets enqueued, local search with
