@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+pytest.register_assert_rewrite("docs_commands")  # its checks are plain asserts, as in a test file
+
 ISIC2017_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "isic2017"
 
 

@@ -98,6 +98,7 @@ def _run_and_stop(argv: list[str], cwd: Path, how: str, started) -> tuple[int, s
         assert len(workers) == 2, f"two training workers never started ({proc.poll()=})"
         while not started() and time.monotonic() < deadline:
             time.sleep(0.5)
+        assert started(), f"the command never reached the state to stop it in ({proc.poll()=})"
         time.sleep(2)
         if how == "sigterm":
             proc.send_signal(signal.SIGTERM)
@@ -149,13 +150,13 @@ def test_killing_a_search_stops_its_workers_and_keeps_the_study(tmp_path):
         "--study", "killed", "--storage", url, "--out", str(tmp_path / "runs"), "--no-report",
     ]  # fmt: skip
 
-    def training() -> list:  # running and screened in budget: a refused candidate ends at once
-        try:
+    def training() -> list:  # claimed for training under the lock: not a refused candidate or
+        try:  # a duplicate, which end at once
             study = optuna.load_study(study_name="killed", storage=url)
         except KeyError:
             return []
         running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        return [t for t in running if t.user_attrs.get(schema.FEASIBLE) is True]
+        return [t for t in running if t.user_attrs.get(schema.TRAIN_CLAIM) is True]
 
     code, err, workers = _run_and_stop(argv, tmp_path, "sigterm", lambda: len(training()) >= 2)
     assert code == 143 and "terminated" in err and "Traceback" not in err, err

@@ -28,6 +28,7 @@ def per_network(table: Path, fidelity: str):
 
     df = pd.read_csv(table)
     df = df[(df["fidelity"] == fidelity) & (df["status"] == "completed")]
+    df = df[df[METRIC].notna()]
     if df.empty:
         raise ValueError(f"no completed rows at fidelity {fidelity!r} in {table}")
     df = df.drop_duplicates(["genotype_id", "seed"])
@@ -87,7 +88,7 @@ def summary(table: Path, fidelity: str, reference: str, margin: float, top: int)
             f"| {i + 1} | {r['name']} | {r['params']:,} | {r['macs_thop']:,} | {r['seeds']} | "
             f"{r['mean']:.4f} | {sd_text} | {vs} |"
         )
-    above = nets[nets["mean"] >= ref["mean"] + margin]
+    above = nets[(nets["mean"] >= ref["mean"] + margin) & (nets["name"] != reference)]
     clear = [
         r["name"]
         for _, r in above.iterrows()

@@ -134,6 +134,12 @@ def union_entries(studies: list[str], storage: str | None, out_root: Path):
         for gid, p in promoted(study).items():
             if gid not in promos or len(p.scores) > len(promos[gid].scores):
                 promos[gid] = p
+    fidelities = sorted({p.fidelity for p in promos.values()})
+    if len(fidelities) > 1:  # means at two fidelities are not one measure
+        raise ValueError(
+            f"the studies promoted at different fidelities ({', '.join(fidelities)}): "
+            "give studies of one promotion fidelity"
+        )
     front = {r.genotype_id for r in pareto_front(spec, records, promos)}
     out = []
     for gid, e in by_id.items():

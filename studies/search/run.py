@@ -282,11 +282,25 @@ def included_genotype(path: str | Path):
 def enqueue_genotypes(study: optuna.Study, spec: StudySpec, paths) -> tuple[list[str], list[str]]:
     """Enqueue the ``--include-genotype`` files within budget that this study has not had yet
     (by genotype id, so a resumed command enqueues nothing twice); (enqueued, skipped)."""
+    from searchspace.presets import PRESETS
+
     done = set(study.user_attrs.get(schema.GENOTYPES_ENQUEUED) or [])
+    had = set()  # the networks the study already has (trained, waiting or a preset enqueued)
+    for t in study.get_trials(deepcopy=False):
+        preset = t.user_attrs.get(schema.PRESET)
+        had.add(
+            PRESETS[preset].genotype.id
+            if preset in PRESETS
+            else t.user_attrs.get(schema.GENOTYPE_ID)
+        )
     enqueued, skipped = [], []
     for path in paths:
         g, params = included_genotype(path)
         if g.id in done:
+            continue
+        if g.id in had:
+            skipped.append(f"{Path(path).name} (already in the study)")
+            done.add(g.id)
             continue
         screen = prescreen(spec, g)
         if screen.feasible:
@@ -433,7 +447,8 @@ def run_search(o: SearchOptions, report_builder=None) -> SearchOutcome:
         if warm:
             print(f"warm start: enqueued {len(warm)} candidates ranked by {o.warm_start}")
     if o.include_presets:
-        enqueued, skipped = enqueue_presets(study, spec)
+        with StudyLock(url, name):  # several commands starting together enqueue each once
+            enqueued, skipped = enqueue_presets(study, spec)
         if enqueued:
             print(f"enqueued presets: {', '.join(enqueued)}")
         if skipped:
@@ -442,11 +457,12 @@ def run_search(o: SearchOptions, report_builder=None) -> SearchOutcome:
                 + "; ".join(skipped)
             )
     if o.include_genotypes:
-        enqueued, skipped = enqueue_genotypes(study, spec, o.include_genotypes)
+        with StudyLock(url, name):
+            enqueued, skipped = enqueue_genotypes(study, spec, o.include_genotypes)
         if enqueued:
             print(f"enqueued genotypes: {', '.join(enqueued)}")
         if skipped:
-            print("genotypes over budget: " + "; ".join(skipped))
+            print("genotypes not enqueued: " + "; ".join(skipped))
     print(
         f"study {name!r} in {url}: {spec.budget_text()}, objectives "
         f"{', '.join(spec.objectives)} ({spec.metric}), {spec.sampler}, {spec.epochs} epochs "
