@@ -323,6 +323,9 @@ SECOND_FILE = (
     RESTORE,
     "python search.py space --budget-params 0.4M --budget-gflops 0.5",
     "python search.py ablate --base scsonet --factors stem,block,bridge --seeds 3",
+    "python search.py ablate --plan lmsa-compression --data ../shared/data/isic2017 --image-size 64 "
+    "--epochs 2 --seeds 3",
+    PG_WORKER.format(k=0),
 )
 
 
