@@ -150,7 +150,9 @@ CASES: dict[str, Case] = {
     ),
     "python search.py presets": Case(says="scsonet"),
     "python search.py cost --preset scsonet --image-size 192 256": Case(says="159,439"),
-    "python search.py space --budget-params 0.4M --budget-gflops 0.5": Case(says="42,544"),
+    "python search.py space --budget-params 0.4M --budget-gflops 0.5": Case(
+        {"--image-size": ["32"]}, says="42,544"
+    ),
     TRAIN_CMD: Case(
         TRAIN, tuple(f"runs/train/scsonet/{f}" for f in ("model.pt", "metrics.json", "history.csv"))
     ),
@@ -326,6 +328,7 @@ SECOND_FILE = (
     "python search.py ablate --plan lmsa-compression --data ../shared/data/isic2017 --image-size 64 "
     "--epochs 2 --seeds 3",
     PG_WORKER.format(k=0),
+    "python search.py --budget-params 0.4M --backend ray --study search-ray",
 )
 
 
