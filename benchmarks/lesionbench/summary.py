@@ -16,7 +16,7 @@ import math
 import sys
 from pathlib import Path
 
-from studies.intervals import welch_interval
+from studies.intervals import mean_std, welch_interval
 
 TABLE = Path(__file__).with_name("table.csv")
 METRIC = "val_dice_per_image_mean"
@@ -35,9 +35,8 @@ def per_network(table: Path, fidelity: str):
     rows = []
     for gid, g in df.groupby("genotype_id"):
         values = g.sort_values("seed")[METRIC].astype(float).tolist()
-        n = len(values)
-        mean = sum(values) / n
-        sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else float("nan")
+        mean, sd, n = mean_std(values)
+        sd = sd if n > 1 else float("nan")  # one seed: no spread to show
         macro = str(g["macro"].iloc[0])
         name = macro.removeprefix("preset:") if macro.startswith("preset:") else gid[:12]
         rows.append({
