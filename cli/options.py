@@ -101,6 +101,21 @@ def add_image_size(parser, help: str) -> None:
     add(parser, "--image-size", help=help)
 
 
+def add_space(parser, default: str | None = "base") -> None:
+    """``--space``: which search space (searchspace.space.SPACES)."""
+    from searchspace.space import SPACES
+
+    parser.add_argument(
+        "--space",
+        choices=SPACES,
+        default=default,
+        help="the search space: base (the papers' macro: each layout's own width multipliers, "
+        "base widths 8-32) or wide (base, plus per-stage width profiles flat / steep / "
+        "wide_top, base width 20 and a four-stage malunet layout: about 5x as many networks; "
+        "`search.py space --space S` counts them); default base (docs/search.md)",
+    )
+
+
 def add_model(parser) -> None:
     """--preset or --genotype, exactly one (read by load_genotype)."""
     src = parser.add_mutually_exclusive_group(required=True)

@@ -133,6 +133,7 @@ def add_parser(sub) -> None:
         "(default: no limit; --trials still caps the trained candidates)",
     )
     g = p.add_argument_group("sampler")
+    o.add_space(g, default=None)
     g.add_argument(
         "--sampler",
         choices=SAMPLERS,

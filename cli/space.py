@@ -17,6 +17,7 @@ def run(args) -> int:
         workers=args.workers,
         out=args.out,
         progress=not args.quiet,
+        space=args.space,
     )
     print(text, end="")
     return 0
@@ -39,5 +40,6 @@ def add_parser(sub) -> None:
         "--workers", type=int, metavar="K", help="processes measuring parts (default: CPU count)"
     )
     o.add(p, "--out", default=None, metavar="CSV", help="write the whole table as CSV here")
+    o.add_space(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

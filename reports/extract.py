@@ -285,16 +285,18 @@ def importance_data(view: StudyView, min_trials: int = MIN_IMPORTANCE_TRIALS) ->
 
 # ------------------------------------------------------------------------------ factors
 def factor_columns() -> tuple[str, ...]:
-    """The report's factor columns: the space's factors (``searchspace.space.FACTORS``)."""
-    from searchspace.space import FACTORS
+    """The report's factor columns: the factors of every space (``searchspace.space.ALL_FACTORS``;
+    a factor no trial of the study has is not shown)."""
+    from searchspace.space import ALL_FACTORS
 
-    return tuple(f.column for f in FACTORS)
+    return tuple(f.column for f in ALL_FACTORS)
 
 
 def trial_factors(record: TrialRecord) -> dict[str, str]:
     """The search-space factors of a trial: its suggested choices, else what can be read off its
     genotype (``Factor.read``)."""
-    from searchspace.space import FACTORS, choices_from_params
+    from searchspace.space import ALL_FACTORS as FACTORS
+    from searchspace.space import choices_from_params
 
     p = record.params_suggested
     if p:

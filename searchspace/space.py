@@ -55,6 +55,38 @@ BASE_WIDTHS = (8, 12, 16, 24, 32)
 WIDTH_MULTIPLIERS = {"malunet": (1, 2, 3, 4, 6, 8), "unet": (1, 2, 4, 8, 16)}
 UPSAMPLE_CHOICES = ("bilinear", "nearest")
 
+# The spaces a study can search (``--space``). ``base`` is the papers' macro: each layout's own
+# width multipliers, base widths 8..32, depths as above. ``wide`` is ``base`` plus what the
+# fuller-fidelity table (benchmarks/lesionbench) pointed at: the per-stage width profile, base
+# width 20, and a four-stage malunet layout. A ``base`` choice set builds the same network in
+# both (the profile ``paper`` is the layout's own multipliers), so ``wide`` contains ``base``.
+SPACES = ("base", "wide")
+WIDE_LAYOUT_DEPTHS = {"malunet": (4, 5, 6), "unet": (3, 4, 5)}
+WIDE_BASE_WIDTHS = (8, 12, 16, 20, 24, 32)
+# Per-stage width profiles: how the width grows from the first stage (base width) to the deepest.
+# ``flat`` halves the growth beyond the first stage, ``steep`` makes it 1.5x; ``wide_top`` gives
+# the first (highest-resolution) stage twice the base width, the others as the paper's.
+WIDTH_PROFILES: dict[str, str] = {
+    "paper": "the layout's own multipliers (MALUNet 1-2-3-4-6-8, U-Net 1-2-4-8-16)",
+    "flat": "growth halved: 1 + (m - 1) / 2 (MALUNet 1-1.5-2-2.5-3.5-4.5)",
+    "steep": "growth x1.5: 1 + 1.5 (m - 1) (MALUNet 1-2.5-4-5.5-8.5-11.5)",
+    "wide_top": "first stage at twice the base width (MALUNet 2-2-3-4-6-8)",
+}
+
+
+def stage_multipliers(layout: str, profile: str = "paper") -> tuple[float, ...]:
+    """The width multiplier of every stage of a layout under a width profile."""
+    paper = WIDTH_MULTIPLIERS[layout]
+    if profile == "paper":
+        return tuple(float(m) for m in paper)
+    if profile == "flat":
+        return tuple(1 + (m - 1) / 2 for m in paper)
+    if profile == "steep":
+        return tuple(1 + 1.5 * (m - 1) for m in paper)
+    if profile == "wide_top":
+        return (2.0, *(float(m) for m in paper[1:]))
+    raise GenotypeError(f"unknown width profile {profile!r}; known: {', '.join(WIDTH_PROFILES)}")
+
 
 def n_shallow(g: Genotype) -> tuple[int, int]:
     """How many encoder stages and decoder steps are shallow (high resolution).
@@ -128,7 +160,7 @@ def make_genotype(choices: dict) -> Genotype:
     base = int(choices["base_width"])
     block = choices["block"]
     compression = int(choices.get("compression", 8))
-    mults = WIDTH_MULTIPLIERS[layout][:depth]
+    mults = stage_multipliers(layout, choices.get("width_profile", "paper"))[:depth]
     n_enc_shallow = max(depth - DEEP_STAGES, 1)
     # Widths that deep blocks produce: the deep encoder stages', and in the malunet layout also
     # the one the last deep decoder step maps to. ECDF needs them divisible by 2N, EMA/GN by 8.
@@ -267,18 +299,69 @@ FACTORS: tuple[Factor, ...] = (
         neighbour=True,
     ),
 )
-FACTOR = {f.name: f for f in FACTORS}
-# The factors a one-factor move changes (local search; the ablation verb varies the same ones).
-NEIGHBOUR_FACTORS = tuple(f.name for f in FACTORS if f.neighbour)
 
 
-def space_size(layouts=None) -> tuple[int, int]:
-    """(choice sets, distinct networks) of the space: every combination ``sample_choices`` can
+
+def _widened(f: Factor) -> Factor:
+    """A factor of ``base`` as the ``wide`` space has it. A factor with other values has its own
+    Optuna parameter name (``_wide`` appended): Optuna fixes a parameter's distribution per name
+    within a study, and a study warm-started from another space's trials must not meet the same
+    name with other values."""
+    if f.name == "depth":
+        return dataclasses.replace(
+            f,
+            values=lambda c: WIDE_LAYOUT_DEPTHS[c["layout"]],
+            param=lambda c: f"depth_{c['layout']}_wide",
+        )
+    if f.name == "base_width":
+        return dataclasses.replace(
+            f, values=lambda c: WIDE_BASE_WIDTHS, param=lambda c: "base_width_wide"
+        )
+    return f
+
+
+WIDTH_PROFILE = Factor(
+    "width_profile",
+    lambda c: tuple(WIDTH_PROFILES),
+    lambda c: "width_profile",
+    neighbour=True,  # local search may move it (an over-budget move is screened, not trained)
+)
+_AFTER_WIDTH = [f.name for f in FACTORS].index("base_width") + 1
+WIDE_FACTORS: tuple[Factor, ...] = (
+    *(_widened(f) for f in FACTORS[:_AFTER_WIDTH]),
+    WIDTH_PROFILE,
+    *FACTORS[_AFTER_WIDTH:],
+)
+SPACE_FACTORS: dict[str, tuple[Factor, ...]] = {"base": FACTORS, "wide": WIDE_FACTORS}
+# Every factor of every space, in sampling order (``wide`` holds them all by name): the report's
+# factor columns.
+ALL_FACTORS = WIDE_FACTORS
+FACTOR = {f.name: f for f in ALL_FACTORS}
+# The factors a one-factor move changes (local search; the ablation verb varies those with an
+# ``apply``). A choice set moves only in the factors of its own space (``space_of``).
+NEIGHBOUR_FACTORS = tuple(f.name for f in ALL_FACTORS if f.neighbour)
+
+
+def factors_of(space: str = "base") -> tuple[Factor, ...]:
+    """The factors of a space, in sampling order; an unknown space is one clear error."""
+    try:
+        return SPACE_FACTORS[space]
+    except KeyError:
+        raise ValueError(f"unknown search space {space!r}; known: {', '.join(SPACES)}") from None
+
+
+def space_of(choices: dict) -> str:
+    """The space a choice set was drawn from: ``wide`` choices always carry a width profile."""
+    return "wide" if "width_profile" in choices else "base"
+
+
+def space_size(layouts=None, space: str = "base") -> tuple[int, int]:
+    """(choice sets, distinct networks) of a space: every combination ``sample_choices`` can
     return, and how many distinct genotypes they build (a few combinations build the same one).
     The figures the CLI and docs quote come from here (docs: pinned by tests/test_space.py)."""
     ids = set()
     n = 0
-    for c in all_choices(layouts):
+    for c in all_choices(layouts, space=space):
         n += 1
         ids.add(make_genotype(c).id)
     return n, len(ids)
@@ -290,9 +373,10 @@ def one_factor_neighbours(
     """The choice dicts that differ from ``choices`` in exactly one of ``factors`` (layout,
     depth and base width stay), in ``FACTORS`` order. A move to or from ECDF adds or drops N
     (ECDF keeps the current N, else 8); a move to a family that takes an attention order keeps
-    the current order (else ``none``), one to a family that takes none drops it."""
+    the current order (else ``none``), one to a family that takes none drops it. A choice set
+    moves in the factors of its own space only (a ``base`` one never gains a width profile)."""
     out = []
-    for f in FACTORS:
+    for f in factors_of(space_of(choices)):
         if f.name not in factors or f.name in ("layout", "depth", "base_width"):
             continue
         if not f.applies(choices):
@@ -317,18 +401,18 @@ def params_of(choices: dict) -> dict:
     value), the inverse of ``choices_from_params``."""
     out: dict = {}
     seen: dict = {}
-    for f in FACTORS:
+    for f in factors_of(space_of(choices)):
         if f.applies(seen) and f.name in choices:
             seen[f.name] = choices[f.name]
             out[f.param(seen)] = choices[f.name]
     return out
 
 
-def sample_choices(trial) -> dict:
-    """Suggest every factor that applies on an Optuna trial (define-by-run, in ``FACTORS``
-    order)."""
+def sample_choices(trial, space: str = "base") -> dict:
+    """Suggest every factor of ``space`` that applies on an Optuna trial (define-by-run, in
+    sampling order)."""
     choices: dict = {}
-    for f in FACTORS:
+    for f in factors_of(space):
         if f.applies(choices):
             choices[f.name] = trial.suggest_categorical(f.param(choices), list(f.values(choices)))
     return choices
@@ -337,7 +421,8 @@ def sample_choices(trial) -> dict:
 def choices_from_params(params: dict) -> dict:
     """The choices of a trial from its Optuna parameters (the inverse of ``sample_choices``)."""
     choices: dict = {}
-    for f in FACTORS:
+    space = "wide" if "width_profile" in params else "base"
+    for f in factors_of(space):
         try:
             if f.applies(choices) and f.param(choices) in params:
                 choices[f.name] = params[f.param(choices)]
@@ -346,37 +431,40 @@ def choices_from_params(params: dict) -> dict:
     return choices
 
 
-def all_choices(layouts=None, _choices: dict | None = None, _i: int = 0):
-    """Every choice dict ``sample_choices`` can return (each factor where it applies)."""
+def all_choices(layouts=None, _choices: dict | None = None, _i: int = 0, space: str = "base"):
+    """Every choice dict ``sample_choices(trial, space)`` can return (each factor where it
+    applies)."""
+    factors = factors_of(space)
     choices = dict(_choices or {})
-    if _i == len(FACTORS):
+    if _i == len(factors):
         yield choices
         return
-    f = FACTORS[_i]
+    f = factors[_i]
     if not f.applies(choices):
-        yield from all_choices(layouts, choices, _i + 1)
+        yield from all_choices(layouts, choices, _i + 1, space)
         return
     values = f.values(choices)
     if f.name == "layout" and layouts is not None:
         values = tuple(layouts)
     for v in values:
-        yield from all_choices(layouts, {**choices, f.name: v}, _i + 1)
+        yield from all_choices(layouts, {**choices, f.name: v}, _i + 1, space)
 
 
-def choices_for(g: Genotype) -> dict | None:
-    """The choices that build ``g`` (``make_genotype(choices).id == g.id``), None when ``g`` is
-    not a point of the space. Found by enumeration among the choice sets of ``g``'s layout and
-    depth that agree with what ``g`` says of the other factors (a few hundred)."""
+def choices_for(g: Genotype, space: str = "base") -> dict | None:
+    """The choices of ``space`` that build ``g`` (``make_genotype(choices).id == g.id``), None
+    when ``g`` is not a point of that space. Found by enumeration among the choice sets of ``g``'s
+    layout and depth that agree with what ``g`` says of the other factors (a few hundred)."""
+    factors = factors_of(space)
     # the first factors fixed, the rest enumerated (not the base width: ECDF rounds widths up)
     macro = ("layout", "depth")
-    assert tuple(f.name for f in FACTORS[: len(macro)]) == macro
-    fixed = {f.name: f.read(g) for f in FACTORS[: len(macro)]}
-    if fixed["layout"] not in LAYOUT_DEPTHS or fixed["depth"] not in LAYOUT_DEPTHS[g.layout]:
+    assert tuple(f.name for f in factors[: len(macro)]) == macro
+    fixed = {f.name: f.read(g) for f in factors[: len(macro)]}
+    if fixed["layout"] not in LAYOUT_DEPTHS or fixed["depth"] not in factors[1].values(fixed):
         return None
     readable = {  # the other factors readable off g: a choice set that differs is no match
-        f.name: f.read(g) for f in FACTORS[len(macro) :] if f.read and f.name != "base_width"
+        f.name: f.read(g) for f in factors[len(macro) :] if f.read and f.name != "base_width"
     }
-    for c in all_choices(None, fixed, len(macro)):
+    for c in all_choices(None, fixed, len(macro), space):
         if any(c[k] != v for k, v in readable.items() if k in c):
             continue
         if make_genotype(c).id == g.id:
@@ -384,9 +472,9 @@ def choices_for(g: Genotype) -> dict | None:
     return None
 
 
-def sample_genotype(trial) -> Genotype:
-    """A genotype drawn from the space through an Optuna trial (any sampler)."""
-    return make_genotype(sample_choices(trial))
+def sample_genotype(trial, space: str = "base") -> Genotype:
+    """A genotype drawn from a space through an Optuna trial (any sampler)."""
+    return make_genotype(sample_choices(trial, space))
 
 
 def random_genotypes(n: int, seed: int = 0) -> list[Genotype]:

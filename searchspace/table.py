@@ -22,28 +22,30 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from .cost import PART_CACHE, _check_size, count_cost, measure_part
 from .genotype import Genotype
 from .parts import iter_parts, memo_key
-from .space import FACTORS, LAYOUT_DEPTHS, all_choices, make_genotype
+from .space import ALL_FACTORS, LAYOUT_DEPTHS, all_choices, make_genotype
 
-CHOICE_COLUMNS = tuple(f.name for f in FACTORS)
+CHOICE_COLUMNS = tuple(f.name for f in ALL_FACTORS)
 
 
-def space_choices(layouts: Iterable[str] | None = None) -> Iterator[dict]:
-    """Every choice dict ``sample_choices`` can return (``space.all_choices``)."""
+def space_choices(layouts: Iterable[str] | None = None, space: str = "base") -> Iterator[dict]:
+    """Every choice dict ``sample_choices(trial, space)`` can return (``space.all_choices``)."""
     layouts = list(layouts) if layouts else None
     for layout in layouts or ():
         if layout not in LAYOUT_DEPTHS:
             raise ValueError(f"unknown layout {layout!r}; known: {', '.join(LAYOUT_DEPTHS)}")
-    yield from all_choices(layouts)
+    yield from all_choices(layouts, space=space)
 
 
 def space_genotypes(
-    layouts: Iterable[str] | None = None, choices: Iterable[dict] | None = None
+    layouts: Iterable[str] | None = None,
+    choices: Iterable[dict] | None = None,
+    space: str = "base",
 ) -> list[tuple[dict, Genotype]]:
     """(choices, genotype) for every distinct genotype of the space (or of these ``choices``),
     first choices kept."""
     seen: set[str] = set()
     out = []
-    for c in space_choices(layouts) if choices is None else choices:
+    for c in space_choices(layouts, space) if choices is None else choices:
         g = make_genotype(c)
         if g.id not in seen:
             seen.add(g.id)
@@ -127,13 +129,14 @@ def cost_table(
     choices: Iterable[dict] | None = None,
     workers: int | None = None,
     progress: bool = False,
+    space: str = "base",
 ):
     """A pandas DataFrame with one row per distinct genotype of the space (or of ``layouts``, or
     of a list of ``choices``): ``genotype_id``, the choices (empty where a factor does not apply),
     ``params``, ``macs_thop``, ``macs_torch`` at ``image_size``."""
     import pandas as pd
 
-    pairs = space_genotypes(layouts, choices)
+    pairs = space_genotypes(layouts, choices, space)
     stride = max((g.stride for _, g in pairs), default=1)
     h, w = (int(v) for v in image_size)
     if h < 1 or w < 1 or h % stride or w % stride:
@@ -172,6 +175,7 @@ def space_report(
     workers: int | None = None,
     out: str | None = None,
     progress: bool = True,
+    space: str = "base",
 ) -> str:
     """``search.py space``: cost the whole space, write ``out`` (CSV, atomically), and return the
     summary text (counts within the budgets, per block family). ``limits``: table column
@@ -189,7 +193,7 @@ def space_report(
     if out and not Path(out).parent.is_dir():
         raise FileNotFoundError(f"folder {Path(out).parent} does not exist (for --out)")
     start = time.perf_counter()
-    df = cost_table(size, workers=workers, progress=progress)
+    df = cost_table(size, workers=workers, progress=progress, space=space)
     seconds = time.perf_counter() - start
     macs = df["macs_thop" if counter == "thop" else "macs_torch"]
     df["fits_budget"] = fits = within(df, limits)
@@ -201,7 +205,7 @@ def space_report(
     memo = cache_file()
     text = []
     text.append(
-        f"{len(df):,} candidates costed at 1x3x{h}x{w} in {seconds:.1f} s "
+        f"{len(df):,} candidates of the {space} space costed at 1x3x{h}x{w} in {seconds:.1f} s "
         f"({len(df) / seconds:,.0f} candidates/s; part memo: {memo or 'not saved'})"
     )
     text.append(

@@ -203,6 +203,9 @@ CASES: dict[str, Case] = {
     "python search.py --budget-params 0.4M --sampler local --study search-local": Case(
         SEARCH, report("runs/search-local/report")
     ),
+    "python search.py --budget-params 0.4M --space wide --sampler local --study search-wide": Case(
+        SEARCH, report("runs/search-wide/report")
+    ),
     "python search.py train --genotype docs/demo-front/200b2d579229.json --image-size 64 64 "
     "--epochs 6": Case(TRAIN, ("runs/train/200b2d579229-*/metrics.json",)),
     "python search.py --budget-params 0.2M --data ../shared/data/isic2017 --image-size 64 64 "

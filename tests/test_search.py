@@ -352,8 +352,40 @@ def test_included_genotypes_are_trained_first_once_and_bad_files_refused(tmp_pat
     n = len(study.get_trials())
     ulite = tmp_path / "ulite.json"
     ulite.write_text(get_preset("ulite").genotype.to_json())
-    for bad, said in ((ulite, "not a network of the search space"),
+    for bad, said in ((ulite, "not a network of the base search space"),
                       (tmp_path / "none.json", "does not exist")):  # fmt: skip
         with pytest.raises(ValueError, match=said):
             run_search(options_from(trials=4, **{**options, "include_genotypes": [str(bad)]}))
     assert len(load(run_search(options_from(trials=3, **options))).get_trials()) == n
+
+
+def test_a_wide_space_search_draws_width_profiles_and_a_changed_space_is_refused(
+    tmp_path, monkeypatch
+):
+    """--space wide: the spec says so, every sampled candidate carries a width profile (local
+    search's moves too), a genotype of the wide space only is refused by a base study with a hint
+    and trained first by a wide one, and resuming with the other space is refused, the study left
+    as it was."""
+    from searchspace.space import make_genotype
+
+    train, calls = fake_training(lambda g: [0.5, 0.5 + 1e-7 * g.widths[0]])
+    monkeypatch.setattr(trial_steps, "train_genotype", train)
+    flat = make_genotype({"layout": "malunet", "depth": 5, "base_width": 12,
+                          "width_profile": "flat", "stem": "plain", "block": "dsc",
+                          "bridge": "none", "upsample": "bilinear"})  # fmt: skip
+    path = tmp_path / "flat.json"
+    path.write_text(flat.to_json())
+    options = dict(TINY, sampler="local", budget_params="0.1M", epochs=2, out=str(tmp_path),
+                   study="wide", include_genotypes=[str(path)])  # fmt: skip
+    with pytest.raises(ValueError, match=r"not a network of the base search space \(it is one "):
+        run_search(options_from(trials=4, **options))
+    study = load(run_search(options_from(trials=8, space="wide", **options)))
+    assert study.user_attrs[schema.STUDY_SPEC]["space"] == "wide"
+    trials = study.get_trials()
+    assert trials[0].user_attrs[schema.GENOTYPE_ID] == flat.id and calls[0] == flat.id
+    sampled = [t for t in trials if t.params]
+    assert len(sampled) >= 8 and all("width_profile" in t.params for t in sampled)
+    n = len(trials)
+    with pytest.raises(SpecMismatch, match="space"):
+        run_search(options_from(trials=9, **{**options, "include_genotypes": []}))
+    assert len(load(run_search(options_from(trials=8, space="wide", **options))).get_trials()) == n

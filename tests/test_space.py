@@ -126,6 +126,9 @@ def test_every_combination_of_choices_is_a_valid_genotype_and_the_docs_quote_the
         text = (root / doc).read_text()
         quoted = set(re.findall(r"\b4[23],\d{3}\b", text))
         assert quoted <= {f"{n:,}", f"{distinct:,}"}, (doc, quoted)
+    for doc in ("README.md", "docs/search.md"):  # the wide space's choice sets (pinned below)
+        text = (root / doc).read_text()
+        assert set(re.findall(r"\b25\d,\d{3}\b", text)) == {"254,016"}, doc
     code = [
         p
         for d in ("searchspace", "studies", "reports", "trainer")
@@ -136,3 +139,96 @@ def test_every_combination_of_choices_is_a_valid_genotype_and_the_docs_quote_the
         assert not re.search(
             r"4[23],?\d{3} (distinct|candidates|networks|choice)", path.read_text()
         ), path
+
+
+# ------------------------------------------------------------------------------ the wide space
+def test_width_profiles_give_the_hand_computed_widths():
+    """Base width 16, malunet layout, depth 6, DSC blocks (deep widths multiples of 8):
+    paper 16x(1,2,3,4,6,8); flat 16x(1,1.5,2,2.5,3.5,4.5); steep 16x(1,2.5,4,5.5,8.5,11.5);
+    wide_top 16x(2,2,3,4,6,8)."""
+    base = {"layout": "malunet", "depth": 6, "base_width": 16, "stem": "plain", "block": "dsc",
+            "bridge": "none", "upsample": "bilinear"}  # fmt: skip
+    want = {
+        "paper": (16, 32, 48, 64, 96, 128),
+        "flat": (16, 24, 32, 40, 56, 72),
+        "steep": (16, 40, 64, 88, 136, 184),
+        "wide_top": (32, 32, 48, 64, 96, 128),
+    }
+    for profile, widths in want.items():
+        assert make_genotype({**base, "width_profile": profile}).widths == widths, profile
+    assert make_genotype(base).widths == want["paper"]  # a base choice set: the paper profile
+
+
+def test_the_wide_space_holds_the_base_space_and_every_new_combination_is_valid():
+    """Every base choice set builds the same network with the paper profile; every combination
+    of the wide space's macro factors (layout, depth, base width, profile) with every block
+    family and bridge builds a valid genotype (make_genotype raises otherwise); the four-stage
+    malunet layout is there. (Every one of its 254,016 choice sets is checked by
+    ``search.py space --space wide``, which costs them all.)"""
+    import itertools
+
+    from searchspace.space import (
+        BRIDGE_CHOICES,
+        WIDE_BASE_WIDTHS,
+        WIDE_LAYOUT_DEPTHS,
+        WIDTH_PROFILES,
+        all_choices,
+    )
+
+    for c in itertools.islice(all_choices(), 0, None, 97):
+        assert make_genotype({**c, "width_profile": "paper"}).id == make_genotype(c).id
+    n = sum(1 for _ in all_choices(space="wide"))
+    assert n == 254016  # base 43,120 with depth 4, base width 20 and four profiles
+    seen_depths = set()
+    for layout, depths in WIDE_LAYOUT_DEPTHS.items():
+        for depth, width, profile, block, bridge in itertools.product(
+            depths, WIDE_BASE_WIDTHS, WIDTH_PROFILES, BLOCK_FAMILIES, BRIDGE_CHOICES[layout]
+        ):
+            c = {"layout": layout, "depth": depth, "base_width": width, "width_profile": profile,
+                 "stem": "dsc", "block": block, "compression": 4, "attention": "sa_ca",
+                 "bridge": bridge, "upsample": "nearest"}  # fmt: skip
+            g = make_genotype(c)
+            seen_depths.add((g.layout, g.depth))
+    assert ("malunet", 4) in seen_depths
+
+
+def test_sampling_a_space_suggests_its_own_factors_and_moves_stay_in_it():
+    import optuna
+
+    from searchspace.space import one_factor_neighbours, sample_choices, space_of
+
+    from searchspace.space import choices_from_params, params_of
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    draws = {}
+    for space in ("wide", "base"):
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+        draws[space] = []
+        for _ in range(40):
+            t = study.ask()
+            draws[space].append(sample_choices(t, space))
+            study.tell(t, 0.0)
+            # the parameters name the space's own factors and read back to the same choices
+            assert choices_from_params(t.params) == draws[space][-1] and params_of(
+                draws[space][-1]) == t.params  # fmt: skip
+            assert ("base_width_wide" in t.params) == (space == "wide")
+    wide, base = draws["wide"], draws["base"]
+    assert all("width_profile" in c and space_of(c) == "wide" for c in wide)
+    assert len({c["width_profile"] for c in wide}) == 4
+    assert not any("width_profile" in c for c in base)
+    assert {c["depth"] for c in wide if c["layout"] == "malunet"} == {4, 5, 6}
+    moves = one_factor_neighbours(wide[0])
+    assert sum(m["width_profile"] != wide[0]["width_profile"] for m in moves) == 3
+    assert all("width_profile" not in m for m in one_factor_neighbours(base[0]))
+    with pytest.raises(ValueError, match="unknown search space 'huge'"):
+        sample_choices(study.ask(), "huge")
+
+
+def test_choices_for_finds_a_wide_network_in_the_wide_space_only():
+    c = {"layout": "malunet", "depth": 5, "base_width": 12, "width_profile": "flat",
+         "stem": "plain", "block": "dsc", "bridge": "scab", "upsample": "bilinear"}  # fmt: skip
+    g = make_genotype(c)
+    assert choices_for(g) is None
+    found = choices_for(g, "wide")
+    assert found is not None and make_genotype(found).id == g.id
+    assert choices_for(get_preset("malunet").genotype, "wide") is not None

@@ -2,7 +2,7 @@
 # The evidence experiment of docs/evidence.md, as run (resumable: re-running skips what is done).
 # Run from the repository root:
 #   bash docs/evidence/run.sh [restore|search|fidelity|published|compare|mission|mission-confirm|
-#                              mission-compare|mission-compare-confirm|rivals|rivals-confirm|all]
+#                              mission-compare|mission-compare-confirm|wide-live|wide-live-confirm|rivals|rivals-confirm|all]
 # (restore: copy the stored studies of docs/evidence/studies/ to runs/<study>/study.db, kept if there)
 # Sizes: ISIC 2017 sample (2,000 training images, the official 150 validation images), search at
 # 64x64 for 2 epochs (recipe fast: AdamW, batch 16, BCE + Dice), 20 trained candidates per study
@@ -99,6 +99,19 @@ if [[ $phase == noise-live ]]; then
 fi
 if [[ $phase == noise-live-confirm ]]; then
   python search.py fidelity --study ev-noise-live-s0 --top 1 --image-size 96 96 --epochs 10 \
+      --seeds 3 --reference malunet
+fi
+# The search again in the wide space (issue 30's last step: the table found nothing of the base
+# space's region beating malunet, and pointed at width): the noise-live plan unchanged (local +
+# SH, promote:2:1 at 96x96 / 10 epochs, floor 0.73, mission budgets, 100 trained candidates) on
+# --space wide (width profiles, base width 20, four-stage malunet); then its handed-over network
+# retrained at 96x96 for 10 epochs with 3 seeds, paired against malunet.
+if [[ $phase == wide-live ]]; then
+  python search.py "${MISSION_BASE[@]}" --trials 100 --sampler local --prune-rule sh \
+      --promote 2:1 --min-accuracy 0.73 --space wide --seed 0 --study ev-wide-live-s0
+fi
+if [[ $phase == wide-live-confirm ]]; then
+  python search.py fidelity --study ev-wide-live-s0 --top 1 --image-size 96 96 --epochs 10 \
       --seeds 3 --reference malunet
 fi
 # The seven published models against found rivals (issue 32; not run yet): one search whose

@@ -21,6 +21,8 @@ through ``studies.ray_tune.backend``.
 
 from __future__ import annotations
 
+import functools
+
 import json
 import threading
 import time
@@ -60,9 +62,9 @@ from studies.store.trial_state import count_trained
 from trainer import FitResult
 
 
-def define_space(trial: optuna.Trial) -> dict | None:
+def define_space(trial: optuna.Trial, space: str = "base") -> dict | None:
     """OptunaSearch's define-by-run space: the search space, or nothing for an enqueued preset."""
-    return None if trial.user_attrs.get(schema.PRESET) else sample_choices(trial)
+    return None if trial.user_attrs.get(schema.PRESET) else sample_choices(trial, space)
 
 
 @dataclass
@@ -92,7 +94,7 @@ class StudySearcher(OptunaSearch):
         started = sum(t.state != TrialState.WAITING for t in study.get_trials(deepcopy=False))
         salt = 0 if started == 0 else f"ray:{started}"  # no replayed candidates, no process id
         super().__init__(
-            define_space,
+            functools.partial(define_space, space=spec.space),
             metric=list(spec.objectives),
             mode=["max" if d == "maximize" else "min" for d in spec.directions],
             sampler=make_sampler(spec, salt=salt),

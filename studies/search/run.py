@@ -36,6 +36,7 @@ from studies.search.workers import (
     work,
 )
 from studies.store import schema
+from searchspace.space import SPACES
 from studies.store.spec import DEFAULT_OBJECTIVES, PruneSettings, StudySpec
 from studies.store.storage import (
     check_storage,
@@ -69,6 +70,7 @@ class SearchOptions:
     objectives: str = ",".join(DEFAULT_OBJECTIVES)
     metric: str = "dice_per_image_mean"
     min_accuracy: float | None = None  # the accuracy floor (StudySpec.min_accuracy)
+    space: str = "base"  # the search space (searchspace.space.SPACES; StudySpec.space)
     promote: str | None = None  # K:S, the fidelity plan (StudySpec.promotion); None: off
     promote_every: int | None = None  # trained candidates between promotion rounds (10)
     promote_fidelity: str | None = None  # HxW:EPOCHS of the promotions (96x96:10)
@@ -142,8 +144,10 @@ def _check_options(o: SearchOptions) -> None:
         from studies.evidence.proxies import parse_warm_start
 
         parse_warm_start(o.warm_start)
+    if o.space not in SPACES:
+        raise ValueError(f"--space must be one of {', '.join(SPACES)}, got {o.space!r}")
     for path in o.include_genotypes or ():
-        included_genotype(path)  # a bad file is refused before the study is touched
+        included_genotype(path, o.space)  # a bad file is refused before the study is touched
     if o.budget_hours is not None and o.budget_hours <= 0:
         raise ValueError(f"--budget-hours must be > 0, got {o.budget_hours}")
     if o.worker_id < 0:
@@ -212,6 +216,7 @@ def make_spec(o: SearchOptions, data=None) -> StudySpec:
         objectives=_objectives(o.objectives),
         metric=o.metric,
         min_accuracy=o.min_accuracy,
+        space=o.space,
         promotion=promotion.make_plan(o.promote, o.promote_every, o.promote_fidelity),
         sampler=o.sampler,
         population_size=o.population,
@@ -256,9 +261,9 @@ def enqueue_presets(study: optuna.Study, spec: StudySpec) -> tuple[list[str], li
     return enqueued, skipped
 
 
-def included_genotype(path: str | Path):
+def included_genotype(path: str | Path, space: str = "base"):
     """(genotype, Optuna parameters) of a ``--include-genotype`` file; a file that is missing,
-    not a genotype, or not a network of the space (the search can only train what its sampler
+    not a genotype, or not a network of ``space`` (the search can only train what its sampler
     can draw) is one clear error."""
     from searchspace import Genotype
     from searchspace.space import choices_for, params_of
@@ -270,11 +275,13 @@ def included_genotype(path: str | Path):
         g = Genotype.from_json(path.read_text())
     except Exception as e:  # noqa: BLE001 -- any parse error is the file's fault
         raise ValueError(f"--include-genotype: {path} is not a genotype JSON ({e})") from None
-    choices = choices_for(g)
+    choices = choices_for(g, space)
     if choices is None:
+        wider = " (it is one of the wide space: --space wide)" if (
+            space == "base" and choices_for(g, "wide") is not None) else ""  # fmt: skip
         raise ValueError(
-            f"--include-genotype: {path} ({g.summary()}) is not a network of the search space; "
-            "train it with `search.py train --genotype FILE` instead"
+            f"--include-genotype: {path} ({g.summary()}) is not a network of the {space} search "
+            f"space{wider}; train it with `search.py train --genotype FILE` instead"
         )
     return g, params_of(choices)
 
@@ -295,7 +302,7 @@ def enqueue_genotypes(study: optuna.Study, spec: StudySpec, paths) -> tuple[list
         )
     enqueued, skipped = [], []
     for path in paths:
-        g, params = included_genotype(path)
+        g, params = included_genotype(path, spec.space)
         if g.id in done:
             continue
         if g.id in had:

@@ -133,7 +133,7 @@ def trial_run_dir(out_root: Path, study_name: str, number: int, genotype: Genoty
 def candidate_for_trial(spec: StudySpec, trial: optuna.Trial) -> Genotype:
     """The preset's genotype when the trial was enqueued with ``PRESET``, else a sampled one."""
     name = trial.user_attrs.get(schema.PRESET)
-    return get_preset(name).genotype if name else sample_genotype(trial)
+    return get_preset(name).genotype if name else sample_genotype(trial, spec.space)
 
 
 def prescreen(spec: StudySpec, genotype: Genotype) -> Screen:

@@ -338,7 +338,7 @@ def space_room(spec) -> tuple[int, int]:
     upper bound."""
     from searchspace.table import cost_table, within
 
-    df = cost_table(tuple(spec.image_size), progress=False)
+    df = cost_table(tuple(spec.image_size), progress=False, space=spec.space)
     fits = within(df, objectives.table_limits(spec.budgets, spec.cost_counter))
     return int(df.loc[fits, "genotype_id"].nunique()), int(df["genotype_id"].nunique())
 
@@ -354,7 +354,7 @@ def _check_budget_room(spec, target: int, idle: int) -> int:
     if fit < target:
         raise WorkerStopped(
             f"{idle} candidates in a row were over budget or duplicates: only {fit:,} of the "
-            f"space's {total:,} candidates fit {where}, fewer than --trials {target}; raise the "
+            f"{spec.space} space's {total:,} candidates fit {where}, fewer than --trials {target}; raise the "
             "budget or ask for fewer trials"
         )
     return max(MAX_IDLE_DRAWS, idle + 20 * total // max(fit, 1))

@@ -21,7 +21,7 @@ from typing import Any
 
 from searchspace.cost import COUNTERS
 from searchspace.genotype import GENOTYPE_VERSION
-from searchspace.space import LAYOUT_DEPTHS, SPACE_VERSION
+from searchspace.space import LAYOUT_DEPTHS, SPACE_VERSION, SPACES
 from studies import objectives as objectives_table
 from studies.store import schema
 from trainer.metrics import objective_keys
@@ -140,6 +140,8 @@ class StudySpec:
     min_accuracy: float | None = None
     # the fidelity plan: promotion of front members to a fuller fidelity (None: off)
     promotion: PromotionPlan | None = None
+    # which search space the sampler draws from (searchspace.space.SPACES: base, wide)
+    space: str = "base"
     schema_version: int = schema.SCHEMA_VERSION
     space_version: int = SPACE_VERSION
     genotype_version: int = GENOTYPE_VERSION
@@ -243,6 +245,7 @@ ADDED_FIELDS = {
     "latency_threads": 1,
     "min_accuracy": None,
     "promotion": None,
+    "space": "base",
 }
 
 
@@ -302,6 +305,8 @@ def _short(value: Any) -> str:
 
 
 def _validate(s: StudySpec) -> None:
+    if s.space not in SPACES:
+        raise ValueError(f"--space must be one of {', '.join(SPACES)}, got {s.space!r}")
     if s.cost_counter not in COUNTERS:
         raise ValueError(
             f"--cost-counter must be one of {', '.join(COUNTERS)}, got {s.cost_counter!r}"
