@@ -195,9 +195,13 @@ def test_the_wide_space_holds_the_base_space_and_every_new_combination_is_valid(
 def test_sampling_a_space_suggests_its_own_factors_and_moves_stay_in_it():
     import optuna
 
-    from searchspace.space import one_factor_neighbours, sample_choices, space_of
-
-    from searchspace.space import choices_from_params, params_of
+    from searchspace.space import (
+        choices_from_params,
+        one_factor_neighbours,
+        params_of,
+        sample_choices,
+        space_of,
+    )
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     draws = {}

@@ -22,7 +22,6 @@ through ``studies.ray_tune.backend``.
 from __future__ import annotations
 
 import functools
-
 import json
 import threading
 import time

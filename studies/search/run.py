@@ -23,6 +23,7 @@ from pathlib import Path
 
 import optuna
 
+from searchspace.space import SPACES
 from studies import objectives as objectives_table
 from studies.search import promotion
 from studies.search.front import format_front, front_table, pareto_front, trained_records
@@ -36,7 +37,6 @@ from studies.search.workers import (
     work,
 )
 from studies.store import schema
-from searchspace.space import SPACES
 from studies.store.spec import DEFAULT_OBJECTIVES, PruneSettings, StudySpec
 from studies.store.storage import (
     check_storage,
