@@ -20,6 +20,7 @@ def run(args) -> int:
         external=parse_named_paths(args.external, "--external"),
         published=args.published,
         image_size=o.image_size(args.image_size) if args.image_size else None,
+        rivals=args.rivals,
     )
     print(f"confirmed {len(outcome.records)} model(s): {outcome.csv}")
     return 0
@@ -46,10 +47,22 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--published",
-        action="store_true",
+        nargs="?",
+        const="all",
+        metavar="NAMES",
         help="also retrain the published models that a front member undercuts on params and "
         "thop MACs, and pair each with its cheaper rivals on the validation images: Delta Dice, "
         "95 %% CI and a verdict (beats / matches within 0.005 / loses / inconclusive), shown by "
-        "this command and by the study's report",
+        "this command and by the study's report; NAMES: only these (comma-separated, e.g. "
+        "scsonet,malunet; default all)",
+    )
+    p.add_argument(
+        "--rivals",
+        type=int,
+        metavar="K",
+        help="with --published: retrain only the published models and each one's K best "
+        "cheaper front members (by search-fidelity score), not the whole front; cheapest "
+        "network first, so an interrupted command has the small ones done (default: the whole "
+        "front and every preset the study trained)",
     )
     p.set_defaults(func=run)

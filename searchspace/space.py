@@ -301,7 +301,6 @@ FACTORS: tuple[Factor, ...] = (
 )
 
 
-
 def _widened(f: Factor) -> Factor:
     """A factor of ``base`` as the ``wide`` space has it. A factor with other values has its own
     Optuna parameter name (``_wide`` appended): Optuna fixes a parameter's distribution per name

@@ -99,6 +99,36 @@ def test_confirm_retrains_front_and_presets_with_seeds(tmp_path, capsys, monkeyp
             assert result["ci"][0] <= result["delta"] <= result["ci"][1]
             assert result["verdict"] in VERDICTS and "32x32, 1 epochs" in result["fidelity"]
 
+    # --published NAME --rivals 1: that published model and its best cheaper rival only (the
+    # runs of the command above reused: same seed, same folders), paired; names checked first
+    from studies.evidence.rivals import cheaper_rivals
+    from studies.search.front import pareto_front, trained_records
+    from studies.store.promoted import promoted
+    from studies.store.storage import load_spec
+
+    name = sorted(rivals)[0]
+    spec = load_spec(study)
+    front_now = pareto_front(spec, trained_records(study), promoted(study))
+    best = cheaper_rivals(front_now, costs[name], "dice_per_image_mean")[0].number
+    own = [
+        k
+        for k in stored
+        if k == f"preset:{name}" or (k.isdigit() and by_number[int(k)].preset == name)
+    ]
+    only = run_confirm(outcome.study_name, seeds=1, epochs=1, out_root=tmp_path, progress=False,
+                       workers=1, published=name, rivals=1)  # fmt: skip
+    keys = {str(k) for k in only.records}
+    assert keys == {str(best), *own}
+    study = optuna.load_study(study_name=outcome.study_name, storage=outcome.storage)
+    assert set(study.user_attrs[schema.RIVALS]) == {name}
+    assert set(study.user_attrs[schema.RIVALS][name]) == {str(best)}
+    for bad, said in ((["--published", "nope", "--rivals", "1"], "unknown published model"),
+                      (["--rivals", "1"], "--rivals K needs --published")):  # fmt: skip
+        assert (
+            cli.main(["confirm", "--study", outcome.study_name, "--out", str(tmp_path), *bad]) == 2
+        )
+        assert said in capsys.readouterr().err
+
     # a second confirm with the same settings reuses the finished run folders
     def no_training(*args, **kwargs):
         raise AssertionError("confirm retrained a finished run")

@@ -276,7 +276,8 @@ def test_an_impossible_budget_stops_early_with_the_space_count(tmp_path, monkeyp
     assert cli.main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar's lines
     assert err.startswith("error: ")
-    assert "only 0 of the base space's 42,544 candidates fit params <= 1 k" in err and calls == [1000]
+    assert "only 0 of the base space's 42,544 candidates fit params <= 1 k" in err
+    assert calls == [1000]
     # a budget that leaves a few candidates goes on drawing (the next limit grows with rarity)
     monkeypatch.setattr(workers, "space_room", lambda spec: (50, 42_544))
     assert workers._check_budget_room(workers_spec(), 2, 4) == 4 + 20 * 42_544 // 50

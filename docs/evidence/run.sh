@@ -128,7 +128,12 @@ for f in docs/evidence/found-*.json; do RIVALS+=(--include-genotype "$f"); done
 if [[ $phase == rivals ]]; then
   python search.py "${RIVALS[@]}" --seed 0 --study ev-rivals-local-s0
 fi
+# Each published model and its two best cheaper front members (by search-fidelity score), the
+# five smaller published models first (verdicts within an hour or two on 2 cores), then all
+# seven (re-using the first command's runs; U-Lite and LMSAUnet are hours each).
+RIVALS_CONFIRM=(--study ev-rivals-local-s0 --rivals 2 --seeds 3 --epochs 10 --image-size 96 96
+                --recipe fast)
 if [[ $phase == rivals-confirm ]]; then
-  python search.py confirm --study ev-rivals-local-s0 --published --seeds 3 --epochs 10 \
-      --image-size 96 96 --recipe fast
+  python search.py confirm "${RIVALS_CONFIRM[@]}" --published scsonet,malunet,egeunet,dsnet,ulrtsnet
+  python search.py confirm "${RIVALS_CONFIRM[@]}" --published
 fi

@@ -18,6 +18,7 @@ metric.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -75,10 +76,35 @@ def candidates(study, spec) -> list[Candidate]:
         if r.genotype_id in seen:
             continue
         seen.add(r.genotype_id)
-        macs = r.macs_thop if spec.cost_counter == "thop" else r.macs_torch
-        name = r.preset or r.genotype_id or str(r.number)
-        out.append(Candidate(r.number, name, Genotype.from_dict(r.genotype), r.params, macs))
+        out.append(candidate_of(r, spec))
     return out
+
+
+def candidate_of(r, spec) -> Candidate:
+    """A trained trial's record as a model to confirm."""
+    macs = r.macs_thop if spec.cost_counter == "thop" else r.macs_torch
+    name = r.preset or r.genotype_id or str(r.number)
+    return Candidate(r.number, name, Genotype.from_dict(r.genotype), r.params, macs)
+
+
+def published_names(published) -> tuple[str, ...]:
+    """The published models ``--published`` names: none (False, None, ""), every one (True,
+    "all"), or a comma-separated text / list of preset names; an unknown name is one error."""
+    from searchspace.presets import PRESETS
+
+    if not published:
+        return ()
+    if published is True or published == "all":
+        return tuple(PRESETS)
+    names = published.split(",") if isinstance(published, str) else list(published)
+    names = [n.strip() for n in names if n.strip()]
+    unknown = [n for n in names if n not in PRESETS]
+    if unknown or not names:
+        raise ValueError(
+            f"--published: unknown published model(s) {', '.join(unknown) or '(none given)'}; "
+            f"known: {', '.join(PRESETS)}"
+        )
+    return tuple(names)
 
 
 def confirm_config(spec, recipe_name: str | None, epochs: int | None, seed: int) -> TrainConfig:
@@ -104,22 +130,30 @@ def run_confirm(
     progress: bool = True,
     workers: str | int = "auto",
     external: dict[str, str] | None = None,
-    published: bool = False,
+    published: bool | str | Sequence[str] = False,
     image_size: tuple[int, int] | None = None,
+    rivals: int | None = None,
 ) -> ConfirmOutcome:
     """Retrain and score (module docstring). ``external``: {name: dataset folder}; every
     confirmed run is also evaluated on each, all its images at each mask's own resolution
     (``runner.runs.evaluate_run``), and mean ± std over seeds goes to confirm.csv and the
     stored record ("external"). ``published``: also retrain the published models that a front
     member undercuts on both cost axes (``studies.evidence.rivals``) and pair each with its
-    cheaper rivals on the validation images (``schema.RIVALS``). ``image_size``: retrain and
-    score at this size instead of the search's (a fuller fidelity; runs under ``confirm-HxW``,
-    the record and the table name it; the costs of the candidates stay the search's)."""
+    cheaper rivals on the validation images (``schema.RIVALS``); True or "all": every published
+    model, a comma-separated text or a list of names: those only. ``rivals`` (with
+    ``published``): retrain only those published models and each one's ``rivals`` best cheaper
+    front members (by search-fidelity score), not the whole front, cheapest network first (an
+    interrupted command resumes where it stopped). ``image_size``: retrain and score at this size
+    instead of the search's (a fuller fidelity; runs under ``confirm-HxW``, the record and the
+    table name it; the costs of the candidates stay the search's)."""
     import pandas as pd
     from tqdm import tqdm
 
     if seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {seeds}")
+    wanted = published_names(published)
+    if rivals is not None and (rivals < 1 or not wanted):
+        raise ValueError(f"--rivals K needs --published and K >= 1, got {rivals}")
     if epochs is not None and epochs < 1:
         raise ValueError(f"--epochs must be >= 1, got {epochs}")
     out_root = Path(out_root)
@@ -140,16 +174,28 @@ def run_confirm(
             raise FileNotFoundError(f"--external {name}={path}: no such folder")
     models = candidates(study, spec)
     undercut = []
-    if published:
+    if wanted:
         from studies.evidence.rivals import cheaper_rivals, published_models
 
         front = pareto_front(spec, trained_records(study), promoted(study))
         records_all = [schema.record_from_trial(t) for t in study.get_trials(deepcopy=False)]
+        if rivals is not None:
+            models = []  # the published models and their best rivals only
         for p in published_models(records_all, search_spec.image_size, spec.metric):
-            rivals = cheaper_rivals(front, p, spec.metric)
-            if not rivals:
+            if p.name not in wanted:
                 continue
-            undercut.append((p, rivals))
+            cheaper = cheaper_rivals(front, p, spec.metric)[:rivals]
+            if not cheaper:
+                continue
+            undercut.append((p, cheaper))
+            if rivals is not None:
+                ids = {r.genotype_id for r in cheaper}
+                for r in front:
+                    if r.genotype_id in ids and all(c.genotype.id != r.genotype_id for c in models):
+                        models.append(candidate_of(r, spec))
+                if p.trial is not None and all(c.name != p.name for c in models):
+                    own = next(r for r in records_all if r.number == p.trial)
+                    models.append(candidate_of(own, spec))
             if not any(c.name == p.name for c in models):
                 from searchspace.presets import get_preset
 
@@ -157,6 +203,8 @@ def run_confirm(
                                         p.macs_thop if spec.cost_counter == "thop" else None))  # fmt: skip
     if not models:
         raise ValueError(f"study {study_name!r} has no trained candidate or preset to confirm")
+    if rivals is not None:  # cheapest first: an interrupted command has the small ones done
+        models.sort(key=lambda c: (c.macs is None, c.macs or 0, c.name))
     n_workers, threads = resolve_workers(workers, device)
     data = load_study_data(search_spec, image_size=spec.image_size, progress=progress)
     has_test = "test" in data.splits and len(data.split("test")) > 0
