@@ -218,3 +218,22 @@ def test_warm_start_refusal_and_enqueue(tmp_path, monkeypatch):
         and record["enqueued"] == 3
         and record["kendall_params"] == pytest.approx(1.0)
     )
+
+
+def test_warm_start_draws_from_the_studys_own_space():
+    """The candidates a warm start scores are drawn from the spec's space, with that space's
+    Optuna parameters (a wide study's trials must carry its own parameter names)."""
+    import dataclasses
+
+    from searchspace.space import choices_from_params, make_genotype
+    from studies.evidence.proxies import draw_feasible
+    from studies.search.run import make_spec, options_from
+
+    base = make_spec(options_from(budget_params="0.2M", image_size=(32, 32), progress=False))
+    wide = dataclasses.replace(base, space="wide")
+    for spec, key in ((base, "base_width"), (wide, "base_width_wide")):
+        drawn = draw_feasible(spec, 6, seed=1)
+        assert len({g.id for _, g in drawn}) == 6
+        for params, g in drawn:
+            assert key in params and ("width_profile" in params) == (spec is wide)
+            assert make_genotype(choices_from_params(params)).id == g.id

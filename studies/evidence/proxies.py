@@ -215,11 +215,11 @@ def proxy_worth(proxy: str, studies: list[str], storage, out_root) -> tuple[floa
 
 
 def draw_feasible(spec, m: int, seed: int) -> list[tuple[dict, object]]:
-    """``m`` distinct candidates within the spec's budgets, drawn uniformly factor by factor
-    (seeded; as the random sampler draws), with their Optuna parameters."""
+    """``m`` distinct candidates of the spec's space within its budgets, drawn uniformly factor by
+    factor (seeded; as the random sampler draws), with their Optuna parameters."""
     import random
 
-    from searchspace.space import FACTORS, make_genotype
+    from searchspace.space import factors_of, make_genotype, params_of
     from studies.search.trial import prescreen
 
     rng = random.Random(f"warm:{seed}")
@@ -231,18 +231,14 @@ def draw_feasible(spec, m: int, seed: int) -> list[tuple[dict, object]]:
                 f"--warm-start: found only {len(out)} of {m} candidates within the budget"
             )
         choices: dict = {}
-        for f in FACTORS:
+        for f in factors_of(spec.space):
             if f.applies(choices):
                 choices[f.name] = rng.choice(list(f.values(choices)))
         g = make_genotype(choices)
         if g.id in seen or not prescreen(spec, g).feasible:
             continue
         seen.add(g.id)
-        params = {}
-        for f in FACTORS:  # the Optuna parameter names, in sampling order
-            if f.name in choices:
-                params[f.param(choices)] = choices[f.name]
-        out.append((params, g))
+        out.append((params_of(choices), g))  # the Optuna parameter names, in sampling order
     return out
 
 
