@@ -111,7 +111,7 @@ def add_space(parser, default: str | None = "base") -> None:
         default=default,
         help="the search space: base (the papers' macro: each layout's own width multipliers, "
         "base widths 8-32) or wide (base, plus per-stage width profiles flat / steep / "
-        "wide_top, base width 20 and a four-stage malunet layout: about 5x as many networks; "
+        "wide_top, base width 20 and a four-stage malunet layout: about 6x as many choice sets; "
         "`search.py space --space S` counts them); default base (docs/search.md)",
     )
 

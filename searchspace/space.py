@@ -199,8 +199,8 @@ class Factor:
     distribution stays fixed, as Optuna's samplers need), when it applies, how to read it off a
     genotype and how to set it on one. Sampling, enumeration (``searchspace.table``), the space's
     size, local search's moves, the ablation verb's factors and defaults and the report's factor
-    columns all read ``FACTORS``; adding a block family touches its block file and
-    ``BLOCK_FAMILIES`` only."""
+    columns all read a space's factor list (``FACTORS`` is ``base``'s, ``SPACE_FACTORS`` names
+    each space's); adding a block family touches its block file and ``BLOCK_FAMILIES`` only."""
 
     name: str
     values: Callable[[dict], tuple]
@@ -335,7 +335,6 @@ SPACE_FACTORS: dict[str, tuple[Factor, ...]] = {"base": FACTORS, "wide": WIDE_FA
 # Every factor of every space, in sampling order (``wide`` holds them all by name): the report's
 # factor columns.
 ALL_FACTORS = WIDE_FACTORS
-FACTOR = {f.name: f for f in ALL_FACTORS}
 # The factors a one-factor move changes (local search; the ablation verb varies those with an
 # ``apply``). A choice set moves only in the factors of its own space (``space_of``).
 NEIGHBOUR_FACTORS = tuple(f.name for f in ALL_FACTORS if f.neighbour)
@@ -370,7 +369,7 @@ def one_factor_neighbours(
     choices: dict, factors: tuple[str, ...] = NEIGHBOUR_FACTORS
 ) -> list[dict]:
     """The choice dicts that differ from ``choices`` in exactly one of ``factors`` (layout,
-    depth and base width stay), in ``FACTORS`` order. A move to or from ECDF adds or drops N
+    depth and base width stay), in sampling order. A move to or from ECDF adds or drops N
     (ECDF keeps the current N, else 8); a move to a family that takes an attention order keeps
     the current order (else ``none``), one to a family that takes none drops it. A choice set
     moves in the factors of its own space only (a ``base`` one never gains a width profile)."""
@@ -420,8 +419,8 @@ def sample_choices(trial, space: str = "base") -> dict:
 def choices_from_params(params: dict) -> dict:
     """The choices of a trial from its Optuna parameters (the inverse of ``sample_choices``)."""
     choices: dict = {}
-    space = "wide" if "width_profile" in params else "base"
-    for f in factors_of(space):
+    wide = "width_profile" in params or any(str(k).endswith("_wide") for k in params)
+    for f in factors_of("wide" if wide else "base"):
         try:
             if f.applies(choices) and f.param(choices) in params:
                 choices[f.name] = params[f.param(choices)]

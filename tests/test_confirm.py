@@ -120,9 +120,11 @@ def test_confirm_retrains_front_and_presets_with_seeds(tmp_path, capsys, monkeyp
     keys = {str(k) for k in only.records}
     assert keys == {str(best), *own}
     study = optuna.load_study(study_name=outcome.study_name, storage=outcome.storage)
-    assert set(study.user_attrs[schema.RIVALS]) == {name}
-    assert set(study.user_attrs[schema.RIVALS][name]) == {str(best)}
+    merged = study.user_attrs[schema.RIVALS]  # the subset's verdicts replaced, the others kept
+    assert set(merged) == set(rivals) and set(merged[name]) == {str(best)}
+    assert all(merged[n] == rivals[n] for n in rivals if n != name)
     for bad, said in ((["--published", "nope", "--rivals", "1"], "unknown published model"),
+                      (["--published=", "--rivals", "1"], "(none given)"),
                       (["--rivals", "1"], "--rivals K needs --published")):  # fmt: skip
         assert (
             cli.main(["confirm", "--study", outcome.study_name, "--out", str(tmp_path), *bad]) == 2

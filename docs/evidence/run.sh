@@ -2,7 +2,8 @@
 # The evidence experiment of docs/evidence.md, as run (resumable: re-running skips what is done).
 # Run from the repository root:
 #   bash docs/evidence/run.sh [restore|search|fidelity|published|compare|mission|mission-confirm|
-#                              mission-compare|mission-compare-confirm|wide-live|wide-live-confirm|rivals|rivals-confirm|all]
+#                              mission-compare|mission-compare-confirm|noise-live|noise-live-confirm|wide-live|
+#                              wide-live-confirm|rivals|rivals-confirm|all]
 # (restore: copy the stored studies of docs/evidence/studies/ to runs/<study>/study.db, kept if there)
 # Sizes: ISIC 2017 sample (2,000 training images, the official 150 validation images), search at
 # 64x64 for 2 epochs (recipe fast: AdamW, batch 16, BCE + Dice), 20 trained candidates per study

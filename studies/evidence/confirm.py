@@ -25,6 +25,7 @@ from pathlib import Path
 
 from runner.runs import evaluate_run, train_runs
 from searchspace import Genotype
+from searchspace.cost import count_cost
 from studies.evidence.stats import mean_std
 from studies.search.front import pareto_front, trained_records
 from studies.search.trial import load_study_data
@@ -88,11 +89,12 @@ def candidate_of(r, spec) -> Candidate:
 
 
 def published_names(published) -> tuple[str, ...]:
-    """The published models ``--published`` names: none (False, None, ""), every one (True,
-    "all"), or a comma-separated text / list of preset names; an unknown name is one error."""
+    """The published models ``--published`` names: none (False, None), every one (True, "all"),
+    or a comma-separated text / list of preset names; an unknown name, or an empty list, is one
+    error."""
     from searchspace.presets import PRESETS
 
-    if not published:
+    if published is None or published is False:
         return ()
     if published is True or published == "all":
         return tuple(PRESETS)
@@ -152,8 +154,10 @@ def run_confirm(
     if seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {seeds}")
     wanted = published_names(published)
-    if rivals is not None and (rivals < 1 or not wanted):
-        raise ValueError(f"--rivals K needs --published and K >= 1, got {rivals}")
+    if rivals is not None and not wanted:
+        raise ValueError("--rivals K needs --published (the published models to pair)")
+    if rivals is not None and rivals < 1:
+        raise ValueError(f"--rivals K must be >= 1, got {rivals}")
     if epochs is not None and epochs < 1:
         raise ValueError(f"--epochs must be >= 1, got {epochs}")
     out_root = Path(out_root)
@@ -181,11 +185,13 @@ def run_confirm(
         records_all = [schema.record_from_trial(t) for t in study.get_trials(deepcopy=False)]
         if rivals is not None:
             models = []  # the published models and their best rivals only
+        skipped = []
         for p in published_models(records_all, search_spec.image_size, spec.metric):
             if p.name not in wanted:
                 continue
             cheaper = cheaper_rivals(front, p, spec.metric)[:rivals]
             if not cheaper:
+                skipped.append(p.name)
                 continue
             undercut.append((p, cheaper))
             if rivals is not None:
@@ -199,8 +205,21 @@ def run_confirm(
             if not any(c.name == p.name for c in models):
                 from searchspace.presets import get_preset
 
-                models.append(Candidate(None, p.name, get_preset(p.name).genotype, p.params,
-                                        p.macs_thop if spec.cost_counter == "thop" else None))  # fmt: skip
+                g = get_preset(p.name).genotype
+                macs = p.macs_thop if spec.cost_counter == "thop" else count_cost(
+                    g, tuple(search_spec.image_size)).macs_torch  # fmt: skip
+                models.append(Candidate(None, p.name, g, p.params, macs))
+        fits = {p.name for p in published_models(records_all, search_spec.image_size, "")}
+        unfit = [n for n in wanted if n not in fits]
+        if skipped or (unfit and published not in (True, "all")):
+            print("published models not retrained: " + "; ".join(
+                [f"{n} (no front member is cheaper on params and MACs)" for n in skipped]
+                + [f"{n} (its stride does not divide the image size)" for n in unfit]))  # fmt: skip
+        if rivals is not None and not undercut:
+            raise ValueError(
+                f"--rivals: none of the published models {', '.join(wanted)} has a cheaper front "
+                f"member in study {study_name!r}: nothing to pair"
+            )
     if not models:
         raise ValueError(f"study {study_name!r} has no trained candidate or preset to confirm")
     if rivals is not None:  # cheapest first: an interrupted command has the small ones done
@@ -296,8 +315,10 @@ def run_confirm(
             f"{recipe_name or spec.recipe}, {seeds} seeds, validation split"
         )
         paired = pair_rivals(undercut, by_name, records, data.split("val"), spec, fidelity, device)
+        # merged: a --published subset replaces its own models' verdicts, keeps the others'
+        paired = {**(study.user_attrs.get(schema.RIVALS) or {}), **paired}
         study.set_user_attr(schema.RIVALS, paired)
-        _print_rivals(study, spec, paired)
+        _print_rivals(study, search_spec, paired)  # costs at the search's size, as paired
     return ConfirmOutcome(study_name, records, csv)
 
 

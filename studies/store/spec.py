@@ -21,7 +21,7 @@ from typing import Any
 
 from searchspace.cost import COUNTERS
 from searchspace.genotype import GENOTYPE_VERSION
-from searchspace.space import LAYOUT_DEPTHS, SPACE_VERSION, SPACES
+from searchspace.space import LAYOUT_DEPTHS, SPACE_VERSION, SPACES, WIDE_LAYOUT_DEPTHS
 from studies import objectives as objectives_table
 from studies.store import schema
 from trainer.metrics import objective_keys
@@ -34,10 +34,11 @@ NOT_COMPARED = ("data_source",)
 
 
 def search_stride() -> int:
-    """The largest total stride of any candidate of the space: search image sizes must be
+    """The largest total stride of any candidate of any space: search image sizes must be
     multiples of it (malunet layouts pool depth - 1 times, unet layouts depth times)."""
-    malunet = 2 ** (max(LAYOUT_DEPTHS["malunet"]) - 1)
-    unet = 2 ** max(LAYOUT_DEPTHS.get("unet", (0,)))
+    depths = {k: (*LAYOUT_DEPTHS[k], *WIDE_LAYOUT_DEPTHS.get(k, ())) for k in LAYOUT_DEPTHS}
+    malunet = 2 ** (max(depths["malunet"]) - 1)
+    unet = 2 ** max(depths.get("unet", (0,)))
     return max(malunet, unet)
 
 
