@@ -61,7 +61,8 @@ def add_parser(sub) -> None:
         type=int,
         metavar="K",
         help="with --published: retrain only the published models and each one's K best "
-        "cheaper front members (by search-fidelity score), not the whole front; cheapest "
+        "cheaper found front members (by search-fidelity score; published models on the front "
+        "are not counted), not the whole front; cheapest "
         "network first, so an interrupted command has the small ones done (default: the whole "
         "front and every preset the study trained)",
     )

@@ -144,7 +144,8 @@ def run_confirm(
     cheaper rivals on the validation images (``schema.RIVALS``); True or "all": every published
     model, a comma-separated text or a list of names: those only. ``rivals`` (with
     ``published``): retrain only those published models and each one's ``rivals`` best cheaper
-    front members (by search-fidelity score), not the whole front, cheapest network first (an
+    found front members (by search-fidelity score; another published model on the front is not
+    one), not the whole front, cheapest network first (an
     interrupted command resumes where it stopped). ``image_size``: retrain and score at this size
     instead of the search's (a fuller fidelity; runs under ``confirm-HxW``, the record and the
     table name it; the costs of the candidates stay the search's)."""
@@ -186,10 +187,13 @@ def run_confirm(
         if rivals is not None:
             models = []  # the published models and their best rivals only
         skipped = []
+        preset_trials = {r.number for r in records_all if r.preset}
         for p in published_models(records_all, search_spec.image_size, spec.metric):
             if p.name not in wanted:
                 continue
-            cheaper = cheaper_rivals(front, p, spec.metric)[:rivals]
+            cheaper = cheaper_rivals(front, p, spec.metric)
+            if rivals is not None:  # the K best found networks (another published one is no find)
+                cheaper = [r for r in cheaper if r.number not in preset_trials][:rivals]
             if not cheaper:
                 skipped.append(p.name)
                 continue
