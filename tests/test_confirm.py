@@ -97,6 +97,8 @@ def test_confirm_retrains_front_and_presets_with_seeds(tmp_path, capsys, monkeyp
             assert rival.params <= p.params and rival.macs_thop <= p.macs_thop
             assert result["pairs"] == 100  # 1 seed x the 100 synthetic validation images
             assert result["ci"][0] <= result["delta"] <= result["ci"][1]
+            # the two means of the pairs: their difference is the mean paired delta
+            assert result["dice"] - result["published_dice"] == pytest.approx(result["delta"])
             assert result["verdict"] in VERDICTS and "32x32, 1 epochs" in result["fidelity"]
 
     # --published NAME --rivals 1: that published model and its best cheaper rival only (the

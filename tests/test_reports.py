@@ -506,6 +506,7 @@ def test_the_rivals_section_lists_cheaper_front_members_and_stored_verdicts(tmp_
         schema.RIVALS,
         {"egeunet": {"1": {"delta": 0.012, "ci": [0.004, 0.02], "pairs": 300, "verdict": "beats",
                            "params": 20_000, "macs_thop": ege.macs_thop // 2,
+                           "dice": 0.812, "published_dice": 0.8,
                            "fidelity": "32x32, 1 epochs"},
                      "2": {"delta": -0.03, "ci": [-0.05, -0.01], "pairs": 300,
                            "verdict": "loses", "fidelity": "32x32, 1 epochs"}}},
@@ -518,6 +519,9 @@ def test_the_rivals_section_lists_cheaper_front_members_and_stored_verdicts(tmp_
     assert row["cheaper front members (* reach it)"] == "#1*, #2"
     assert row["best confirmed rival"] == "#1" and row["verdict"] == "beats"
     assert row["Δ Dice (rival − published)"] == pytest.approx(0.012)
+    assert row["Dice (confirmed)"] == pytest.approx(0.8)
+    assert row["rival Dice (confirmed)"] == pytest.approx(0.812)
+    assert row["rival params"] == 20_000 and row["rival MACs (thop)"] == ege.macs_thop // 2
     # malunet was not trained here: its rivals are listed unmarked, no verdict yet
     mrow = table.loc["malunet"]
     assert pd.isna(mrow["val (search fidelity)"]) and pd.isna(mrow["verdict"])

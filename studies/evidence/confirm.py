@@ -366,6 +366,9 @@ def pair_rivals(undercut, by_name, records, val, spec, fidelity: str, device: st
             else:
                 cmp = paired_comparison(mine, base, seed=0)
                 result.update(
+                    # mean per-image Dice over the seeds, at the fidelity paired
+                    dice=float(mine.mean()),
+                    published_dice=float(base.mean()),
                     delta=cmp.mean_delta,
                     ci=[cmp.ci_low, cmp.ci_high],
                     pairs=cmp.n_pairs,

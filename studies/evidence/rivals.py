@@ -133,6 +133,8 @@ def rows(
                 rival=f"#{number}",
                 rival_params=best.get("params"),
                 rival_macs_thop=best.get("macs_thop"),
+                rival_dice=best.get("dice"),
+                published_dice=best.get("published_dice"),
                 delta_dice=best["delta"],
                 ci_low=best["ci"][0],
                 ci_high=best["ci"][1],
