@@ -30,7 +30,14 @@ SECTION6 = [*(f"ev-mission-random-s{k}" for k in range(3)), "ev-mission-local-s1
             "ev-mission-local-s2"]  # fmt: skip
 # docs/evidence.md 7: the live noise-aware search (promote:2:1, local + SH, floor 0.73)
 LIVE = "ev-noise-live-s0"
-NAMES = [*SECTION1, MISSION, *SECTION6, LIVE]
+# docs/evidence.md 8: the same plan in the wide space (--space wide)
+WIDE = "ev-wide-live-s0"
+# docs/evidence.md 9: the search whose budgets admit the seven published models (issue 32)
+RIVALS = "ev-rivals-local-s0"
+FOUND = [str(ROOT / "docs" / "evidence" / f"found-{i}.json") for i in (  # as run.sh names them
+    "2d26ca2191b0", "8936cd3c5380", "8e2820f86c21", "a3f9c2077009", "bab8df142c44",
+    "d015c0ad0680", "de8746f76dc3")]  # fmt: skip
+NAMES = [*SECTION1, MISSION, *SECTION6, LIVE, WIDE]
 # docs/evidence/run.sh's flags for each study: COMMON / MISSION, then the strategy
 COMMON = [
     "--data", str(ISIC), "--image-size", "64", "64", "--epochs", "2", "--include-presets",
@@ -42,15 +49,23 @@ FLAGS = {
     **{n: ["--budget-params", "177943", "--budget-gflops", "0.0104", "--trials", "50"]
        for n in SECTION6},
     LIVE: ["--budget-params", "177943", "--budget-gflops", "0.0104", "--trials", "100"],
+    WIDE: ["--budget-params", "177943", "--budget-gflops", "0.0104", "--trials", "100"],
+    RIVALS: ["--budget-params", "0.9M", "--budget-gflops", "0.104", "--trials", "100"],
 }  # fmt: skip
 BUDGETS = {**{n: {"params": 200_000} for n in SECTION1},
-           **{n: {"params": 177_943, "macs": 10_400_000} for n in (MISSION, *SECTION6, LIVE)}}  # fmt: skip
+           **{n: {"params": 177_943, "macs": 10_400_000}
+              for n in (MISSION, *SECTION6, LIVE, WIDE)},
+           RIVALS: {"params": 900_000, "macs": 104_000_000}}  # fmt: skip
 
 
 def strategy(name: str) -> list[str]:
-    if name == LIVE:
+    if name in (LIVE, WIDE):
+        space = ["--space", "wide"] if name == WIDE else []
         return ["--sampler", "local", "--prune-rule", "sh", "--promote", "2:1", "--min-accuracy",
-                "0.73", "--seed", "0"]  # fmt: skip
+                "0.73", *space, "--seed", "0"]  # fmt: skip
+    if name == RIVALS:
+        included = [a for f in FOUND for a in ("--include-genotype", f)]
+        return ["--sampler", "local", "--prune-rule", "sh", *included, "--seed", "0"]
     sampler, seed = name.removeprefix("ev-").removeprefix("mission-").split("-s")
     extra = ["--population", "6"] if sampler == "tpe" else []
     return ["--sampler", sampler, *extra, "--seed", seed]

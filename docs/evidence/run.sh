@@ -121,15 +121,19 @@ fi
 # successive halving, 100 trained candidates; then the front and every published model a front
 # member undercuts retrained at 96x96 for 10 epochs with 3 seeds (recipe fast) and paired per
 # (seed, image) on the validation split. U-Lite and LMSAUnet are hours each on 2 CPU cores.
-# The committed found networks (docs/evidence/found-*.json) are enqueued too, so that confirm
-# can pair them with the published models they undercut.
+# The committed found networks of the base space (docs/evidence/found-*.json as they were when
+# the study ran, named here so that the command stays the study's) are enqueued too, so that
+# confirm can pair them with the published models they undercut.
 RIVALS=(--budget-params 0.9M --budget-gflops 0.104 --data "$DATA" --image-size 64 64 --epochs 2
         --include-presets --sampler local --prune-rule sh --trials 100 --no-report)
-for f in docs/evidence/found-*.json; do RIVALS+=(--include-genotype "$f"); done
+for id in 2d26ca2191b0 8936cd3c5380 8e2820f86c21 a3f9c2077009 bab8df142c44 d015c0ad0680 \
+          de8746f76dc3; do
+  RIVALS+=(--include-genotype "docs/evidence/found-$id.json")
+done
 if [[ $phase == rivals ]]; then
   python search.py "${RIVALS[@]}" --seed 0 --study ev-rivals-local-s0
 fi
-# Each published model and its two best cheaper front members (by search-fidelity score), the
+# Each published model and its two best cheaper found networks (by search-fidelity score), the
 # five smaller published models first (verdicts within an hour or two on 2 cores), then all
 # seven (re-using the first command's runs; U-Lite and LMSAUnet are hours each).
 RIVALS_CONFIRM=(--study ev-rivals-local-s0 --rivals 2 --seeds 3 --epochs 10 --image-size 96 96
