@@ -304,9 +304,10 @@ def trial_factors(record: TrialRecord) -> dict[str, str]:
         raw = {f.column: choices.get(f.name) for f in FACTORS}
     elif record.genotype:
         from searchspace import Genotype
+        from searchspace.space import FACTORS as BASE_FACTORS
 
-        g = Genotype.from_dict(record.genotype)
-        raw = {f.column: f.read(g) for f in FACTORS if f.read is not None}
+        g = Genotype.from_dict(record.genotype)  # a preset's: the base space's factors
+        raw = {f.column: f.read(g) for f in BASE_FACTORS if f.read is not None}
     else:
         return {}
     return {k: str(v) for k, v in raw.items() if v is not None}

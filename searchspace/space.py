@@ -15,6 +15,7 @@ genotype (a preset included), which is what one-factor-at-a-time ablations need.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 
@@ -319,10 +320,35 @@ def _widened(f: Factor) -> Factor:
     return f
 
 
+@functools.lru_cache(maxsize=512)
+def _wide_choices(g: Genotype) -> tuple | None:
+    """The wide space's choices that build ``g`` (as sorted items), None when it is not a point
+    of it (cached: a genotype is immutable)."""
+    c = choices_for(g, "wide")
+    return None if c is None else tuple(sorted(c.items()))
+
+
+def _read_profile(g: Genotype) -> str | None:
+    c = _wide_choices(g)
+    return None if c is None else dict(c)["width_profile"]
+
+
+def _apply_profile(g: Genotype, profile: str) -> Genotype:
+    c = _wide_choices(g)
+    if c is None:
+        raise GenotypeError(f"{g.summary()} is not a network of the wide space: no width profile")
+    return make_genotype({**dict(c), "width_profile": profile})
+
+
 WIDTH_PROFILE = Factor(
     "width_profile",
     lambda c: tuple(WIDTH_PROFILES),
     lambda c: "width_profile",
+    # read and set on any genotype of the wide space (found by enumeration): the ablation verb
+    # varies it (`ablate --base FILE --factors width_profile`)
+    read=_read_profile,
+    apply=_apply_profile,
+    varies=lambda g: _wide_choices(g) is not None,
     neighbour=True,  # local search may move it (an over-budget move is screened, not trained)
 )
 _AFTER_WIDTH = [f.name for f in FACTORS].index("base_width") + 1
@@ -460,7 +486,9 @@ def choices_for(g: Genotype, space: str = "base") -> dict | None:
     if fixed["layout"] not in LAYOUT_DEPTHS or fixed["depth"] not in factors[1].values(fixed):
         return None
     readable = {  # the other factors readable off g: a choice set that differs is no match
-        f.name: f.read(g) for f in factors[len(macro) :] if f.read and f.name != "base_width"
+        f.name: f.read(g)
+        for f in factors[len(macro) :]
+        if f.read and f.name not in ("base_width", "width_profile")  # (read by this search)
     }
     for c in all_choices(None, fixed, len(macro), space):
         if any(c[k] != v for k, v in readable.items() if k in c):

@@ -37,6 +37,37 @@ def test_neighbours_vary_one_factor_at_a_time():
     assert len(ids) == len(set(ids))
 
 
+def test_the_width_profile_is_varied_on_networks_of_the_wide_space():
+    """The wide-space winner (MALUNet depth 5, steep 8-24-32-48-72, gate bridge): its width
+    profile read off the genotype, and varied to the hand-computed widths of the other three,
+    everything else unchanged; U-Lite (not a point of the space) has none to vary."""
+    import json
+    from pathlib import Path
+
+    from searchspace import Genotype
+    from searchspace.space import FACTORS as BASE_FACTORS
+    from searchspace.space import WIDTH_PROFILE
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "evidence" / "wide-651cc08b5de0.json"
+    base = Genotype.from_dict(json.loads(path.read_text()))
+    assert base.widths == (8, 24, 32, 48, 72) and WIDTH_PROFILE.read(base) == "steep"
+    made = {v.name: v for v in neighbours(base, ["width_profile"])}
+    widths = {k: made[f"width_profile={k}"].genotype.widths for k in ("paper", "flat", "wide_top")}
+    # flat: 8 x (1, 1.5, 2, 2.5, 3.5) = 8, 12, 16, 20, 28, the deep stages (from the second on
+    # in a depth-5 malunet layout) rounded up to multiples of 8
+    assert widths == {"paper": (8, 16, 24, 32, 48), "flat": (8, 16, 16, 24, 32),
+                      "wide_top": (16, 16, 24, 32, 48)}  # fmt: skip
+    for v in made.values():
+        if v.genotype is not None:
+            g = v.genotype
+            assert (g.encoder, g.decoder, g.bridge) == (base.encoder, base.decoder, base.bridge)
+    assert "width_profile=steep" not in made  # the base's own value
+    assert WIDTH_PROFILE.read(get_preset("malunet").genotype) == "paper"
+    ulite = neighbours(get_preset("ulite").genotype, ["width_profile"])
+    assert ulite[1].skipped == "the base has no width_profile to vary"
+    assert "width_profile" not in {f.name for f in BASE_FACTORS}  # the base space has none
+
+
 def test_invalid_neighbours_are_skipped_with_their_reason():
     variants = {v.name: v for v in neighbours(get_preset("scsonet").genotype, ["block"])}
     assert variants["block=ecdf"].genotype is None

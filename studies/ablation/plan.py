@@ -20,13 +20,14 @@ from searchspace import Genotype, GenotypeError
 from searchspace.presets import get_preset
 from searchspace.presets.ulrtsnet import ULRTS_ABLATION_VARIANTS, ULRTS_ATTENTION_VARIANTS
 from searchspace.registry import COMPRESSIONS
-from searchspace.space import FACTORS as SPACE_FACTORS
+from searchspace.space import ALL_FACTORS as SPACE_FACTORS
 from searchspace.space import with_block, with_stem
 from studies.store import schema
 from studies.store.storage import open_storage
 
-# the factors an ablation varies one at a time: the space's own (``searchspace.space.FACTORS``)
-# that can be set on any genotype, with the space's values (bridge: every bridge of the space)
+# the factors an ablation varies one at a time: the spaces' own (``searchspace.space.ALL_FACTORS``)
+# that can be set on a genotype, with the space's values (bridge: every bridge of the space;
+# width_profile: on networks of the wide space)
 FACTORS = {f.name: f for f in SPACE_FACTORS if f.apply is not None}
 DEFAULT_FACTORS = tuple(f.name for f in SPACE_FACTORS if f.ablate_by_default)
 
