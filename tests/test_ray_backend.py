@@ -275,3 +275,23 @@ def test_asha_stops_below_the_rung_but_never_a_preset_or_the_end(tmp_path: Path)
     no_prune = make_spec(epochs=3, budget=None, pruning=PruneSettings(enabled=False))
     searcher.spec = no_prune
     assert type(ray_backend.make_scheduler("pareto", searcher)).__name__ == "FIFOScheduler"
+
+
+def test_ray_define_by_run_space_is_the_studys_own():
+    """OptunaSearch's define-by-run function draws from the spec's space (bound by the searcher
+    with functools.partial, which pickles as Tune needs); an enqueued preset suggests nothing."""
+    import functools
+    import pickle
+
+    from studies.ray_tune.searcher import define_space
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    wide = pickle.loads(pickle.dumps(functools.partial(define_space, space="wide")))
+    drawn = wide(study.ask())
+    assert "width_profile" in drawn and "base_width" in drawn
+    base = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    assert "width_profile" not in define_space(base.ask())
+    preset = base.ask()
+    preset.set_user_attr(schema.PRESET, "malunet")
+    assert define_space(preset) is None

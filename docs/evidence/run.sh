@@ -3,7 +3,7 @@
 # Run from the repository root:
 #   bash docs/evidence/run.sh [restore|search|fidelity|published|compare|mission|mission-confirm|
 #                              mission-compare|mission-compare-confirm|noise-live|noise-live-confirm|wide-live|
-#                              wide-live-confirm|rivals|rivals-confirm|all]
+#                              wide-live-confirm|wide-ablate|rivals|rivals-confirm|all]
 # (restore: copy the stored studies of docs/evidence/studies/ to runs/<study>/study.db, kept if there)
 # Sizes: ISIC 2017 sample (2,000 training images, the official 150 validation images), search at
 # 64x64 for 2 epochs (recipe fast: AdamW, batch 16, BCE + Dice), 20 trained candidates per study
@@ -114,6 +114,13 @@ fi
 if [[ $phase == wide-live-confirm ]]; then
   python search.py fidelity --study ev-wide-live-s0 --top 1 --image-size 96 96 --epochs 10 \
       --seeds 3 --reference malunet
+fi
+# Which of its two differences from the section 5 winner is worth its cost: its width profile
+# varied one at a time (paper, flat, wide_top), 3 seeds, 96x96 / 10 epochs, paired per image.
+if [[ $phase == wide-ablate ]]; then
+  python search.py ablate --base docs/evidence/wide-651cc08b5de0.json --factors width_profile \
+      --seeds 3 --data "$DATA" --recipe fast --image-size 96 96 --epochs 10 \
+      --study ablate-wide-651cc08b5de0-profile --no-latency
 fi
 # The seven published models against found rivals (issue 32; not run yet): one search whose
 # budgets admit all seven at 64x64 (params <= 0.9 M; MACs <= LMSAUnet's 104.0 M thop, the largest
