@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -296,4 +297,24 @@ def write_rivals(view: StudyView, out_dir: Path, rivals: pd.DataFrame) -> None:
         "validation split after `confirm --published` (beats: CI above 0; matches: CI within "
         "±0.005; loses: CI below 0; inconclusive: otherwise)."
     )
-    (out_dir / "rivals.md").write_text(f"{caption}\n\n{to_markdown(rivals)}", encoding="utf-8")
+    shown = rivals_display(rivals)
+    (out_dir / "rivals.md").write_text(f"{caption}\n\n{to_markdown(shown)}", encoding="utf-8")
+
+
+def rivals_display(rivals: pd.DataFrame) -> pd.DataFrame:
+    """The rivals table for reading: counts with thousands separators, MACs in millions, scores
+    to 4 decimals (differences signed), nothing measured yet as '-'."""
+
+    def fmt(column: str, v) -> str:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return "-"
+        if "MACs" in column:
+            return f"{float(v) / 1e6:.2f} M"
+        if column in ("params", "rival params", "pairs (seed, image)"):
+            return f"{int(v):,}"
+        if isinstance(v, (int, float)):
+            signed = "Δ" in column or "CI" in column
+            return f"{float(v):+.4f}" if signed else f"{float(v):.4f}"
+        return str(v)
+
+    return pd.DataFrame({c: [fmt(c, v) for v in rivals[c]] for c in rivals.columns})

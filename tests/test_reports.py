@@ -522,6 +522,11 @@ def test_the_rivals_section_lists_cheaper_front_members_and_stored_verdicts(tmp_
     assert row["Dice (confirmed)"] == pytest.approx(0.8)
     assert row["rival Dice (confirmed)"] == pytest.approx(0.812)
     assert row["rival params"] == 20_000 and row["rival MACs (thop)"] == ege.macs_thop // 2
+    from reports.tables import write_rivals
+
+    write_rivals(view, tmp_path, rivals_table(view))
+    md = (tmp_path / "rivals.md").read_text()
+    assert "nan" not in md and "| +0.0120 " in md and "| 20,000 " in md and "| 0.8120 " in md
     # malunet was not trained here: its rivals are listed unmarked, no verdict yet
     mrow = table.loc["malunet"]
     assert pd.isna(mrow["val (search fidelity)"]) and pd.isna(mrow["verdict"])

@@ -37,7 +37,7 @@ RIVALS = "ev-rivals-local-s0"
 FOUND = [str(ROOT / "docs" / "evidence" / f"found-{i}.json") for i in (  # as run.sh names them
     "2d26ca2191b0", "8936cd3c5380", "8e2820f86c21", "a3f9c2077009", "bab8df142c44",
     "d015c0ad0680", "de8746f76dc3")]  # fmt: skip
-NAMES = [*SECTION1, MISSION, *SECTION6, LIVE, WIDE]
+NAMES = [*SECTION1, MISSION, *SECTION6, LIVE, WIDE, RIVALS]
 # docs/evidence/run.sh's flags for each study: COMMON / MISSION, then the strategy
 COMMON = [
     "--data", str(ISIC), "--image-size", "64", "64", "--epochs", "2", "--include-presets",
