@@ -61,7 +61,13 @@ def test_space_verb_counts_the_candidates_within_a_budget(tmp_path, monkeypatch,
     import searchspace.table as table
 
     chosen = list(itertools.islice(space_choices(["unet"]), 0, 4000, 500))
-    monkeypatch.setattr(table, "space_choices", lambda layouts=None: iter(chosen))
+    spaces = []  # the space the verb asks for: base unless --space says otherwise
+
+    def choices_of(layouts=None, space="base"):
+        spaces.append(space)
+        return iter(chosen)
+
+    monkeypatch.setattr(table, "space_choices", choices_of)
     costs = {make_genotype(c).id: count_cost(make_genotype(c), (64, 64)) for c in chosen}
     budget = sorted(c.params for c in costs.values())[len(costs) // 2]
     out = tmp_path / "space.csv"
@@ -74,6 +80,9 @@ def test_space_verb_counts_the_candidates_within_a_budget(tmp_path, monkeypatch,
     assert dict(zip(df["genotype_id"], df["params"], strict=True)) == {
         k: c.params for k, c in costs.items()
     }
+    assert spaces == ["base"]
+    assert search.main([*argv, "--space", "wide", "--quiet"]) == 0 and spaces[-1] == "wide"
+    assert "candidates of the wide space costed" in capsys.readouterr().out
     # a size off the largest stride: one clear error, exit 2, nothing written
     out.unlink()
     assert search.main([*argv[:2], "100", "--out", str(out), "--quiet"]) == 2
