@@ -75,6 +75,7 @@ WIDTH_PROFILES: dict[str, str] = {
 }
 
 
+@functools.lru_cache(maxsize=64)
 def stage_multipliers(layout: str, profile: str = "paper") -> tuple[float, ...]:
     """The width multiplier of every stage of a layout under a width profile."""
     paper = WIDTH_MULTIPLIERS[layout]
