@@ -379,6 +379,10 @@ def test_a_wide_space_search_draws_width_profiles_and_a_changed_space_is_refused
                    study="wide", include_genotypes=[str(path)])  # fmt: skip
     with pytest.raises(ValueError, match=r"not a network of the base search space \(it is one "):
         run_search(options_from(trials=4, **options))
+    for bad in ({"include_genotypes": []}, {}):  # refused by the spec, or by the genotype check
+        with pytest.raises(ValueError, match="search space 'huge'|--space must be one of"):
+            run_search(options_from(trials=4, space="huge", **{**options, **bad}))
+    assert not (tmp_path / "wide").exists()  # no study was made
     study = load(run_search(options_from(trials=8, space="wide", **options)))
     assert study.user_attrs[schema.STUDY_SPEC]["space"] == "wide"
     trials = study.get_trials()

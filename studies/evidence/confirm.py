@@ -145,10 +145,10 @@ def run_confirm(
     model, a comma-separated text or a list of names: those only. ``rivals`` (with
     ``published``): retrain only those published models and each one's ``rivals`` best cheaper
     found front members (by search-fidelity score; another published model on the front is not
-    one), not the whole front, cheapest network first (an
-    interrupted command resumes where it stopped). ``image_size``: retrain and score at this size
-    instead of the search's (a fuller fidelity; runs under ``confirm-HxW``, the record and the
-    table name it; the costs of the candidates stay the search's)."""
+    one), not the whole front, cheapest network first (an interrupted command resumes where it
+    stopped). ``image_size``: retrain and score at this size instead of the search's (a fuller
+    fidelity; runs under ``confirm-HxW``, the record and the table name it; the costs of the
+    candidates stay the search's)."""
     import pandas as pd
     from tqdm import tqdm
 
@@ -184,28 +184,26 @@ def run_confirm(
 
         front = pareto_front(spec, trained_records(study), promoted(study))
         records_all = [schema.record_from_trial(t) for t in study.get_trials(deepcopy=False)]
+        by_number = {r.number: r for r in records_all}
         if rivals is not None:
             models = []  # the published models and their best rivals only
         skipped = []
-        preset_trials = {r.number for r in records_all if r.preset}
-        for p in published_models(records_all, search_spec.image_size, spec.metric):
+        fitting = published_models(records_all, search_spec.image_size, spec.metric)
+        for p in fitting:
             if p.name not in wanted:
                 continue
             cheaper = cheaper_rivals(front, p, spec.metric)
             if rivals is not None:  # the K best found networks (another published one is no find)
-                cheaper = [r for r in cheaper if r.number not in preset_trials][:rivals]
+                cheaper = [r for r in cheaper if not by_number[r.number].preset][:rivals]
             if not cheaper:
                 skipped.append(p.name)
                 continue
             undercut.append((p, cheaper))
             if rivals is not None:
-                ids = {r.genotype_id for r in cheaper}
-                for r in front:
-                    if r.genotype_id in ids and all(c.genotype.id != r.genotype_id for c in models):
-                        models.append(candidate_of(r, spec))
-                if p.trial is not None and all(c.name != p.name for c in models):
-                    own = next(r for r in records_all if r.number == p.trial)
-                    models.append(candidate_of(own, spec))
+                numbers = [r.number for r in cheaper] + ([p.trial] if p.trial is not None else [])
+                for n in numbers:
+                    if all(c.number != n for c in models):
+                        models.append(candidate_of(by_number[n], spec))
             if not any(c.name == p.name for c in models):
                 from searchspace.presets import get_preset
 
@@ -213,8 +211,7 @@ def run_confirm(
                 macs = p.macs_thop if spec.cost_counter == "thop" else count_cost(
                     g, tuple(search_spec.image_size)).macs_torch  # fmt: skip
                 models.append(Candidate(None, p.name, g, p.params, macs))
-        fits = {p.name for p in published_models(records_all, search_spec.image_size, "")}
-        unfit = [n for n in wanted if n not in fits]
+        unfit = [n for n in wanted if n not in {p.name for p in fitting}]
         if skipped or (unfit and published not in (True, "all")):
             print("published models not retrained: " + "; ".join(
                 [f"{n} (no front member is cheaper on params and MACs)" for n in skipped]

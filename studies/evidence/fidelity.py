@@ -156,10 +156,11 @@ def union_entries(studies: list[str], storage: str | None, out_root: Path):
 
 def select(entries: list[Entry], top: int | None, sample: int | None, seed: int) -> list[Entry]:
     """``--top K``: the union front's best K by low-fidelity score (then the best of the rest
-    if the front is smaller), its promoted members first by fuller-fidelity mean; ``--sample
-    K``: a stratified sample of all trained candidates: sorted by low-fidelity score, cut into K equal strata, one drawn per stratum (seeded), the
-    best candidate always kept, so the sample spans the range and holds the front's top. The
-    presets the studies trained are added on top either way."""
+    if the front is smaller), its promoted members first by fuller-fidelity mean; ``--sample K``:
+    a stratified sample of all trained candidates: sorted by low-fidelity score, cut into K equal
+    strata, one drawn per stratum (seeded), the best candidate always kept, so the sample spans
+    the range and holds the front's top. The presets the studies trained are added on top either
+    way."""
     if (top is None) == (sample is None):
         raise ValueError("give exactly one of --top K and --sample K")
     k = top if top is not None else sample

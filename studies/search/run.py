@@ -23,7 +23,6 @@ from pathlib import Path
 
 import optuna
 
-from searchspace.space import SPACES
 from studies import objectives as objectives_table
 from studies.search import promotion
 from studies.search.front import format_front, front_table, pareto_front, trained_records
@@ -144,8 +143,6 @@ def _check_options(o: SearchOptions) -> None:
         from studies.evidence.proxies import parse_warm_start
 
         parse_warm_start(o.warm_start)
-    if o.space not in SPACES:
-        raise ValueError(f"--space must be one of {', '.join(SPACES)}, got {o.space!r}")
     for path in o.include_genotypes or ():
         included_genotype(path, o.space)  # a bad file is refused before the study is touched
     if o.budget_hours is not None and o.budget_hours <= 0:

@@ -354,8 +354,8 @@ def _check_budget_room(spec, target: int, idle: int) -> int:
     if fit < target:
         raise WorkerStopped(
             f"{idle} candidates in a row were over budget or duplicates: only {fit:,} of the "
-            f"{spec.space} space's {total:,} candidates fit {where}, fewer than --trials {target}; raise the "
-            "budget or ask for fewer trials"
+            f"{spec.space} space's {total:,} candidates fit {where}, fewer than --trials "
+            f"{target}; raise the budget or ask for fewer trials"
         )
     return max(MAX_IDLE_DRAWS, idle + 20 * total // max(fit, 1))
 
