@@ -199,6 +199,30 @@ def test_stale_trained_trial_is_retried_once_with_its_parameters(tmp_path, monke
     assert retry.params == {} and retry.suggest_categorical("x", [1, 2, 3]) == t.params["x"]
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_a_worker_killed_right_after_reserving_leaves_a_trial_that_goes_stale(
+    tmp_path, monkeypatch, kind
+):
+    """``reserve`` stamps the new trial itself: a worker killed before its heartbeat thread wrote
+    anything must not leave a RUNNING trial that no other worker ever fails (Optuna skips
+    trials without a heartbeat row; CI once waited 400 s on one)."""
+    monkeypatch.setenv("LESION_NAS_HEARTBEAT", "1")
+    from studies.search.workers import reserve
+    from studies.store.storage import open_storage
+
+    url = f"sqlite:///{tmp_path / 's.db'}" if kind == "sqlite" else f"journal:{tmp_path / 'j'}"
+    storage = open_storage(url)
+    study = optuna.create_study(study_name="s", storage=storage)
+    lock = StudyLock(url, "s")
+    trial = reserve(study, lock, target=3)
+    assert isinstance(trial, optuna.Trial)
+    trial.set_user_attr(schema.TRAIN_CLAIM, True)  # claimed, then the worker dies: no thread
+    time.sleep(4.0)  # grace = 2 x the 1 s interval, stamps in whole seconds
+    with lock:
+        failed, retried = fail_stale_and_retry(study)
+    assert failed == [trial.number] and retried == [trial.number]
+
+
 def _count_under_lock(url: str, path: str, n: int) -> None:
     lock = StudyLock(url, "s")
     for _ in range(n):

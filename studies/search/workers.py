@@ -55,7 +55,7 @@ from optuna.trial import FrozenTrial, TrialState
 from studies import objectives
 from studies.store import optuna_compat as compat
 from studies.store import schema
-from studies.store.storage import fail_stale_trials
+from studies.store.storage import beat, fail_stale_trials
 from studies.store.trial_state import counts_as_trained, is_stale_fail, was_claimed
 
 POLL_SECONDS = 0.5
@@ -235,7 +235,11 @@ def reserve(study: optuna.Study, lock: StudyLock, target: int) -> optuna.Trial |
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             trial = study.ask()
-        trial.set_user_attr(schema.HEARTBEAT, time.time())
+        # the first stamp now, under the lock, not left to the heartbeat thread: Optuna never
+        # counts a RUNNING trial without a heartbeat row as stale, so a worker killed before its
+        # thread's first write (SQLite's writer lock held by the other worker) would leave a
+        # trial that every other worker waits for forever
+        beat(trial)
         return trial
 
 
