@@ -3,7 +3,8 @@
 # Run from the repository root:
 #   bash docs/evidence/run.sh [restore|search|fidelity|published|compare|mission|mission-confirm|
 #                              mission-compare|mission-compare-confirm|noise-live|noise-live-confirm|wide-live|
-#                              wide-live-confirm|wide-ablate|rivals|rivals-confirm|all]
+#                              wide-live-confirm|wide-ablate|rivals|rivals-confirm|rivals-wide|
+#                              rivals-wide-confirm|all]
 # (restore: copy the stored studies of docs/evidence/studies/ to runs/<study>/study.db, kept if there)
 # Sizes: ISIC 2017 sample (2,000 training images, the official 150 validation images), search at
 # 64x64 for 2 epochs (recipe fast: AdamW, batch 16, BCE + Dice), 20 trained candidates per study
@@ -148,4 +149,26 @@ RIVALS_CONFIRM=(--study ev-rivals-local-s0 --rivals 2 --seeds 3 --epochs 10 --im
 if [[ $phase == rivals-confirm ]]; then
   python search.py confirm "${RIVALS_CONFIRM[@]}" --published scsonet,malunet,egeunet,dsnet,ulrtsnet
   python search.py confirm "${RIVALS_CONFIRM[@]}" --published
+fi
+# The four ties of the rivals table (SCSONet, MALUNet, DSNET, ULRTS-Net) against the wide space
+# (issue 32, after section 8 showed that width is what the base space's rivals lack): one search
+# in --space wide whose budgets admit those four and EGE-UNet at 64x64 (params <= ULRTS-Net's
+# 406,115; MACs <= its 21.13 M thop), the presets, section 8's wide winner and the committed found
+# networks within budget enqueued, local search with SH, 100 trained candidates; then each of the
+# four and its best cheaper found network retrained at 96x96 for 10 epochs with 3 seeds (recipe
+# fast), paired per (seed, image) on the validation split.
+RIVALS_WIDE=(--budget-params 406115 --budget-gflops 0.02113 --data "$DATA" --image-size 64 64
+             --epochs 2 --include-presets --sampler local --prune-rule sh --trials 100
+             --space wide --no-report)
+for f in wide-651cc08b5de0 found-2d26ca2191b0 found-a3f9c2077009 found-de8746f76dc3 \
+         found-8e2820f86c21 found-bab8df142c44 found-d015c0ad0680 rival-26fed41710e0 \
+         rival-1958f22695a0 rival-10a5f9893565; do
+  RIVALS_WIDE+=(--include-genotype "docs/evidence/$f.json")
+done
+if [[ $phase == rivals-wide ]]; then
+  python search.py "${RIVALS_WIDE[@]}" --seed 0 --study ev-rivals-wide-s0
+fi
+if [[ $phase == rivals-wide-confirm ]]; then
+  python search.py confirm --study ev-rivals-wide-s0 --rivals 1 --seeds 3 --epochs 10 \
+      --image-size 96 96 --recipe fast --published scsonet,malunet,dsnet,ulrtsnet
 fi
