@@ -78,6 +78,7 @@ def test_confirm_retrains_front_and_presets_with_seeds(tmp_path, capsys, monkeyp
          "--out", str(tmp_path), "--published", "--workers", "1"]
     )  # fmt: skip
     assert code == 0
+    before = pd.read_csv(tmp_path / outcome.study_name / "confirm.csv")
     shown = capsys.readouterr().out
     assert "published models and their cheaper rivals" in shown
     study = optuna.load_study(study_name=outcome.study_name, storage=outcome.storage)
@@ -123,6 +124,10 @@ def test_confirm_retrains_front_and_presets_with_seeds(tmp_path, capsys, monkeyp
                        workers=1, published=name, rivals=1)  # fmt: skip
     keys = {str(k) for k in only.records}
     assert keys == {str(best), *own}
+    # confirm.csv keeps the models of the first command beside the subset's (one row each)
+    after = pd.read_csv(only.csv)
+    assert set(after["genotype_id"]) == set(before["genotype_id"])
+    assert len(after) == len(before) and after["genotype_id"].is_unique
     study = optuna.load_study(study_name=outcome.study_name, storage=outcome.storage)
     merged = study.user_attrs[schema.RIVALS]  # the subset's verdicts replaced, the others kept
     assert set(merged) == set(rivals) and set(merged[name]) == {str(best)}

@@ -13,7 +13,8 @@ folder with the same train config is reused, so an interrupted confirm resumes. 
 study's user attribute ``schema.CONFIRM`` gets ``{trial number: {"seeds", "val": [metrics per
 seed], "test": [...], "mean_std": {...}, ...}}`` (a study attribute: Optuna makes finished trials
 read-only), and ``<out>/<study>/confirm.csv`` gets mean ± std (sample std, ddof 1) of the study's
-metric.
+metric: one row per model, a model another command confirmed kept, one this command retrained
+replaced.
 """
 
 from __future__ import annotations
@@ -307,8 +308,16 @@ def run_confirm(
     csv = out_root / study_name / f"{folder}.csv"
     csv.parent.mkdir(parents=True, exist_ok=True)
     table = pd.DataFrame(rows)
-    table.to_csv(csv, index=False)
     _print(table, spec, has_test)
+    if csv.exists():  # an earlier command's models stay (a --published subset adds its own)
+        try:
+            earlier = pd.read_csv(csv)
+        except pd.errors.EmptyDataError:
+            earlier = pd.DataFrame()
+        if "genotype_id" in earlier:
+            earlier = earlier[~earlier["genotype_id"].isin(table["genotype_id"])]
+            table = pd.concat([earlier, table], ignore_index=True)
+    table.to_csv(csv, index=False)
     if undercut:
         by_name = {c.name: c for c in models}
         fidelity = (
