@@ -34,10 +34,16 @@ LIVE = "ev-noise-live-s0"
 WIDE = "ev-wide-live-s0"
 # docs/evidence.md 9: the search whose budgets admit the seven published models (issue 32)
 RIVALS = "ev-rivals-local-s0"
+# docs/evidence.md 9: the ties against a wide-space search at ULRTS-Net's budgets
+RIVALS_WIDE = "ev-rivals-wide-s0"
+WIDE_INCLUDED = [str(ROOT / "docs" / "evidence" / f"{f}.json") for f in (  # as run.sh names them
+    "wide-651cc08b5de0", "found-2d26ca2191b0", "found-a3f9c2077009", "found-de8746f76dc3",
+    "found-8e2820f86c21", "found-bab8df142c44", "found-d015c0ad0680", "rival-26fed41710e0",
+    "rival-1958f22695a0", "rival-10a5f9893565")]  # fmt: skip
 FOUND = [str(ROOT / "docs" / "evidence" / f"found-{i}.json") for i in (  # as run.sh names them
     "2d26ca2191b0", "8936cd3c5380", "8e2820f86c21", "a3f9c2077009", "bab8df142c44",
     "d015c0ad0680", "de8746f76dc3")]  # fmt: skip
-NAMES = [*SECTION1, MISSION, *SECTION6, LIVE, WIDE, RIVALS]
+NAMES = [*SECTION1, MISSION, *SECTION6, LIVE, WIDE, RIVALS, RIVALS_WIDE]
 # docs/evidence/run.sh's flags for each study: COMMON / MISSION, then the strategy
 COMMON = [
     "--data", str(ISIC), "--image-size", "64", "64", "--epochs", "2", "--include-presets",
@@ -51,11 +57,14 @@ FLAGS = {
     LIVE: ["--budget-params", "177943", "--budget-gflops", "0.0104", "--trials", "100"],
     WIDE: ["--budget-params", "177943", "--budget-gflops", "0.0104", "--trials", "100"],
     RIVALS: ["--budget-params", "0.9M", "--budget-gflops", "0.104", "--trials", "100"],
+    RIVALS_WIDE: ["--budget-params", "406115", "--budget-gflops", "21.131792M", "--trials",
+                  "100"],
 }  # fmt: skip
 BUDGETS = {**{n: {"params": 200_000} for n in SECTION1},
            **{n: {"params": 177_943, "macs": 10_400_000}
               for n in (MISSION, *SECTION6, LIVE, WIDE)},
-           RIVALS: {"params": 900_000, "macs": 104_000_000}}  # fmt: skip
+           RIVALS: {"params": 900_000, "macs": 104_000_000},
+           RIVALS_WIDE: {"params": 406_115, "macs": 21_131_792}}  # fmt: skip
 
 
 def strategy(name: str) -> list[str]:
@@ -66,6 +75,9 @@ def strategy(name: str) -> list[str]:
     if name == RIVALS:
         included = [a for f in FOUND for a in ("--include-genotype", f)]
         return ["--sampler", "local", "--prune-rule", "sh", *included, "--seed", "0"]
+    if name == RIVALS_WIDE:
+        included = [a for f in WIDE_INCLUDED for a in ("--include-genotype", f)]
+        return ["--sampler", "local", "--space", "wide", *included, "--seed", "0"]
     sampler, seed = name.removeprefix("ev-").removeprefix("mission-").split("-s")
     extra = ["--population", "6"] if sampler == "tpe" else []
     return ["--sampler", sampler, *extra, "--seed", seed]
