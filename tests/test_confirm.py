@@ -148,6 +148,22 @@ def test_confirm_retrains_front_and_presets_with_seeds(tmp_path, capsys, monkeyp
     again = run_confirm(outcome.study_name, seeds=2, epochs=1, out_root=tmp_path, progress=False,
                         workers=1)  # fmt: skip
     assert again.records.keys() == {int(k) for k in stored if k.isdigit()}
+    # a confirm.csv that is not a confirm table: one error naming it before any training (the
+    # patched trainer would raise), and the file left as it was
+    table_file = tmp_path / outcome.study_name / "confirm.csv"
+    kept = table_file.read_bytes()
+    for text, said in (
+        ("a,b\n1,2\n3,4,5,6\n", "Expected 2 fields"),
+        ("x,y\n1,2\n", "no genotype_id"),
+    ):
+        table_file.write_text(text)
+        args = ["confirm", "--study", outcome.study_name, "--out", str(tmp_path), "--seeds", "2",
+                "--epochs", "1", "--workers", "1"]  # fmt: skip
+        assert cli.main(args) == 2
+        err = capsys.readouterr().err
+        assert str(table_file) in err and said in err and "move it aside" in err
+        assert table_file.read_text() == text
+    table_file.write_bytes(kept)
     monkeypatch.undo()
 
     # --image-size: a fuller fidelity than the search's, in its own folder, the size recorded

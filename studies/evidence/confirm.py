@@ -226,6 +226,8 @@ def run_confirm(
         raise ValueError(f"study {study_name!r} has no trained candidate or preset to confirm")
     if rivals is not None:  # cheapest first: an interrupted command has the small ones done
         models.sort(key=lambda c: (c.macs is None, c.macs or 0, c.name))
+    csv = out_root / study_name / f"{folder}.csv"
+    earlier = earlier_table(csv)  # read before hours of training: a bad file fails now
     n_workers, threads = resolve_workers(workers, device)
     data = load_study_data(search_spec, image_size=spec.image_size, progress=progress)
     has_test = "test" in data.splits and len(data.split("test")) > 0
@@ -305,18 +307,12 @@ def run_confirm(
             }
         )
         study.set_user_attr(schema.CONFIRM, stored)
-    csv = out_root / study_name / f"{folder}.csv"
     csv.parent.mkdir(parents=True, exist_ok=True)
     table = pd.DataFrame(rows)
     _print(table, spec, has_test)
-    if csv.exists():  # an earlier command's models stay (a --published subset adds its own)
-        try:
-            earlier = pd.read_csv(csv)
-        except pd.errors.EmptyDataError:
-            earlier = pd.DataFrame()
-        if "genotype_id" in earlier:
-            earlier = earlier[~earlier["genotype_id"].isin(table["genotype_id"])]
-            table = pd.concat([earlier, table], ignore_index=True)
+    if len(earlier):  # an earlier command's models stay (a --published subset adds its own)
+        earlier = earlier[~earlier["genotype_id"].isin(table["genotype_id"])]
+        table = pd.concat([earlier, table], ignore_index=True)
     table.to_csv(csv, index=False)
     if undercut:
         by_name = {c.name: c for c in models}
@@ -330,6 +326,27 @@ def run_confirm(
         study.set_user_attr(schema.RIVALS, paired)
         _print_rivals(study, search_spec, paired)  # costs at the search's size, as paired
     return ConfirmOutcome(study_name, records, csv)
+
+
+def earlier_table(csv: Path):
+    """The rows an earlier ``confirm`` wrote to ``csv`` (empty when there is none), read before
+    any training: a file that is not such a table is named in a ValueError, and left as it is,
+    rather than found unreadable after hours of training or overwritten without its rows."""
+    import pandas as pd
+
+    if not csv.exists():
+        return pd.DataFrame()
+    try:
+        table = pd.read_csv(csv)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise ValueError(f"{csv}: not a confirm table ({e}); move it aside and rerun") from e
+    if len(table) and "genotype_id" not in table:
+        raise ValueError(
+            f"{csv}: not a confirm table (no genotype_id column); move it aside and rerun"
+        )
+    return table
 
 
 def pair_rivals(undercut, by_name, records, val, spec, fidelity: str, device: str) -> dict:
