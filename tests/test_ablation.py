@@ -90,6 +90,43 @@ def test_ablation_refuses_other_settings(tmp_path, data):
     assert len(study.trials) == 1
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_a_killed_ablation_leaves_a_trial_that_goes_stale_and_is_retrained(
+    tmp_path, data, monkeypatch, kind
+):
+    """A process killed while training leaves its trial RUNNING; stamped by a heartbeat, it goes
+    stale and the next run marks it FAIL and trains the pair again (Optuna never counts a RUNNING
+    trial that has no heartbeat as stale: without one it stayed RUNNING for good)."""
+    import time
+
+    from studies.store.storage import STALE_REASON
+
+    monkeypatch.setenv("LESION_NAS_HEARTBEAT", "1")
+    variants = neighbours(get_preset("egeunet").genotype, ["upsample"])[:1]
+    url = (
+        f"sqlite:///{tmp_path / 'ab.db'}" if kind == "sqlite" else f"journal:{tmp_path / 'ab.log'}"
+    )
+    settings = _settings(tmp_path, seeds=(0,))
+
+    def killed(*args, **kwargs):  # the process dies mid-training: nothing below runs
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ablation, "train_genotype", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_ablation(variants, data, settings, study_name="ab", storage_url=url)
+    monkeypatch.undo()
+    monkeypatch.setenv("LESION_NAS_HEARTBEAT", "1")
+    from studies.store.storage import open_storage
+
+    study = optuna.load_study(study_name="ab", storage=open_storage(url))
+    assert [t.state.name for t in study.trials] == ["RUNNING"]
+    time.sleep(3)  # past the grace period (2 heartbeats) with nobody stamping it
+    study = run_ablation(variants, data, settings, study_name="ab", storage_url=url)
+    states = [t.state.name for t in study.trials]
+    assert states == ["FAIL", "COMPLETE"]
+    assert study.trials[0].user_attrs["fail_reason"] == STALE_REASON
+
+
 def test_base_from_a_study_trial_a_file_or_a_preset(tmp_path):
     from searchspace.space import make_genotype
     from studies.ablation import resolve_base

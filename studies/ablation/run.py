@@ -38,7 +38,7 @@ from studies.ablation.study import (
     open_ablation,
 )
 from studies.store import schema
-from studies.store.storage import fail_stale_trials
+from studies.store.storage import Heartbeat, fail_stale_trials
 from trainer import DataBundle, evaluate
 
 
@@ -46,9 +46,16 @@ def _train_one(study, variant: Variant, seed: int, data: DataBundle, s: Ablation
     g: Genotype = variant.genotype
     config = dataclasses.replace(s.config, seed=seed)
     run_dir = s.out_root / study.study_name / _slug(variant.name) / f"seed-{seed}"
-    with warnings.catch_warnings():  # the heartbeat runs in Study.optimize only; ours is ask/tell
+    with warnings.catch_warnings():  # Optuna's heartbeat runs in Study.optimize only: ours below
         warnings.simplefilter("ignore", UserWarning)
         trial = study.ask()
+    # stamped now and while it trains: a killed ablation's trial goes stale (Optuna never counts
+    # a RUNNING trial without a heartbeat as stale) and the next run fails and retrains it
+    with Heartbeat(lambda: [trial]):
+        _train_trial(study, trial, g, variant, seed, config, run_dir, data, s)
+
+
+def _train_trial(study, trial, g, variant, seed, config, run_dir, data, s) -> None:
     cost = count_cost(g, config.image_size, memory=True)
     for key, value in {
         VARIANT: variant.name,
@@ -124,6 +131,7 @@ def run_ablation(
     for variant, seed in bar:
         bar.set_postfix(variant=variant.name[:24], seed=seed)
         _train_one(study, variant, seed, data, settings)
+    fail_stale_trials(study)  # one killed just before this run started is stale by now
     return study
 
 
