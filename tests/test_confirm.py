@@ -132,7 +132,18 @@ def test_confirm_retrains_front_and_presets_with_seeds(tmp_path, capsys, monkeyp
     merged = study.user_attrs[schema.RIVALS]  # the subset's verdicts replaced, the others kept
     assert set(merged) == set(rivals) and set(merged[name]) == {str(best)}
     assert all(merged[n] == rivals[n] for n in rivals if n != name)
-    for bad, said in ((["--published", "nope", "--rivals", "1"], "unknown published model"),
+    # --rivals IDS: the named found front members only, here one ranked below the best (the
+    # run of the whole-front command above reused), by trial number or by genotype id
+    chosen = found[-1]
+    for key in (f"#{chosen.number}", chosen.genotype_id):
+        named = run_confirm(outcome.study_name, seeds=1, epochs=1, out_root=tmp_path,
+                            progress=False, workers=1, published=name, rivals=key)  # fmt: skip
+        assert {str(k) for k in named.records} == {str(chosen.number), *own}
+        study = optuna.load_study(study_name=outcome.study_name, storage=outcome.storage)
+        assert set(study.user_attrs[schema.RIVALS][name]) == {str(chosen.number)}
+    for bad, said in ((["--published", name, "--rivals", "ffffffffffff"], "not a found front"),
+                      (["--published", name, "--rivals", "#1x"], "give a count K"),
+                      (["--published", "nope", "--rivals", "1"], "unknown published model"),
                       (["--published=", "--rivals", "1"], "(none given)"),
                       (["--rivals", "1"], "--rivals K needs --published")):  # fmt: skip
         assert (

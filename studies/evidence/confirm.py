@@ -19,6 +19,7 @@ replaced.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -135,7 +136,7 @@ def run_confirm(
     external: dict[str, str] | None = None,
     published: bool | str | Sequence[str] = False,
     image_size: tuple[int, int] | None = None,
-    rivals: int | None = None,
+    rivals: int | str | Sequence[str] | None = None,
 ) -> ConfirmOutcome:
     """Retrain and score (module docstring). ``external``: {name: dataset folder}; every
     confirmed run is also evaluated on each, all its images at each mask's own resolution
@@ -147,7 +148,9 @@ def run_confirm(
     ``published``): retrain only those published models and each one's ``rivals`` best cheaper
     found front members (by search-fidelity score; another published model on the front is not
     one), not the whole front, cheapest network first (an interrupted command resumes where it
-    stopped). ``image_size``: retrain and score at this size instead of the search's (a fuller
+    stopped); or, as genotype ids or ``#N`` trial numbers (a comma-separated text or a list),
+    the found front members to pair, each with the published models it undercuts on both axes
+    (``rival_keys``). ``image_size``: retrain and score at this size instead of the search's (a fuller
     fidelity; runs under ``confirm-HxW``, the record and the table name it; the costs of the
     candidates stay the search's)."""
     import pandas as pd
@@ -158,8 +161,7 @@ def run_confirm(
     wanted = published_names(published)
     if rivals is not None and not wanted:
         raise ValueError("--rivals K needs --published (the published models to pair)")
-    if rivals is not None and rivals < 1:
-        raise ValueError(f"--rivals K must be >= 1, got {rivals}")
+    rivals, named = rival_keys(rivals)
     if epochs is not None and epochs < 1:
         raise ValueError(f"--epochs must be >= 1, got {epochs}")
     out_root = Path(out_root)
@@ -194,8 +196,9 @@ def run_confirm(
             if p.name not in wanted:
                 continue
             cheaper = cheaper_rivals(front, p, spec.metric)
-            if rivals is not None:  # the K best found networks (another published one is no find)
-                cheaper = [r for r in cheaper if not by_number[r.number].preset][:rivals]
+            if rivals is not None:  # found networks only: another published one is no find
+                cheaper = [r for r in cheaper if not by_number[r.number].preset]
+                cheaper = [r for r in cheaper if _named_as(r, named)] if named else cheaper[:rivals]
             if not cheaper:
                 skipped.append(p.name)
                 continue
@@ -215,8 +218,17 @@ def run_confirm(
         unfit = [n for n in wanted if n not in {p.name for p in fitting}]
         if skipped or (unfit and published not in (True, "all")):
             print("published models not retrained: " + "; ".join(
-                [f"{n} (no front member is cheaper on params and MACs)" for n in skipped]
+                [f"{n} (no {'named rival' if named else 'front member'} is cheaper on params "
+                 "and MACs)" for n in skipped]
                 + [f"{n} (its stride does not divide the image size)" for n in unfit]))  # fmt: skip
+        unmatched = [k for k in named if not any(_named_as(r, [k]) for _, c in undercut for r in c)]
+        if unmatched:
+            raise ValueError(
+                f"--rivals {', '.join(unmatched)}: not a found front member of study "
+                f"{study_name!r} with at most the params and thop MACs of "
+                f"{', '.join(wanted)} (the study report lists each published model's cheaper "
+                "rivals)"
+            )
         if rivals is not None and not undercut:
             raise ValueError(
                 f"--rivals: none of the published models {', '.join(wanted)} has a cheaper front "
@@ -326,6 +338,33 @@ def run_confirm(
         study.set_user_attr(schema.RIVALS, paired)
         _print_rivals(study, search_spec, paired)  # costs at the search's size, as paired
     return ConfirmOutcome(study_name, records, csv)
+
+
+def rival_keys(rivals) -> tuple[int | None, list[str]]:
+    """``--rivals``: (K, []) for a count, (0, keys) for named rivals (genotype ids, 12 hex
+    digits, or ``#N`` trial numbers, as the study report names them), (None, []) for none; a bad
+    value is a ValueError."""
+    if rivals is None:
+        return None, []
+    text = rivals.strip() if isinstance(rivals, str) else None
+    if isinstance(rivals, int) or (text is not None and text.isdigit() and len(text) < 12):
+        k = int(rivals)
+        if k < 1:
+            raise ValueError(f"--rivals K must be >= 1, got {k}")
+        return k, []
+    keys = rivals.split(",") if isinstance(rivals, str) else list(rivals)
+    keys = [k.strip() for k in keys if k.strip()]
+    bad = [k for k in keys if not re.fullmatch(r"#\d+|[0-9a-f]{12}", k)]
+    if not keys or bad:
+        raise ValueError(
+            f"--rivals {rivals!r}: give a count K, or genotype ids (12 hex digits) or #N trial "
+            f"numbers, comma-separated{' (not: ' + ', '.join(bad) + ')' if bad else ''}"
+        )
+    return 0, keys
+
+
+def _named_as(rival, keys) -> bool:
+    return any(k == f"#{rival.number}" or k == rival.genotype_id for k in keys)
 
 
 def earlier_table(csv: Path):
