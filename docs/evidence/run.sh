@@ -4,7 +4,7 @@
 #   bash docs/evidence/run.sh [restore|search|fidelity|published|compare|mission|mission-confirm|
 #                              mission-compare|mission-compare-confirm|noise-live|noise-live-confirm|wide-live|
 #                              wide-live-confirm|wide-ablate|rivals|rivals-confirm|rivals-wide|
-#                              rivals-wide-confirm|all]
+#                              rivals-wide-confirm|rivals-e30|all]
 # (restore: copy the stored studies of docs/evidence/studies/ to runs/<study>/study.db, kept if there)
 # Sizes: ISIC 2017 sample (2,000 training images, the official 150 validation images), search at
 # 64x64 for 2 epochs (recipe fast: AdamW, batch 16, BCE + Dice), 20 trained candidates per study
@@ -123,7 +123,7 @@ if [[ $phase == wide-ablate ]]; then
       --seeds 3 --data "$DATA" --recipe fast --image-size 96 96 --epochs 10 \
       --study ablate-wide-651cc08b5de0-profile --no-latency
 fi
-# The seven published models against found rivals (issue 32; not run yet): one search whose
+# The seven published models against found rivals (issue 32): one search whose
 # budgets admit all seven at 64x64 (params <= 0.9 M; MACs <= LMSAUnet's 104.0 M thop, the largest
 # of the seven: U-Lite's 47.1 M would leave LMSAUnet out), the presets enqueued, local search with
 # successive halving, 100 trained candidates; then the front and every published model a front
@@ -174,4 +174,27 @@ fi
 if [[ $phase == rivals-wide-confirm ]]; then
   python search.py confirm --study ev-rivals-wide-s0 --rivals 2 --seeds 3 --epochs 10 \
       --image-size 96 96 --recipe fast --published dsnet,ulrtsnet
+fi
+# The one-factor check of training length (issue 32): DSNET, the published model that section 9
+# found beaten at 10 epochs, against its rivals at 30 epochs, everything else as above, on copies
+# of the two rivals studies (runs-e30/*.db; the 10-epoch runs and verdicts stay as they were):
+# first its two best cheaper found networks of the first study, then section 8's wide winner,
+# named (--rivals ID: the wide study's best search-fidelity score is another network). DSNET's
+# 30-epoch runs of the first are copied into the second's folder: the same genotype, seeds and
+# config, so confirm re-uses them (DSNET's 10-epoch runs were identical in the two studies).
+if [[ $phase == rivals-e30 ]]; then
+  mkdir -p runs-e30
+  for study in ev-rivals-local-s0 ev-rivals-wide-s0; do
+    [[ -e runs-e30/$study-e30.db ]] || cp "docs/evidence/studies/$study.db" "runs-e30/$study-e30.db"
+  done
+  E30=(--seeds 3 --epochs 30 --image-size 96 96 --recipe fast --out runs-e30 --published dsnet)
+  python search.py confirm --study ev-rivals-local-s0 \
+      --storage sqlite:///runs-e30/ev-rivals-local-s0-e30.db --rivals 2 "${E30[@]}"
+  wide=runs-e30/ev-rivals-wide-s0/confirm-96x96
+  if [[ ! -e $wide/0004-dsnet ]]; then
+    mkdir -p "$wide"
+    cp -r runs-e30/ev-rivals-local-s0/confirm-96x96/0006-dsnet "$wide/0004-dsnet"
+  fi
+  python search.py confirm --study ev-rivals-wide-s0 \
+      --storage sqlite:///runs-e30/ev-rivals-wide-s0-e30.db --rivals 651cc08b5de0 "${E30[@]}"
 fi
