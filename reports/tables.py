@@ -297,8 +297,9 @@ def write_rivals(view: StudyView, out_dir: Path, rivals: pd.DataFrame) -> None:
         "validation split after `confirm --published` (beats: CI above 0; matches: CI within "
         "±0.005; loses: CI below 0; inconclusive: otherwise)."
     )
-    shown = rivals_display(rivals)
-    (out_dir / "rivals.md").write_text(f"{caption}\n\n{to_markdown(shown)}", encoding="utf-8")
+    shown = rivals_display(rivals)  # text as shown: tabulate must not re-read "+0.0120" as 0.012
+    text = to_markdown(shown, disable_numparse=True)
+    (out_dir / "rivals.md").write_text(f"{caption}\n\n{text}", encoding="utf-8")
 
 
 def rivals_display(rivals: pd.DataFrame) -> pd.DataFrame:

@@ -527,6 +527,12 @@ def test_the_rivals_section_lists_cheaper_front_members_and_stored_verdicts(tmp_
     write_rivals(view, tmp_path, rivals_table(view))
     md = (tmp_path / "rivals.md").read_text()
     assert "nan" not in md and "| +0.0120 " in md and "| 20,000 " in md and "| 0.8120 " in md
+    # every row confirmed (no "-" in a column): the shown text stays as shown, signs and digits
+    confirmed = rivals_table(view)
+    (tmp_path / "one").mkdir()
+    write_rivals(view, tmp_path / "one", confirmed[confirmed["published"] == "egeunet"])
+    md = (tmp_path / "one" / "rivals.md").read_text()
+    assert "| +0.0120 " in md and "| +0.0040 " in md and "| +0.0200 " in md
     # malunet was not trained here: its rivals are listed unmarked, no verdict yet
     mrow = table.loc["malunet"]
     assert pd.isna(mrow["val (search fidelity)"]) and pd.isna(mrow["verdict"])
