@@ -62,7 +62,8 @@ def add_parser(sub) -> None:
         help="with --published: retrain only the published models and each one's K best "
         "cheaper found front members (by search-fidelity score; published models on the front "
         "are not counted), not the whole front; or IDS: these found front members (genotype "
-        "ids or #N trial numbers as the report names them, comma-separated; quote a #: '#58'), each paired with the published models it "
+        "ids or #N trial numbers as the report names them, comma-separated; quote a #: '#58'), "
+        "each paired with the published models it "
         "undercuts on both axes, e.g. a network known from another study whose search-fidelity "
         "score ranks it below K; cheapest network first, so an interrupted command has the "
         "small ones done (default: the whole front and every preset the study trained)",

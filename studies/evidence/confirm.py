@@ -239,7 +239,7 @@ def run_confirm(
     if rivals is not None:  # cheapest first: an interrupted command has the small ones done
         models.sort(key=lambda c: (c.macs is None, c.macs or 0, c.name))
     csv = out_root / study_name / f"{folder}.csv"
-    earlier = earlier_table(csv)  # read before hours of training: a bad file fails now
+    earlier_table(csv)  # checked before hours of training: a bad file fails now
     n_workers, threads = resolve_workers(workers, device)
     data = load_study_data(search_spec, image_size=spec.image_size, progress=progress)
     has_test = "test" in data.splits and len(data.split("test")) > 0
@@ -322,6 +322,7 @@ def run_confirm(
     csv.parent.mkdir(parents=True, exist_ok=True)
     table = pd.DataFrame(rows)
     _print(table, spec, has_test)
+    earlier = earlier_table(csv)  # read again: another command may have written it meanwhile
     if len(earlier):  # an earlier command's models stay (a --published subset adds its own)
         earlier = earlier[~earlier["genotype_id"].isin(table["genotype_id"])]
         table = pd.concat([earlier, table], ignore_index=True)
